@@ -1,0 +1,187 @@
+"""Configs: validated JSON data whose canonical form hashes to a derivation.
+
+A config is checked when it is made (:func:`mkconfig`), so a bad value is
+reported with the key that holds it, before anything touches the store.
+"""
+from __future__ import annotations
+
+import json
+import math
+from copy import deepcopy
+from hashlib import sha256
+from typing import Any, Dict, Iterator, List, Optional, Set
+
+from pylightnix.errors import ConfigError
+from pylightnix.refs import DREF_RE, NAME_RE, is_dref, is_rref
+from pylightnix.types import DRef, Name
+
+#: First item of a PromisePath: a path the stage promises to produce.
+PYLIGHTNIX_PROMISE_TAG = "__promise__"
+#: First item of a claim: like a promise, but not checked after the build.
+PYLIGHTNIX_CLAIM_TAG = "__claim__"
+promise = PYLIGHTNIX_PROMISE_TAG
+claim = PYLIGHTNIX_CLAIM_TAG
+
+_JSON_TYPES = "str, int, float, bool, None, list or dict with str keys"
+
+
+class Config:
+    """A derivation's parameters. ``val`` is a plain JSON dict with a ``name``."""
+
+    __slots__ = ("val", "_canonical")
+
+    def __init__(self, d: Dict[str, Any]) -> None:
+        self.val: Dict[str, Any] = deepcopy(d)
+        self._canonical: Optional[str] = None
+
+    def __repr__(self) -> str:
+        return f"Config({self.val!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Config) and config_serialize(self) == config_serialize(other)
+
+    def __hash__(self) -> int:
+        return hash(config_serialize(self))
+
+
+class RConfig(Config):
+    """A config whose promises are resolved to RefPaths of its own derivation."""
+
+
+class ConfigAttrs:
+    """Config fields as attributes: ``build_cattrs(b).learning_rate``."""
+
+    def __init__(self, d: Dict[str, Any]) -> None:
+        self.__dict__.update(d)
+
+    def __repr__(self) -> str:
+        return f"ConfigAttrs({self.__dict__!r})"
+
+
+def _where(path: str) -> str:
+    return path or "<root>"
+
+
+def _check_value(v: Any, path: str, name: str) -> None:
+    """Raise ConfigError naming ``path`` if ``v`` is not canonical JSON data."""
+    t = type(v)
+    if v is None or t is bool or t is int or isinstance(v, str):
+        return
+    if t is float:
+        if not math.isfinite(v):
+            raise ConfigError(f"config of {name!r}: key {_where(path)!r}: expected a finite number, got {v!r} "
+                              f"(NaN and Infinity have no JSON form)", key=path)
+        return
+    if t is list:
+        for i, x in enumerate(v):
+            _check_value(x, f"{path}[{i}]", name)
+        return
+    if t is dict:
+        for k, x in v.items():
+            if type(k) is not str:
+                raise ConfigError(f"config of {name!r}: key {_where(path)!r}: dict keys must be str, got "
+                                  f"{type(k).__name__} {k!r}", key=path)
+            _check_value(x, f"{path}.{k}" if path else k, name)
+        return
+    hint = ""
+    if isinstance(v, (tuple, set, frozenset)):
+        hint = " (use a list; tuples and sets do not survive a JSON round trip)"
+    elif isinstance(v, (bytes, bytearray)):
+        hint = " (decode it to str, or store the bytes as an artifact)"
+    elif hasattr(v, "item") and hasattr(v, "dtype"):
+        hint = " (convert numpy values with .item() or float()/int())"
+    raise ConfigError(f"config of {name!r}: key {_where(path)!r}: expected {_JSON_TYPES}, got "
+                      f"{type(v).__name__}{hint}", key=path)
+
+
+def check_config_dict(d: Any) -> Name:
+    """Validate a config dict and return its name."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"config: expected a dict, got {type(d).__name__}", key="")
+    name = d.get("name")
+    if "name" not in d:
+        raise ConfigError("config: missing key 'name': every config needs a 'name' matching [a-zA-Z0-9_-]+",
+                          key="name")
+    if not isinstance(name, str) or NAME_RE.match(name) is None:
+        raise ConfigError(f"config: key 'name': expected a non-empty string of [a-zA-Z0-9_-], got {name!r}",
+                          key="name")
+    _check_value(d, "", name)
+    for k, v in d.items():
+        if is_rref(v):
+            raise ConfigError(f"config of {name!r}: key {k!r}: holds a realization reference {v!r}; "
+                              f"configs depend on derivations (dref:...), not realizations", key=k)
+    return Name(name)
+
+
+def mkconfig(d: Dict[str, Any]) -> Config:
+    """Make a validated config from a dict, typically ``mkconfig(locals())``."""
+    check_config_dict(d)
+    return Config(d)
+
+
+def config_dict(c: Config) -> Dict[str, Any]:
+    """A deep copy of the config's data."""
+    return deepcopy(c.val)
+
+
+def config_name(c: Config) -> Name:
+    return Name(c.val["name"])
+
+
+def canonical_json(v: Any) -> str:
+    """Key-sorted, whitespace-free JSON: the form that is hashed."""
+    return json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def config_serialize(c: Config) -> str:
+    s = c._canonical
+    if s is None:
+        s = c._canonical = canonical_json(c.val)
+    return s
+
+
+def config_hash(c: Config) -> str:
+    """sha256 hex digest of the canonical config; the DRef takes its first 32 characters."""
+    return sha256(config_serialize(c).encode("utf-8")).hexdigest()
+
+
+def _walk(v: Any) -> Iterator[Any]:
+    stack = [v]
+    while stack:
+        x = stack.pop()
+        yield x
+        if isinstance(x, dict):
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+
+
+def config_deps(c: Config) -> Set[DRef]:
+    """Derivations this config refers to, anywhere in its values."""
+    return {DRef(x) for x in _walk(c.val) if isinstance(x, str) and DREF_RE.match(x) is not None}
+
+
+def _is_promise(v: Any) -> bool:
+    return isinstance(v, list) and len(v) > 0 and v[0] in (PYLIGHTNIX_PROMISE_TAG, PYLIGHTNIX_CLAIM_TAG)
+
+
+def config_promises(c: Config) -> List[List[Any]]:
+    """The PromisePaths (not claims) of a config."""
+    return [x for x in _walk(c.val) if _is_promise(x) and x[0] == PYLIGHTNIX_PROMISE_TAG]
+
+
+def config_substitute_promises(c: Config, dref: DRef) -> RConfig:
+    """Replace promise/claim tags with ``dref`` so promises read as RefPaths."""
+    def sub(v: Any) -> Any:
+        if _is_promise(v):
+            return [str(dref)] + [sub(x) for x in v[1:]]
+        if isinstance(v, dict):
+            return {k: sub(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [sub(x) for x in v]
+        return v
+    return RConfig(sub(c.val))
+
+
+def config_cattrs(c: Config) -> ConfigAttrs:
+    return ConfigAttrs(deepcopy(c.val))

@@ -1,0 +1,82 @@
+"""The exception hierarchy. Every error pylightnix raises on purpose is a
+:class:`PylightnixError`; a user's own exception inside a stage propagates
+unchanged and is never wrapped.
+
+    PylightnixError
+    ├── ConfigError        a config is not valid JSON-like data, or lacks/has a bad field
+    ├── RefError           a string is not a valid dref:/rref: reference or name
+    ├── ClosureError       instantiate/realize misuse: unknown derivation, bad stage, recursion
+    ├── StoreError         the store is missing something or is inconsistent
+    ├── BuildError         a realizer returned bad outputs (missing folder, reserved name)
+    │   └── PromiseError   a promised output file was not produced
+    ├── MatcherError       a matcher is not satisfied by what its realizer built
+    ├── FetchError         a download failed
+    │   ├── ChecksumError  the sha256 of a download does not match
+    │   └── UnsafeArchiveError  an archive tries to write outside its folder
+    ├── ReplError          repl_* misuse: nothing paused, or something already paused
+    └── BuildCancelled     a paused build was cancelled; the store is as it was
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+
+class PylightnixError(Exception):
+    """Root of all errors raised by pylightnix itself."""
+
+    def __init__(self, message: str, *, dref: Optional[str] = None) -> None:
+        super().__init__(message)
+        #: the derivation the error is about, when there is one
+        self.dref = dref
+
+
+class ConfigError(PylightnixError, ValueError):
+    """A config is invalid. ``key`` is the path of the offending field."""
+
+    def __init__(self, message: str, *, key: Optional[str] = None, dref: Optional[str] = None) -> None:
+        super().__init__(message, dref=dref)
+        self.key = key
+
+
+class RefError(PylightnixError, ValueError):
+    """A reference or a name is malformed."""
+
+
+class ClosureError(PylightnixError):
+    """``instantiate``/``realize`` were used in a way that cannot work."""
+
+
+class StoreError(PylightnixError):
+    """The store lacks an object or is inconsistent."""
+
+
+class BuildError(PylightnixError):
+    """A realizer's outputs cannot become a realization."""
+
+
+class PromiseError(BuildError):
+    """A promised output path was not produced by the realizer."""
+
+
+class MatcherError(PylightnixError):
+    """A matcher's answer is inconsistent with its derivation's realizations."""
+
+
+class FetchError(PylightnixError):
+    """Downloading or copying a source failed."""
+
+
+class ChecksumError(FetchError):
+    """The sha256 of fetched data does not match the expected one."""
+
+
+class UnsafeArchiveError(FetchError):
+    """An archive member would land outside the output folder."""
+
+
+class ReplError(PylightnixError):
+    """A ``repl_*`` function was called when it cannot act."""
+
+
+class BuildCancelled(PylightnixError):
+    """A paused build was cancelled by the user; nothing was stored."""

@@ -1,0 +1,187 @@
+"""The engine's hook API: the seam between the realization engine and its frontends.
+
+The engine announces what it does to *frontends* (the REPL helpers, the terminal
+IPython fallback, the DAP debuggee agent). It never imports them: a frontend
+registers itself with :func:`add_frontend`. All hooks are called synchronously in
+the thread that runs the realization; a hook that wants the user to act simply
+blocks until the user is done.
+
+A :class:`BuildPause` is *the* paused build, whichever frontend shows it.
+``repl_buildargs()``, ``repl_continueBuild(b)`` and ``repl_cancel()`` act on
+the innermost active pause (see :func:`current_pause`).
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from pylightnix.errors import ReplError
+
+#: kinds of pause
+BEFORE = "before"    #: before building a derivation (its dependencies are realized)
+FAILURE = "failure"  #: a stage's realizer raised
+
+PENDING = "pending"
+COMMITTED = "committed"
+CANCELLED = "cancelled"
+
+
+class BuildPause:
+    """A build stopped before it ran (``kind == "before"``) or after it failed
+    (``kind == "failure"``).
+
+    Frontends read ``name``, ``dref``, ``config``, ``context`` and, for failures,
+    ``build`` (the :class:`Build` the realizer was given, in-memory state
+    included) and ``exception``. They resolve the pause with :meth:`commit` or
+    :meth:`cancel`; leaving it pending means "do the default": run the realizer
+    (before) or re-raise (failure).
+    """
+
+    def __init__(self, *, kind: str, name: str, dref: str, config: Dict[str, Any],
+                 context: Dict[str, List[str]], reason: str,
+                 stage_function: Optional[Callable[..., Any]],
+                 make_buildargs: Callable[[], Any],
+                 commit_paths: Callable[[Sequence[str]], List[str]],
+                 build: Any = None, exception: Optional[BaseException] = None,
+                 breakpoint: Optional[str] = None) -> None:
+        self.kind = kind
+        self.name = name
+        self.dref = dref
+        self.config = config
+        self.context = context
+        #: why the engine paused: "breakpoint", "interrupt" (repl_realize) or "failure"
+        self.reason = reason
+        #: the breakpoint pattern that matched, if any
+        self.breakpoint = breakpoint
+        #: the user's stage function (``f`` of ``build_wrapper(f)``) or the raw realizer
+        self.stage_function = stage_function
+        self.build = build
+        self.exception = exception
+        self.state = PENDING
+        self.rrefs: Optional[List[str]] = None
+        self._make_buildargs = make_buildargs
+        self._commit_paths = commit_paths
+
+    # -- what the user does -------------------------------------------------
+    def buildargs(self) -> Any:
+        """Fresh :class:`BuildArgs` for building this derivation by hand."""
+        self._check_pending("repl_buildargs")
+        return self._make_buildargs()
+
+    def commit(self, paths: Sequence[str]) -> List[str]:
+        """Commit folders as realizations of this derivation, now and atomically."""
+        self._check_pending("commit")
+        self.rrefs = list(self._commit_paths(list(paths)))
+        self.state = COMMITTED
+        return self.rrefs
+
+    def adopt(self, rrefs: Sequence[str]) -> None:
+        """Resolve the pause with realizations that are already in the store."""
+        self._check_pending("adopt")
+        self.rrefs = list(rrefs)
+        self.state = COMMITTED
+
+    def cancel(self) -> None:
+        """Abort the realization; the store is left as it was."""
+        if self.state == PENDING:
+            self.state = CANCELLED
+
+    @property
+    def pending(self) -> bool:
+        return self.state == PENDING
+
+    def _check_pending(self, what: str) -> None:
+        if self.state != PENDING:
+            raise ReplError(f"{what}: the pause of {self.dref} was already {self.state}")
+
+    def __repr__(self) -> str:
+        return f"<BuildPause {self.kind} {self.name} {self.dref} {self.state}>"
+
+
+class Frontend:
+    """Base class for frontends; every hook is optional and does nothing here."""
+
+    def on_instantiate(self, derivations: List[Tuple[str, str]]) -> None:
+        """A closure was instantiated: ``[(dref, name), ...]`` in build order."""
+
+    def on_pause(self, pause: BuildPause) -> None:
+        """The engine is about to build ``pause.dref``. Block while the user works."""
+
+    def on_failure(self, pause: BuildPause) -> None:
+        """A realizer raised ``pause.exception``. Commit ``pause.build`` or let it raise."""
+
+    def on_built(self, dref: str, name: str, rrefs: List[str]) -> None:
+        """``dref`` was built (not matched from cache); ``rrefs`` are the matched results."""
+
+    def on_progress(self, index: int, total: int, dref: str, name: str) -> None:
+        """The engine starts building derivation ``index`` of ``total`` to build."""
+
+
+_frontends: List[Frontend] = []
+_default_factory: Optional[Callable[[], Frontend]] = None
+_pauses: List[BuildPause] = []
+_lock = threading.RLock()
+
+
+def add_frontend(f: Frontend) -> Frontend:
+    """Register ``f``; the most recently added frontend handles pauses."""
+    with _lock:
+        _frontends.append(f)
+    return f
+
+
+def remove_frontend(f: Frontend) -> None:
+    with _lock:
+        if f in _frontends:
+            _frontends.remove(f)
+
+
+def frontends() -> List[Frontend]:
+    with _lock:
+        return list(_frontends)
+
+
+def set_default_frontend(factory: Optional[Callable[[], Frontend]]) -> None:
+    """Frontend used for pauses when none is registered (the terminal fallback)."""
+    global _default_factory
+    _default_factory = factory
+
+
+def current_pause() -> Optional[BuildPause]:
+    """The innermost pause being handled by a frontend right now, if any."""
+    with _lock:
+        return _pauses[-1] if _pauses else None
+
+
+def _pause_handler() -> Optional[Frontend]:
+    with _lock:
+        if _frontends:
+            return _frontends[-1]
+    if _default_factory is not None:
+        f = _default_factory()
+        add_frontend(f)
+        return f
+    return None
+
+
+def dispatch_pause(pause: BuildPause) -> None:
+    """Hand a pause to the active frontend and wait until it returns."""
+    handler = _pause_handler()
+    if handler is None:
+        return
+    with _lock:
+        _pauses.append(pause)
+    try:
+        if pause.kind == FAILURE:
+            handler.on_failure(pause)
+        else:
+            handler.on_pause(pause)
+    finally:
+        with _lock:
+            _pauses.remove(pause)
+
+
+def notify(event: str, *args: Any) -> None:
+    """Call ``event`` (``on_instantiate``, ``on_built``, ``on_progress``) on every frontend."""
+    for f in frontends():
+        getattr(f, event)(*args)

@@ -1,0 +1,68 @@
+"""Per-derivation build locks across processes.
+
+``fcntl.flock`` locks belong to an open file; the kernel drops them when the
+process dies, so a SIGKILLed builder never blocks the next one.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from contextlib import contextmanager
+from typing import Iterator, Set
+
+from pylightnix.errors import ClosureError
+
+_held = threading.local()
+
+
+def _held_set() -> Set[str]:
+    s = getattr(_held, "names", None)
+    if s is None:
+        s = _held.names = set()
+    return s
+
+
+@contextmanager
+def exclusive(path: str, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) for the block.
+
+    Taking the same lock twice in one thread would deadlock, so it is an error
+    naming ``what`` instead.
+    """
+    held = _held_set()
+    if path in held:
+        raise ClosureError(f"{what} is already being built by an outer realize() in this thread; "
+                           f"nested realizations cannot build the same derivation", dref=what)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        held.add(path)
+        try:
+            yield
+        finally:
+            held.discard(path)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def try_lock(path: str) -> int:
+    """Take ``path``'s lock without waiting; return the fd, or -1 if another holder has it."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return -1
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return -1
+    return fd
+
+
+def hold_forever(path: str) -> int:
+    """Create and lock ``path``; the lock lives as long as the returned fd (or the process)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd

@@ -1,0 +1,110 @@
+"""Instantiation: stage functions register derivations in a Manager; the result is a Closure."""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Dict, FrozenSet, List, NamedTuple, Optional
+
+from pylightnix import events
+from pylightnix.build import realizer_arity, stage_function
+from pylightnix.config import Config, check_config_dict, config_deps, config_promises
+from pylightnix.errors import ClosureError, ConfigError
+from pylightnix.refs import is_dref
+from pylightnix.store import store_instantiate
+from pylightnix.types import DRef, Matcher, Realizer
+
+
+class Derivation(NamedTuple):
+    """A derivation in memory: its reference, how to match and how to build."""
+    dref: DRef
+    matcher: Matcher
+    realizer: Realizer
+    config: Config
+    deps: FrozenSet[DRef]
+    arity: int
+    check_promises: bool
+
+
+class Closure(NamedTuple):
+    """A target derivation and every derivation known when it was instantiated, in order."""
+    dref: DRef
+    derivations: List[Derivation]
+
+    @property
+    def targets(self) -> List[DRef]:
+        return [self.dref]
+
+
+class Manager:
+    """Collects derivations while stage functions run; pass it along unchanged."""
+
+    def __init__(self) -> None:
+        self.builders: Dict[DRef, Derivation] = {}
+
+
+def mkdrv(m: Manager, config: Config, matcher: Matcher, realizer: Realizer,
+          check_promises: bool = True) -> DRef:
+    """Register a derivation: its config (which names it), matcher and realizer."""
+    if not isinstance(m, Manager):
+        raise ClosureError(f"mkdrv: expected a Manager as the first argument, got {type(m).__name__}; "
+                           f"stage functions receive it from instantiate()")
+    if not isinstance(config, Config):
+        if isinstance(config, dict):
+            raise ConfigError("mkdrv: expected a Config, got a dict; wrap it with mkconfig(...)", key="")
+        raise ConfigError(f"mkdrv: expected a Config made by mkconfig, got {type(config).__name__}", key="")
+    name = check_config_dict(config.val)
+    if not callable(matcher):
+        raise ClosureError(f"mkdrv of {name!r}: matcher: expected a callable like match_only(), got "
+                           f"{type(matcher).__name__}")
+    if not callable(realizer):
+        raise ClosureError(f"mkdrv of {name!r}: realizer: expected a callable like build_wrapper(f), got "
+                           f"{type(realizer).__name__}")
+    deps = frozenset(config_deps(config))
+    for d in deps:
+        if d not in m.builders:
+            raise ClosureError(f"mkdrv of {name!r}: the config refers to {d}, which was not instantiated with "
+                               f"this Manager; call the dependency's stage function with the same Manager")
+    dref = store_instantiate(config)
+    m.builders[dref] = Derivation(dref, matcher, realizer, config, deps, realizer_arity(realizer), check_promises)
+    return dref
+
+
+_instantiating = threading.local()
+
+
+def instantiate_(m: Manager, stage: Callable[..., DRef], *args: Any, **kwargs: Any) -> Closure:
+    """Run ``stage(m, *args, **kwargs)`` with an existing Manager."""
+    if getattr(_instantiating, "active", False):
+        raise ClosureError(f"instantiate({getattr(stage, '__name__', stage)}) was called from inside another "
+                           f"instantiate(); call the stage function with the Manager you were given instead")
+    _instantiating.active = True
+    try:
+        dref = stage(m, *args, **kwargs)
+    finally:
+        _instantiating.active = False
+    if not is_dref(dref):
+        raise ClosureError(f"stage {getattr(stage, '__name__', stage)!r} returned {dref!r}; a stage function "
+                           f"must return the DRef of mkdrv(...)")
+    if dref not in m.builders:
+        raise ClosureError(f"stage {getattr(stage, '__name__', stage)!r} returned {dref}, which was not "
+                           f"registered with its Manager")
+    closure = Closure(DRef(dref), list(m.builders.values()))
+    if events.frontends():
+        events.notify("on_instantiate", [(d.dref, d.config.val["name"]) for d in closure.derivations])
+    return closure
+
+
+def instantiate(stage: Callable[..., DRef], *args: Any, **kwargs: Any) -> Closure:
+    """Call ``stage(Manager(), *args, **kwargs)`` and return the Closure of what it registered."""
+    return instantiate_(Manager(), stage, *args, **kwargs)
+
+
+def derivation_name(d: Derivation) -> str:
+    return d.config.val["name"]
+
+
+def derivation_stage_function(d: Derivation) -> Callable[..., Any]:
+    return stage_function(d.realizer)
+
+
+def promises_of(d: Derivation) -> List[List[Any]]:
+    return config_promises(d.config) if d.check_promises else []

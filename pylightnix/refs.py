@@ -1,0 +1,68 @@
+"""Reference formats: ``dref:<dhash>-<name>`` and ``rref:<rhash>-<dhash>-<name>``."""
+from __future__ import annotations
+
+import re
+from typing import Tuple
+
+from pylightnix.errors import RefError
+from pylightnix.types import DRef, HashPart, Name, RRef
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
+HASHPART_RE = re.compile(r"^[0-9a-f]{32}$")
+DREF_RE = re.compile(r"^dref:([0-9a-f]{32})-([a-zA-Z0-9_-]+)$")
+RREF_RE = re.compile(r"^rref:([0-9a-f]{32})-([0-9a-f]{32})-([a-zA-Z0-9_-]+)$")
+
+
+def is_name(s: object) -> bool:
+    return isinstance(s, str) and NAME_RE.match(s) is not None
+
+
+def mkname(s: str) -> Name:
+    """Validate a derivation name."""
+    if not is_name(s):
+        raise RefError(f"invalid name {s!r}: expected a non-empty string of [a-zA-Z0-9_-]")
+    return Name(s)
+
+
+def is_dref(s: object) -> bool:
+    return isinstance(s, str) and DREF_RE.match(s) is not None
+
+
+def is_rref(s: object) -> bool:
+    return isinstance(s, str) and RREF_RE.match(s) is not None
+
+
+def mkdref(dhash: str, name: str) -> DRef:
+    return DRef(f"dref:{dhash}-{name}")
+
+
+def mkrref(rhash: str, dhash: str, name: str) -> RRef:
+    return RRef(f"rref:{rhash}-{dhash}-{name}")
+
+
+def undref(r: str) -> Tuple[HashPart, Name]:
+    """Split a DRef into its hash part and name."""
+    m = DREF_RE.match(r) if isinstance(r, str) else None
+    if m is None:
+        raise RefError(f"invalid derivation reference {r!r}: expected 'dref:<32 hex>-<name>'")
+    return HashPart(m.group(1)), Name(m.group(2))
+
+
+def unrref(r: str) -> Tuple[HashPart, HashPart, Name]:
+    """Split an RRef into realization hash, derivation hash and name."""
+    m = RREF_RE.match(r) if isinstance(r, str) else None
+    if m is None:
+        raise RefError(f"invalid realization reference {r!r}: expected 'rref:<32 hex>-<32 hex>-<name>'")
+    return HashPart(m.group(1)), HashPart(m.group(2)), Name(m.group(3))
+
+
+def rref2dref(r: str) -> DRef:
+    """The derivation a realization belongs to."""
+    _, dhash, name = unrref(r)
+    return mkdref(dhash, name)
+
+
+def dref_dirname(r: str) -> str:
+    """The store folder name of a derivation: ``<dhash>-<name>``."""
+    dhash, name = undref(r)
+    return f"{dhash}-{name}"

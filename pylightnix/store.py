@@ -1,0 +1,500 @@
+"""The on-disk store: derivations (``config.json``) and their realizations.
+
+Layout under ``$PYLIGHTNIX_ROOT/store-v0`` (``PYLIGHTNIX_STORE`` overrides)::
+
+    <dhash>-<name>/config.json
+    <dhash>-<name>/<rhash>/context.json + artifacts
+    .locks/<dhash>-<name>.lock         per-derivation build locks
+
+Every object enters the store by one ``rename`` of a complete, fsynced folder,
+so after a crash the store holds whole objects or nothing. Names that are not
+hashes (``.staging-*``, ``.tmp-*``) are leftovers: ignored, and removed by gc.
+The store knows nothing about the engine or any frontend.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import secrets
+import shutil
+from hashlib import sha256
+from os.path import expanduser, isdir, join
+from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
+
+from pylightnix.config import Config, RConfig, canonical_json, check_config_dict, config_hash, config_deps, \
+    config_substitute_promises
+from pylightnix.errors import BuildError, StoreError
+from pylightnix.refs import HASHPART_RE, dref_dirname, is_dref, mkdref, mkrref, rref2dref, undref, unrref
+from pylightnix.types import Context, DRef, Path, RRef
+
+_store: Optional[str] = None
+_tmp: Optional[str] = None
+#: durability: fsync artifacts before the rename (``PYLIGHTNIX_FSYNC=0`` trades power-loss safety for speed)
+FSYNC = os.environ.get("PYLIGHTNIX_FSYNC", "1") not in ("0", "false", "no")
+
+# Immutable facts, cached for the life of the process.
+_known_drefs: Set[str] = set()
+_config_cache: Dict[str, Config] = {}
+_context_cache: Dict[str, str] = {}
+
+
+def _env_paths() -> Tuple[str, str]:
+    root = os.environ.get("PYLIGHTNIX_ROOT") or join(expanduser("~"), "_pylightnix")
+    store = os.environ.get("PYLIGHTNIX_STORE") or join(root, "store-v0")
+    tmp = os.environ.get("PYLIGHTNIX_TMP") or join(root, "tmp")
+    return store, tmp
+
+
+def store_initialize(custom_store: Optional[str] = None, custom_tmp: Optional[str] = None,
+                     check_not_exist: bool = False) -> None:
+    """Create (or reuse) the store and the temporary folder and make them current.
+
+    Locations come from ``PYLIGHTNIX_ROOT`` (default ``~/_pylightnix``),
+    ``PYLIGHTNIX_TMP`` and ``PYLIGHTNIX_STORE`` unless given here.
+    """
+    global _store, _tmp
+    store, tmp = _env_paths()
+    store = os.path.abspath(custom_store or store)
+    tmp = os.path.abspath(custom_tmp or tmp)
+    exists = isdir(store)
+    if exists and check_not_exist:
+        raise StoreError(f"store {store} already exists (check_not_exist=True)")
+    print(f"Initializing {'' if exists else 'non-'}existing {store}")
+    os.makedirs(join(store, ".locks"), exist_ok=True)
+    os.makedirs(tmp, exist_ok=True)
+    if _store != store:
+        _reset_caches()
+    _store, _tmp = store, tmp
+
+
+def _reset_caches() -> None:
+    _known_drefs.clear()
+    _config_cache.clear()
+    _context_cache.clear()
+
+
+def store_root() -> str:
+    """The store folder; created silently on first use if store_initialize was not called."""
+    global _store, _tmp
+    if _store is None:
+        store, tmp = _env_paths()
+        os.makedirs(join(store, ".locks"), exist_ok=True)
+        os.makedirs(tmp, exist_ok=True)
+        _store, _tmp = os.path.abspath(store), os.path.abspath(tmp)
+    return _store
+
+
+def tmp_root() -> str:
+    store_root()
+    assert _tmp is not None
+    return _tmp
+
+
+def store_dref2path(r: DRef) -> Path:
+    return Path(join(store_root(), dref_dirname(r)))
+
+
+def rref2path(r: RRef) -> Path:
+    """The folder holding a realization's artifacts."""
+    rhash, dhash, name = unrref(r)
+    return Path(join(store_root(), f"{dhash}-{name}", rhash))
+
+
+def store_cfgpath(r: DRef) -> Path:
+    return Path(join(store_dref2path(r), "config.json"))
+
+
+def lock_path(r: DRef) -> str:
+    return join(store_root(), ".locks", dref_dirname(r) + ".lock")
+
+
+def _fsync_dir(path: str) -> None:
+    if FSYNC:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write_file(path: str, data: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(data)
+        if FSYNC:
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _token() -> str:
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
+
+
+# ---------------------------------------------------------------- derivations
+
+def store_instantiate(c: Config) -> DRef:
+    """Put a config into the store (once) and return its DRef."""
+    name = c.val["name"]
+    dref = mkdref(config_hash(c)[:32], name)
+    if dref in _known_drefs:
+        return dref
+    ddir = store_dref2path(dref)
+    cfg = join(ddir, "config.json")
+    if not os.path.exists(cfg):
+        text = json.dumps(c.val, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
+        if isdir(ddir):  # the folder survived without its config: restore the file atomically
+            part = join(ddir, f".tmp-{_token()}")
+            _write_file(part, text)
+            os.replace(part, cfg)
+        else:
+            part = join(store_root(), f".tmp-{_token()}")
+            os.mkdir(part)
+            _write_file(join(part, "config.json"), text)
+            try:
+                os.rename(part, ddir)
+            except OSError as e:
+                shutil.rmtree(part, ignore_errors=True)
+                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            _fsync_dir(store_root())
+    _known_drefs.add(dref)
+    _config_cache.setdefault(dref, c)
+    return dref
+
+
+def store_config_(r: DRef) -> Config:
+    """The config a derivation was made from, as stored."""
+    c = _config_cache.get(r)
+    if c is None:
+        try:
+            with open(store_cfgpath(r), encoding="utf-8") as f:
+                d = json.load(f)
+        except FileNotFoundError:
+            raise StoreError(f"derivation {r} is not in the store {store_root()}; instantiate it first",
+                             dref=r) from None
+        c = _config_cache[r] = Config(d)
+    return c
+
+
+def store_config(r: Union[DRef, RRef]) -> RConfig:
+    """The config of a derivation (or of a realization's derivation), promises resolved."""
+    dref = rref2dref(r) if r.startswith("rref:") else DRef(r)
+    return config_substitute_promises(store_config_(dref), dref)
+
+
+def store_cattrs(r: Union[DRef, RRef]):  # type: ignore[no-untyped-def]
+    from pylightnix.config import config_cattrs
+    return config_cattrs(store_config(r))
+
+
+def store_deps(drefs: Iterable[DRef]) -> Set[DRef]:
+    """Direct dependencies of the given derivations."""
+    out: Set[DRef] = set()
+    for d in drefs:
+        out |= config_deps(store_config_(d))
+    return out
+
+
+def store_deepdeps(roots: Iterable[DRef]) -> Set[DRef]:
+    """All transitive dependencies of ``roots`` (not including the roots)."""
+    seen: Set[DRef] = set()
+    stack = list(store_deps(roots))
+    while stack:
+        d = stack.pop()
+        if d not in seen:
+            seen.add(d)
+            stack.extend(store_deps([d]))
+    return seen
+
+
+def store_drefs() -> List[DRef]:
+    """All derivations in the store."""
+    out = []
+    for e in sorted(os.listdir(store_root())):
+        if e.startswith("."):
+            continue
+        dhash, _, name = e.partition("-")
+        if HASHPART_RE.match(dhash) and os.path.exists(join(store_root(), e, "config.json")):
+            out.append(mkdref(dhash, name))
+    return out
+
+
+# ---------------------------------------------------------------- realizations
+
+def store_rrefs_(dref: DRef) -> List[RRef]:
+    """All realizations of ``dref``, whatever their context."""
+    dhash, name = undref(dref)
+    try:
+        entries = os.listdir(join(store_root(), f"{dhash}-{name}"))
+    except FileNotFoundError:
+        return []
+    return [mkrref(e, dhash, name) for e in sorted(entries) if HASHPART_RE.match(e)]
+
+
+def _context_key(rref: RRef) -> Optional[str]:
+    k = _context_cache.get(rref)
+    if k is None:
+        try:
+            with open(join(rref2path(rref), "context.json"), encoding="utf-8") as f:
+                k = canonical_json(json.load(f))
+        except (FileNotFoundError, ValueError):
+            return None
+        _context_cache[rref] = k
+    return k
+
+
+def store_rrefs(dref: DRef, context: Context) -> List[RRef]:
+    """Realizations of ``dref`` that were built from exactly ``context``."""
+    want = canonical_json(context_only(dref, context))
+    return [r for r in store_rrefs_(dref) if _context_key(r) == want]
+
+
+def context_only(dref: DRef, context: Context) -> Context:
+    """The part of ``context`` that belongs to ``dref``'s direct dependencies."""
+    deps = config_deps(store_config_(dref))
+    return {k: list(v) for k, v in context.items() if k in deps}
+
+
+def store_context(r: RRef) -> Context:
+    """The context a realization was built in: its direct dependencies' realizations."""
+    try:
+        with open(join(rref2path(r), "context.json"), encoding="utf-8") as f:
+            return {DRef(k): [RRef(x) for x in v] for k, v in json.load(f).items()}
+    except FileNotFoundError:
+        raise StoreError(f"realization {r} is not in the store", dref=rref2dref(r)) from None
+
+
+def store_deref_(context_holder: RRef, dref: DRef) -> List[RRef]:
+    ctx = store_context(context_holder)
+    if dref not in ctx:
+        raise StoreError(f"{context_holder} does not depend on {dref}", dref=dref)
+    return ctx[dref]
+
+
+def store_deref(context_holder: RRef, dref: DRef) -> RRef:
+    """The realization of dependency ``dref`` that ``context_holder`` was built with."""
+    rrefs = store_deref_(context_holder, dref)
+    if len(rrefs) != 1:
+        raise StoreError(f"{context_holder} uses {len(rrefs)} realizations of {dref}, expected 1", dref=dref)
+    return rrefs[0]
+
+
+def store_buildtime(rref: RRef) -> Optional[str]:
+    try:
+        with open(join(rref2path(rref), "__buildtime__.txt"), encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def dirhash(path: str, *, seal: bool = False) -> str:
+    """sha256 over every entry's relative path, kind and content, in sorted order.
+
+    With ``seal``, files are also fsynced (if FSYNC) and made read-only.
+    """
+    h = sha256()
+
+    def walk(d: str, rel: str) -> None:
+        with os.scandir(d) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for e in entries:
+            r = f"{rel}/{e.name}" if rel else e.name
+            rb = r.encode("utf-8", "surrogateescape")
+            if e.is_symlink():
+                h.update(b"l\0" + rb + b"\0" + os.readlink(e.path).encode("utf-8", "surrogateescape") + b"\n")
+            elif e.is_dir():
+                h.update(b"d\0" + rb + b"\n")
+                walk(e.path, r)
+            else:
+                fh = sha256()
+                with open(e.path, "rb") as f:
+                    while True:
+                        chunk = f.read(1 << 20)
+                        if not chunk:
+                            break
+                        fh.update(chunk)
+                    if seal:
+                        if FSYNC:
+                            os.fsync(f.fileno())
+                        os.chmod(e.path, 0o444)
+                h.update(b"f\0" + rb + b"\0" + fh.hexdigest().encode() + b"\n")
+    walk(path, "")
+    return h.hexdigest()
+
+
+def store_realize(dref: DRef, context: Context, path: str) -> RRef:
+    """Move a finished output folder into the store as a realization of ``dref``.
+
+    The folder gets ``context.json``, is hashed (names and contents), sealed and
+    renamed into place in one step. An identical realization already present
+    wins and the folder is discarded.
+    """
+    if not isdir(path):
+        raise BuildError(f"while realizing {dref}: output {path!r} is not a folder", dref=dref)
+    ctxfile = join(path, "context.json")
+    if os.path.lexists(ctxfile):
+        raise BuildError(f"while realizing {dref}: an artifact is named 'context.json'; that name is reserved "
+                         f"for the store, rename the artifact", dref=dref)
+    ddir = store_dref2path(dref)
+    if not os.path.exists(join(ddir, "config.json")):
+        raise StoreError(f"while realizing {dref}: the derivation is not in the store (removed by gc?); "
+                         f"instantiate it again", dref=dref)
+    ctx = {k: list(v) for k, v in sorted(context.items())}
+    _write_file(ctxfile, json.dumps(ctx, sort_keys=True, indent=2))
+    rhash = dirhash(path, seal=True)[:32]
+    _fsync_dir(path)
+    dhash, name = undref(dref)
+    target = join(ddir, rhash)
+    try:
+        os.rename(path, target)
+    except OSError as e:
+        if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            _rmtree(path)
+        elif e.errno == errno.EXDEV:
+            staging = join(ddir, f".staging-{_token()}")
+            shutil.copytree(path, staging, symlinks=True)
+            dirhash(staging, seal=True)
+            try:
+                os.rename(staging, target)
+            except OSError as e2:
+                _rmtree(staging)
+                if e2.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            _rmtree(path)
+        else:
+            raise
+    _fsync_dir(ddir)
+    rref = mkrref(rhash, dhash, name)
+    _context_cache[rref] = canonical_json(ctx)
+    return rref
+
+
+def _rmtree(path: str) -> None:
+    def onerror(func, p, exc):  # type: ignore[no-untyped-def]
+        try:
+            os.chmod(os.path.dirname(p), 0o755)
+            func(p)
+        except OSError:
+            pass
+    shutil.rmtree(path, onerror=onerror)
+
+
+# ---------------------------------------------------------------- gc and verify
+
+def store_gc(keep_drefs: List[DRef], keep_rrefs: List[RRef]) -> Tuple[Set[DRef], Set[RRef]]:
+    """Derivations and realizations not needed by the given roots (nothing is removed here).
+
+    A kept dref keeps its dependencies' derivations; a kept rref keeps its
+    derivation and, through contexts, every realization it was built from.
+    """
+    keep_d: Set[DRef] = set()
+    stack_d = list(keep_drefs) + [rref2dref(r) for r in keep_rrefs]
+    keep_r: Set[RRef] = set()
+    stack_r = list(keep_rrefs)
+    while stack_r:
+        r = stack_r.pop()
+        if r in keep_r:
+            continue
+        keep_r.add(r)
+        stack_d.append(rref2dref(r))
+        for rs in store_context(r).values():
+            stack_r.extend(rs)
+    while stack_d:
+        d = stack_d.pop()
+        if d in keep_d:
+            continue
+        keep_d.add(d)
+        stack_d.extend(store_deps([d]))
+    rm_d: Set[DRef] = set()
+    rm_r: Set[RRef] = set()
+    for d in store_drefs():
+        for r in store_rrefs_(d):
+            if r not in keep_r:
+                rm_r.add(r)
+        if d not in keep_d:
+            rm_d.add(d)
+    return rm_d, rm_r
+
+
+def store_remove(drefs: Iterable[DRef], rrefs: Iterable[RRef]) -> None:
+    """Delete realizations and derivations (with all their realizations)."""
+    for r in rrefs:
+        _rmtree(rref2path(r))
+        _context_cache.pop(r, None)
+    for d in drefs:
+        _rmtree(store_dref2path(d))
+        _known_drefs.discard(d)
+        _config_cache.pop(d, None)
+
+
+def _pid_alive(token: str) -> bool:
+    try:
+        pid = int(token.split("-")[1])
+        os.kill(pid, 0)
+        return True
+    except (IndexError, ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+
+
+def store_leftovers() -> List[str]:
+    """Paths of abandoned temporaries: tmp build folders whose owner is gone, staging folders of dead processes."""
+    from pylightnix.locks import try_lock
+    out: List[str] = []
+    tmp = tmp_root()
+    for e in sorted(os.listdir(tmp)):
+        p = join(tmp, e)
+        lock = join(p, ".lock")
+        if isdir(p) and os.path.exists(lock):
+            fd = try_lock(lock)
+            if fd < 0:
+                continue  # a live build owns it
+            os.close(fd)
+        out.append(p)
+    root = store_root()
+    for e in sorted(os.listdir(root)):
+        if e.startswith(".tmp-") and not _pid_alive(e):
+            out.append(join(root, e))
+        elif not e.startswith(".") and isdir(join(root, e)):
+            for sub in os.listdir(join(root, e)):
+                if sub.startswith((".staging-", ".tmp-")) and not _pid_alive(sub):
+                    out.append(join(root, e, sub))
+    return out
+
+
+def remove_paths(paths: Iterable[str]) -> None:
+    for p in paths:
+        if isdir(p) and not os.path.islink(p):
+            _rmtree(p)
+        else:
+            try:
+                os.remove(p)
+            except FileNotFoundError:
+                pass
+
+
+def store_verify() -> List[str]:
+    """Recompute every hash in the store; return a description of each mismatch."""
+    problems: List[str] = []
+    for d in store_drefs():
+        try:
+            c = store_config_(d)
+            check_config_dict(c.val)
+            if mkdref(config_hash(c)[:32], c.val["name"]) != d:
+                problems.append(f"{d}: config.json does not hash to its derivation reference")
+        except Exception as e:  # report and go on: verify must survive any damage
+            problems.append(f"{d}: unreadable config.json ({type(e).__name__}: {e})")
+            continue
+        for r in store_rrefs_(d):
+            p = rref2path(r)
+            if not os.path.exists(join(p, "context.json")):
+                problems.append(f"{r}: missing context.json")
+                continue
+            if dirhash(p)[:32] != unrref(r)[0]:
+                problems.append(f"{r}: content does not match its hash")
+    return problems
+
+
+def is_store_dref(s: str) -> bool:
+    return is_dref(s) and os.path.exists(join(store_dref2path(DRef(s)), "config.json"))

@@ -1,0 +1,58 @@
+"""The vocabulary types of the design document's API.
+
+References and paths are ``str`` subclasses, so they print, compare and
+serialize like the strings they are.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Union
+
+
+class Path(str):
+    """A filesystem path."""
+
+
+class Hash(str):
+    """A sha256 hex digest."""
+
+
+class HashPart(str):
+    """The first 32 hex characters of a sha256 digest."""
+
+
+class Name(str):
+    """A derivation name: ``[a-zA-Z0-9_-]+``."""
+
+
+class DRef(str):
+    """``dref:<32 hex>-<name>``: a derivation, the hash of its config."""
+
+
+class RRef(str):
+    """``rref:<32 hex>-<32 hex>-<name>``: one realization of a derivation."""
+
+
+#: ``[dref, 'dir', 'file']``: a path inside a dependency's realization.
+RefPath = List[Any]
+#: ``[promise, 'dir', 'file']``: a path the stage promises to produce.
+PromisePath = List[Any]
+#: Maps each direct dependency to the realizations chosen for it.
+Context = Dict[DRef, List[RRef]]
+#: ``matcher(dref, context)`` picks realizations; ``None`` means "build".
+Matcher = Callable[[DRef, Context], Optional[List[RRef]]]
+#: ``realizer(dref, context[, rarg])`` builds folders that become realizations.
+Realizer = Callable[..., List[Path]]
+RealizeArg = Dict[str, Any]
+InstantiateArg = Dict[str, Any]
+Key = Callable[[RRef], Optional[Union[int, float, str]]]
+
+
+class BuildArgs(NamedTuple):
+    """Everything a :class:`~pylightnix.build.Build` needs to start building."""
+    dref: DRef
+    context: Context
+    timeprefix: Optional[str]
+    iarg: InstantiateArg
+    rarg: RealizeArg
+    #: folder in which this build's output folders are created (owned by the engine)
+    outdir: Optional[str] = None
