@@ -1,0 +1,159 @@
+"""The ``pylightnix`` command: look into the store, collect garbage, verify hashes, debug a script.
+
+    pylightnix ls [--json]
+    pylightnix show REF
+    pylightnix gc [--keep REF ...] [--dry-run]
+    pylightnix verify
+    pylightnix debug [--break NAME] ... SCRIPT [ARGS ...]
+
+The store is ``$PYLIGHTNIX_ROOT/store-v0`` (``--root`` overrides PYLIGHTNIX_ROOT).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import List, Optional
+
+from pylightnix.errors import PylightnixError, RefError
+from pylightnix.refs import is_dref, is_rref, rref2dref
+from pylightnix.store import (remove_paths, rref2path, store_config_, store_context, store_drefs, store_gc,
+                              store_leftovers, store_remove, store_root, store_rrefs_, store_verify, tmp_root)
+from pylightnix.types import DRef, RRef
+
+
+def _ls(args: argparse.Namespace) -> int:
+    rows = []
+    for d in store_drefs():
+        rrefs = store_rrefs_(d)
+        rows.append({"name": store_config_(d).val["name"], "dref": d, "realizations": len(rrefs), "rrefs": rrefs})
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        print()
+        return 0
+    if not rows:
+        print(f"(empty store {store_root()})")
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['realizations']:>3} realization(s)  {r['dref']}")
+    return 0
+
+
+def _files(path: str) -> List[str]:
+    out = []
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for f in sorted(files):
+            p = os.path.join(root, f)
+            out.append(f"{os.path.relpath(p, path)}  ({os.path.getsize(p)} bytes)")
+    return out
+
+
+def _show(args: argparse.Namespace) -> int:
+    ref = args.ref
+    if is_rref(ref):
+        d = rref2dref(ref)
+        print(f"realization {ref}\nderivation  {d}\npath        {rref2path(RRef(ref))}")
+        print("config:")
+        print(json.dumps(store_config_(d).val, indent=2, sort_keys=True))
+        print("context:")
+        print(json.dumps(store_context(RRef(ref)), indent=2, sort_keys=True))
+        print("files:")
+        for f in _files(rref2path(RRef(ref))):
+            print("  " + f)
+    elif is_dref(ref):
+        d = DRef(ref)
+        print(f"derivation {d}")
+        print("config:")
+        print(json.dumps(store_config_(d).val, indent=2, sort_keys=True))
+        rrefs = store_rrefs_(d)
+        print(f"realizations ({len(rrefs)}):")
+        for r in rrefs:
+            print("  " + r)
+    else:
+        raise RefError(f"show: expected a dref:... or rref:... reference, got {ref!r}")
+    return 0
+
+
+def _gc(args: argparse.Namespace) -> int:
+    keep = list(args.keep or [])
+    for k in keep:
+        if not (is_dref(k) or is_rref(k)):
+            raise RefError(f"gc --keep: expected a dref:... or rref:... reference, got {k!r}")
+    leftovers = store_leftovers()
+    rm_d, rm_r = (set(), set())
+    if keep:
+        rm_d, rm_r = store_gc([DRef(k) for k in keep if is_dref(k)], [RRef(k) for k in keep if is_rref(k)])
+        rm_r = {r for r in rm_r if rref2dref(r) not in rm_d}
+    verb = "would remove" if args.dry_run else "removing"
+    for p in leftovers:
+        print(f"{verb} leftover {p}")
+    for r in sorted(rm_r):
+        print(f"{verb} {r}")
+    for d in sorted(rm_d):
+        print(f"{verb} {d} and its realizations")
+    if not args.dry_run:
+        remove_paths(leftovers)
+        store_remove(sorted(rm_d), sorted(rm_r))
+    if not keep:
+        print("(only leftovers are collected without --keep; name the refs to keep to collect the rest)")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    problems = store_verify()
+    for p in problems:
+        print(p)
+    n = sum(len(store_rrefs_(d)) for d in store_drefs())
+    print(f"verified {len(store_drefs())} derivation(s), {n} realization(s): "
+          f"{'OK' if not problems else f'{len(problems)} problem(s)'}")
+    return 1 if problems else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pylightnix", description="Inspect and maintain the pylightnix store.")
+    p.add_argument("--root", help="store root (default: $PYLIGHTNIX_ROOT or ~/_pylightnix)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("ls", help="derivations with names and realization counts")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=_ls)
+    s = sub.add_parser("show", help="config, context and files of a dref or rref")
+    s.add_argument("ref")
+    s.set_defaults(func=_show)
+    s = sub.add_parser("gc", help="remove leftovers, and with --keep everything the kept refs do not need")
+    s.add_argument("--keep", action="append", metavar="REF", help="a dref or rref to keep (repeatable)")
+    s.add_argument("--dry-run", action="store_true", help="print what would be removed")
+    s.set_defaults(func=_gc)
+    s = sub.add_parser("verify", help="recompute hashes; exit 1 if anything does not match")
+    s.set_defaults(func=_verify)
+    sub.add_parser("debug", help="run a script with build breakpoints (see: pylightnix debug --help)",
+                   add_help=False)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `debug` takes the script's own arguments verbatim, so it bypasses this parser
+    root_args: List[str] = []
+    while argv and argv[0].startswith("--root"):
+        root_args.append(argv.pop(0))
+        if root_args[-1] == "--root" and argv:
+            root_args.append(argv.pop(0))
+    if root_args:
+        ns = argparse.Namespace(root=root_args[-1].split("=", 1)[-1] if "=" in root_args[-1] else root_args[-1])
+        os.environ["PYLIGHTNIX_ROOT"] = os.path.abspath(ns.root)
+    if argv and argv[0] == "debug":
+        from pylightnix.debug import main as debug_main
+        return debug_main(argv[1:])
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except PylightnixError as e:
+        print(f"pylightnix: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
