@@ -201,6 +201,9 @@ def build_path(b: Build, refpath: RefPath) -> Path:
 
 def realizer_arity(realizer: Callable[..., Any]) -> int:
     """2 for ``realizer(dref, context)``, 3 for ``realizer(dref, context, rarg)``."""
+    code = getattr(realizer, "__code__", None)
+    if code is not None and inspect.isfunction(realizer):
+        return 3 if code.co_argcount >= 3 or code.co_flags & inspect.CO_VARARGS else 2
     try:
         params = list(inspect.signature(realizer).parameters.values())
     except (TypeError, ValueError):

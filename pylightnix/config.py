@@ -28,11 +28,12 @@ _JSON_TYPES = "str, int, float, bool, None, list or dict with str keys"
 class Config:
     """A derivation's parameters. ``val`` is a plain JSON dict with a ``name``."""
 
-    __slots__ = ("val", "_canonical")
+    __slots__ = ("val", "_canonical", "_valid")
 
     def __init__(self, d: Dict[str, Any]) -> None:
         self.val: Dict[str, Any] = deepcopy(d)
         self._canonical: Optional[str] = None
+        self._valid = False
 
     def __repr__(self) -> str:
         return f"Config({self.val!r})"
@@ -62,27 +63,28 @@ def _where(path: str) -> str:
     return path or "<root>"
 
 
-def _check_value(v: Any, path: str, name: str) -> None:
-    """Raise ConfigError naming ``path`` if ``v`` is not canonical JSON data."""
+def _checked_copy(v: Any, path: str, name: str) -> Any:
+    """A copy of ``v``; raise ConfigError naming ``path`` if it is not canonical JSON data."""
     t = type(v)
-    if v is None or t is bool or t is int or isinstance(v, str):
-        return
+    if v is None or t is bool or t is int or t is str:
+        return v
+    if isinstance(v, str):
+        return str(v)  # DRef, Path, ...: plain strings in JSON
     if t is float:
         if not math.isfinite(v):
             raise ConfigError(f"config of {name!r}: key {_where(path)!r}: expected a finite number, got {v!r} "
                               f"(NaN and Infinity have no JSON form)", key=path)
-        return
+        return v
     if t is list:
-        for i, x in enumerate(v):
-            _check_value(x, f"{path}[{i}]", name)
-        return
+        return [_checked_copy(x, f"{path}[{i}]", name) for i, x in enumerate(v)]
     if t is dict:
+        out = {}
         for k, x in v.items():
             if type(k) is not str:
                 raise ConfigError(f"config of {name!r}: key {_where(path)!r}: dict keys must be str, got "
                                   f"{type(k).__name__} {k!r}", key=path)
-            _check_value(x, f"{path}.{k}" if path else k, name)
-        return
+            out[k] = _checked_copy(x, f"{path}.{k}" if path else k, name)
+        return out
     hint = ""
     if isinstance(v, (tuple, set, frozenset)):
         hint = " (use a list; tuples and sets do not survive a JSON round trip)"
@@ -94,8 +96,8 @@ def _check_value(v: Any, path: str, name: str) -> None:
                       f"{type(v).__name__}{hint}", key=path)
 
 
-def check_config_dict(d: Any) -> Name:
-    """Validate a config dict and return its name."""
+def check_config_dict(d: Any) -> Dict[str, Any]:
+    """Validate a config dict and return a plain-data copy of it."""
     if not isinstance(d, dict):
         raise ConfigError(f"config: expected a dict, got {type(d).__name__}", key="")
     name = d.get("name")
@@ -105,18 +107,19 @@ def check_config_dict(d: Any) -> Name:
     if not isinstance(name, str) or NAME_RE.match(name) is None:
         raise ConfigError(f"config: key 'name': expected a non-empty string of [a-zA-Z0-9_-], got {name!r}",
                           key="name")
-    _check_value(d, "", name)
-    for k, v in d.items():
+    out = _checked_copy(d, "", name)
+    for k, v in out.items():
         if is_rref(v):
             raise ConfigError(f"config of {name!r}: key {k!r}: holds a realization reference {v!r}; "
                               f"configs depend on derivations (dref:...), not realizations", key=k)
-    return Name(name)
+    return out
 
 
 def mkconfig(d: Dict[str, Any]) -> Config:
     """Make a validated config from a dict, typically ``mkconfig(locals())``."""
-    check_config_dict(d)
-    return Config(d)
+    c = Config.__new__(Config)
+    c.val, c._canonical, c._valid = check_config_dict(d), None, True
+    return c
 
 
 def config_dict(c: Config) -> Dict[str, Any]:
@@ -181,6 +184,14 @@ def config_substitute_promises(c: Config, dref: DRef) -> RConfig:
             return [sub(x) for x in v]
         return v
     return RConfig(sub(c.val))
+
+
+def validated(c: Config) -> Config:
+    """``c``, checked once (configs made by mkconfig already are)."""
+    if not c._valid:
+        c.val = check_config_dict(c.val)
+        c._valid = True
+    return c
 
 
 def config_cattrs(c: Config) -> ConfigAttrs:

@@ -6,10 +6,10 @@ from typing import Any, Callable, Dict, FrozenSet, List, NamedTuple, Optional
 
 from pylightnix import events
 from pylightnix.build import realizer_arity, stage_function
-from pylightnix.config import Config, check_config_dict, config_deps, config_promises
+from pylightnix.config import Config, config_deps, config_promises, validated
 from pylightnix.errors import ClosureError, ConfigError
 from pylightnix.refs import is_dref
-from pylightnix.store import store_instantiate
+from pylightnix.store import remember_deps, store_instantiate
 from pylightnix.types import DRef, Matcher, Realizer
 
 
@@ -51,7 +51,8 @@ def mkdrv(m: Manager, config: Config, matcher: Matcher, realizer: Realizer,
         if isinstance(config, dict):
             raise ConfigError("mkdrv: expected a Config, got a dict; wrap it with mkconfig(...)", key="")
         raise ConfigError(f"mkdrv: expected a Config made by mkconfig, got {type(config).__name__}", key="")
-    name = check_config_dict(config.val)
+    validated(config)
+    name = config.val["name"]
     if not callable(matcher):
         raise ClosureError(f"mkdrv of {name!r}: matcher: expected a callable like match_only(), got "
                            f"{type(matcher).__name__}")
@@ -64,6 +65,7 @@ def mkdrv(m: Manager, config: Config, matcher: Matcher, realizer: Realizer,
             raise ClosureError(f"mkdrv of {name!r}: the config refers to {d}, which was not instantiated with "
                                f"this Manager; call the dependency's stage function with the same Manager")
     dref = store_instantiate(config)
+    remember_deps(dref, deps)
     m.builders[dref] = Derivation(dref, matcher, realizer, config, deps, realizer_arity(realizer), check_promises)
     return dref
 

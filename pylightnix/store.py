@@ -37,6 +37,7 @@ FSYNC = os.environ.get("PYLIGHTNIX_FSYNC", "1") not in ("0", "false", "no")
 _known_drefs: Set[str] = set()
 _config_cache: Dict[str, Config] = {}
 _context_cache: Dict[str, str] = {}
+_deps_cache: Dict[str, frozenset] = {}
 
 
 def _env_paths() -> Tuple[str, str]:
@@ -72,6 +73,7 @@ def _reset_caches() -> None:
     _known_drefs.clear()
     _config_cache.clear()
     _context_cache.clear()
+    _deps_cache.clear()
 
 
 def store_root() -> str:
@@ -140,23 +142,30 @@ def store_instantiate(c: Config) -> DRef:
         return dref
     ddir = store_dref2path(dref)
     cfg = join(ddir, "config.json")
-    if not os.path.exists(cfg):
+    try:
+        present = os.stat(cfg).st_size > 0
+    except FileNotFoundError:
+        present = False
+    if not present:
+        # Not fsynced: a config is reproducible from code, and an empty one (power loss) is rewritten here.
+        # Realizations fsync before they are committed, which flushes this file too.
         text = json.dumps(c.val, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
         if isdir(ddir):  # the folder survived without its config: restore the file atomically
             part = join(ddir, f".tmp-{_token()}")
-            _write_file(part, text)
+            with open(part, "w", encoding="utf-8") as f:
+                f.write(text)
             os.replace(part, cfg)
         else:
             part = join(store_root(), f".tmp-{_token()}")
             os.mkdir(part)
-            _write_file(join(part, "config.json"), text)
+            with open(join(part, "config.json"), "w", encoding="utf-8") as f:
+                f.write(text)
             try:
                 os.rename(part, ddir)
             except OSError as e:
                 shutil.rmtree(part, ignore_errors=True)
                 if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                     raise
-            _fsync_dir(store_root())
     _known_drefs.add(dref)
     _config_cache.setdefault(dref, c)
     return dref
@@ -231,28 +240,55 @@ def store_rrefs_(dref: DRef) -> List[RRef]:
     return [mkrref(e, dhash, name) for e in sorted(entries) if HASHPART_RE.match(e)]
 
 
-def _context_key(rref: RRef) -> Optional[str]:
+def _context_text(rref: RRef) -> Optional[str]:
+    """The raw text of a realization's context.json (cached: realizations never change)."""
     k = _context_cache.get(rref)
     if k is None:
         try:
             with open(join(rref2path(rref), "context.json"), encoding="utf-8") as f:
-                k = canonical_json(json.load(f))
-        except (FileNotFoundError, ValueError):
+                k = f.read()
+        except FileNotFoundError:
             return None
         _context_cache[rref] = k
     return k
 
 
+def context_text(context: Context) -> str:
+    """How store_realize writes a context: the fast path of context comparison."""
+    return json.dumps({k: list(v) for k, v in context.items()}, sort_keys=True, indent=2)
+
+
+def _same_context(text: Optional[str], want_text: str, want_canonical: List[str]) -> bool:
+    if text is None:
+        return False
+    if text == want_text:
+        return True
+    if not want_canonical:
+        want_canonical.append(canonical_json(json.loads(want_text)))
+    try:
+        return canonical_json(json.loads(text)) == want_canonical[0]
+    except ValueError:
+        return False
+
+
 def store_rrefs(dref: DRef, context: Context) -> List[RRef]:
     """Realizations of ``dref`` that were built from exactly ``context``."""
-    want = canonical_json(context_only(dref, context))
-    return [r for r in store_rrefs_(dref) if _context_key(r) == want]
+    want = context_text(context_only(dref, context))
+    lazy: List[str] = []
+    return [r for r in store_rrefs_(dref) if _same_context(_context_text(r), want, lazy)]
+
+
+def remember_deps(dref: DRef, deps: frozenset) -> None:
+    """Record a derivation's direct dependencies (known at mkdrv time) to spare re-reading its config."""
+    _deps_cache[dref] = deps
 
 
 def context_only(dref: DRef, context: Context) -> Context:
     """The part of ``context`` that belongs to ``dref``'s direct dependencies."""
-    deps = config_deps(store_config_(dref))
-    return {k: list(v) for k, v in context.items() if k in deps}
+    deps = _deps_cache.get(dref)
+    if deps is None:
+        deps = _deps_cache[dref] = frozenset(config_deps(store_config_(dref)))
+    return {k: v for k, v in context.items() if k in deps}
 
 
 def store_context(r: RRef) -> Context:
@@ -339,8 +375,8 @@ def store_realize(dref: DRef, context: Context, path: str) -> RRef:
     if not os.path.exists(join(ddir, "config.json")):
         raise StoreError(f"while realizing {dref}: the derivation is not in the store (removed by gc?); "
                          f"instantiate it again", dref=dref)
-    ctx = {k: list(v) for k, v in sorted(context.items())}
-    _write_file(ctxfile, json.dumps(ctx, sort_keys=True, indent=2))
+    ctx_text = context_text(context)
+    _write_file(ctxfile, ctx_text)
     rhash = dirhash(path, seal=True)[:32]
     _fsync_dir(path)
     dhash, name = undref(dref)
@@ -363,9 +399,8 @@ def store_realize(dref: DRef, context: Context, path: str) -> RRef:
             _rmtree(path)
         else:
             raise
-    _fsync_dir(ddir)
     rref = mkrref(rhash, dhash, name)
-    _context_cache[rref] = canonical_json(ctx)
+    _context_cache[rref] = ctx_text
     return rref
 
 
