@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from os.path import join
 from typing import Any, Callable, List, Optional, TypeVar
 
-from pylightnix.config import ConfigAttrs, RConfig, config_cattrs, config_hash, config_name
-from pylightnix.errors import BuildError, StoreError
+from pylightnix.config import RConfig, config_cattrs, config_name
+from pylightnix.errors import BuildError
 from pylightnix.refs import undref
 from pylightnix.store import rref2path, store_config, store_config_, tmp_root
 from pylightnix.types import BuildArgs, Context, DRef, Name, Path, RefPath, RRef, RealizeArg, Realizer

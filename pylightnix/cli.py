@@ -19,7 +19,7 @@ from typing import List, Optional
 from pylightnix.errors import PylightnixError, RefError
 from pylightnix.refs import is_dref, is_rref, rref2dref
 from pylightnix.store import (remove_paths, rref2path, store_config_, store_context, store_drefs, store_gc,
-                              store_leftovers, store_remove, store_root, store_rrefs_, store_verify, tmp_root)
+                              store_leftovers, store_remove, store_root, store_rrefs_, store_verify)
 from pylightnix.types import DRef, RRef
 
 

@@ -12,7 +12,7 @@ from hashlib import sha256
 from typing import Any, Dict, Iterator, List, Optional, Set
 
 from pylightnix.errors import ConfigError
-from pylightnix.refs import DREF_RE, NAME_RE, is_dref, is_rref
+from pylightnix.refs import DREF_RE, NAME_RE, is_rref
 from pylightnix.types import DRef, Name
 
 #: First item of a PromisePath: a path the stage promises to produce.

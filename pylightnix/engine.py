@@ -28,7 +28,7 @@ from pylightnix.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause
 from pylightnix.manager import Closure, Derivation, derivation_stage_function
 from pylightnix.refs import undref
 from pylightnix.store import _rmtree, lock_path, store_realize, store_remove, store_rrefs_, tmp_root
-from pylightnix.types import BuildArgs, Context, DRef, Path, RRef, RealizeArg
+from pylightnix.types import BuildArgs, Context, DRef, RRef, RealizeArg
 
 Steps = Generator[BuildPause, None, List[RRef]]
 

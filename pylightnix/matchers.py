@@ -1,7 +1,6 @@
 """Matchers: choose among a derivation's realizations, or ask for a build (``None``)."""
 from __future__ import annotations
 
-import sys
 from os.path import join
 from typing import List, Optional, Union
 

@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 import shutil
+import sys
 from hashlib import sha256
 from os.path import expanduser, isdir, join
 from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
@@ -89,8 +90,7 @@ def store_root() -> str:
 
 def tmp_root() -> str:
     store_root()
-    assert _tmp is not None
-    return _tmp
+    return _tmp  # type: ignore[return-value]
 
 
 def store_dref2path(r: DRef) -> Path:
@@ -405,13 +405,17 @@ def store_realize(dref: DRef, context: Context, path: str) -> RRef:
 
 
 def _rmtree(path: str) -> None:
-    def onerror(func, p, exc):  # type: ignore[no-untyped-def]
+    """Remove a tree, read-only folders included; a tree that is already gone is fine."""
+    def retry(func, p, _exc):  # type: ignore[no-untyped-def]
         try:
             os.chmod(os.path.dirname(p), 0o755)
             func(p)
         except OSError:
             pass
-    shutil.rmtree(path, onerror=onerror)
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=retry)
+    else:
+        shutil.rmtree(path, onerror=retry)
 
 
 # ---------------------------------------------------------------- gc and verify
