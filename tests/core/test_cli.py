@@ -7,7 +7,7 @@ from os.path import join
 
 import pytest
 
-from conftest import REPO
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def cli(root, *args, check=True):

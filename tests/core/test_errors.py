@@ -9,7 +9,7 @@ import pytest
 
 from pylightnix import *
 from pylightnix import ConfigError, ClosureError, PylightnixError, RefError, ReplError
-from stages import counting_stage
+from core_stages import counting_stage
 
 BAD_VALUES = [
     ((1, 2), "tuple"),

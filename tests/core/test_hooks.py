@@ -10,7 +10,7 @@ import pytest
 from pylightnix import *
 from pylightnix import BuildCancelled, events
 from pylightnix.breakpoints import match_breakpoint
-from stages import CALLS, chain, counting_stage, trained_stage
+from core_stages import CALLS, chain, counting_stage, trained_stage
 
 
 class Recorder(Frontend):
@@ -134,7 +134,7 @@ def test_PYLIGHTNIX_BREAK_from_the_environment(store, tmp_path):
     script.write_text(textwrap.dedent("""
         import sys; sys.path.insert(0, %r)
         from pylightnix import *
-        from stages import chain
+        from core_stages import chain
         class F(Frontend):
             def on_pause(self, p):
                 print("PAUSED", p.name, p.breakpoint)

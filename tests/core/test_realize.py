@@ -7,8 +7,8 @@ import pytest
 
 from pylightnix import *  # the public API, as users import it
 from pylightnix import ClosureError, MatcherError, PromiseError
-import stages
-from stages import CALLS, chain, counting_stage
+
+from core_stages import CALLS, chain, counting_stage
 
 
 @pytest.fixture(autouse=True)

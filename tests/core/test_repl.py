@@ -6,7 +6,7 @@ import pytest
 
 from pylightnix import *
 from pylightnix import ReplError
-from stages import CALLS, chain, counting_stage
+from core_stages import CALLS, chain, counting_stage
 
 
 @pytest.fixture(autouse=True)

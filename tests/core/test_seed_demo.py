@@ -11,7 +11,8 @@ import sys
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from conftest import REPO, SHARED
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHARED = os.path.join(os.path.dirname(REPO), "shared")
 
 SEED = os.path.join(SHARED, "seed", "REPL-demo.md")
 
