@@ -33,19 +33,27 @@ from pylightnix.types import BuildArgs, Context, DRef, RRef, RealizeArg
 Steps = Generator[BuildPause, None, List[RRef]]
 
 
-class _Session(BuildSession):
-    """A build's private temporary folder, locked so gc can tell it is alive."""
+class _TmpArea:
+    """One realization's temporary folder, made on first use and locked so gc
+    can tell it is alive. Every build of the realization creates its output
+    folders inside; whatever is left when the realization ends (a failure, a
+    cancel) goes with the folder."""
 
-    def __init__(self, dref: DRef) -> None:
-        outdir = tempfile.mkdtemp(prefix=f"{timestring()}_{undref(dref)[0][:8]}_", dir=tmp_root())
-        super().__init__(dref, outdir)
-        self._fd = locks.hold_forever(os.path.join(outdir, ".lock"))
+    def __init__(self) -> None:
+        self.path = ""
+        self._fd = -1
+
+    def session(self, dref: DRef) -> BuildSession:
+        if not self.path:
+            self.path = tempfile.mkdtemp(prefix=f"{timestring()}_{undref(dref)[0][:8]}_", dir=tmp_root())
+            self._fd = locks.hold_forever(os.path.join(self.path, ".lock"))
+        return BuildSession(dref, self.path)
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-            _rmtree(self.outdir)
+            _rmtree(self.path)
 
 
 def _name(drv: Derivation) -> str:
@@ -99,7 +107,7 @@ def _match(drv: Derivation, ctx: Context) -> Optional[List[RRef]]:
     return rrefs
 
 
-def _pause(kind: str, drv: Derivation, ctx: Context, session: _Session, rarg: RealizeArg, reason: str,
+def _pause(kind: str, drv: Derivation, ctx: Context, session: BuildSession, rarg: RealizeArg, reason: str,
            bp: Optional[str] = None, build: Any = None, exc: Optional[BaseException] = None) -> BuildPause:
     def make_buildargs() -> BuildArgs:
         return BuildArgs(drv.dref, dict(ctx), timestring(), {}, dict(rarg), session.outdir)
@@ -113,7 +121,7 @@ def _pause(kind: str, drv: Derivation, ctx: Context, session: _Session, rarg: Re
                       breakpoint=bp)
 
 
-def _run_realizer(drv: Derivation, ctx: Context, session: _Session, rarg: RealizeArg) -> Steps:
+def _run_realizer(drv: Derivation, ctx: Context, session: BuildSession, rarg: RealizeArg) -> Steps:
     token = _build_mod._session.set(session)
     try:
         paths = drv.realizer(drv.dref, dict(ctx), rarg) if drv.arity == 3 else drv.realizer(drv.dref, dict(ctx))
@@ -133,7 +141,7 @@ def _run_realizer(drv: Derivation, ctx: Context, session: _Session, rarg: Realiz
 
 
 def _build(drv: Derivation, ctx: Context, index: int, total: int, forced: bool, interrupt: bool,
-           rarg: RealizeArg) -> Steps:
+           rarg: RealizeArg, area: _TmpArea) -> Steps:
     """Build one derivation under its lock; yields pauses; returns the matched RRefs."""
     dref = drv.dref
     with locks.exclusive(lock_path(dref), dref):
@@ -142,7 +150,7 @@ def _build(drv: Derivation, ctx: Context, index: int, total: int, forced: bool, 
             if rrefs is not None:
                 return rrefs
         before = set(store_rrefs_(dref))
-        session = _Session(dref)
+        session = area.session(dref)
         try:
             built: Optional[List[RRef]] = None
             bp = match_breakpoint(_name(drv))
@@ -170,8 +178,6 @@ def _build(drv: Derivation, ctx: Context, index: int, total: int, forced: bool, 
         except BaseException:
             store_remove([], [r for r in store_rrefs_(dref) if r not in before])
             raise
-        finally:
-            session.close()
     if events.frontends():
         events.notify("on_built", dref, _name(drv), list(rrefs))
     return rrefs
@@ -187,15 +193,20 @@ def realize_steps(closure: Closure, force_rebuild: Set[DRef] = frozenset(),  # t
     total = len(order)
     results: Dict[DRef, List[RRef]] = {}
     rargs = realize_args or {}
-    for i, drv in enumerate(order):
-        ctx: Context = {d: results[d] for d in sorted(drv.deps)}
-        forced = drv.dref in force_rebuild
-        interrupt_here = drv.dref in interrupt
-        rrefs = None if (forced or interrupt_here) else _match(drv, ctx)
-        if rrefs is None:
-            if drv.dref in assert_realized:
-                raise StoreError(f"{drv.dref} was expected to be realized already, but it needs a build",
-                                 dref=drv.dref)
-            rrefs = yield from _build(drv, ctx, i, total, forced, interrupt_here, dict(rargs.get(drv.dref, {})))
-        results[drv.dref] = rrefs
+    area = _TmpArea()
+    try:
+        for i, drv in enumerate(order):
+            ctx: Context = {d: results[d] for d in sorted(drv.deps)}
+            forced = drv.dref in force_rebuild
+            interrupt_here = drv.dref in interrupt
+            rrefs = None if (forced or interrupt_here) else _match(drv, ctx)
+            if rrefs is None:
+                if drv.dref in assert_realized:
+                    raise StoreError(f"{drv.dref} was expected to be realized already, but it needs a build",
+                                     dref=drv.dref)
+                rrefs = yield from _build(drv, ctx, i, total, forced, interrupt_here,
+                                          dict(rargs.get(drv.dref, {})), area)
+            results[drv.dref] = rrefs
+    finally:
+        area.close()
     return results[closure.dref]
