@@ -28,12 +28,13 @@ _JSON_TYPES = "str, int, float, bool, None, list or dict with str keys"
 class Config:
     """A derivation's parameters. ``val`` is a plain JSON dict with a ``name``."""
 
-    __slots__ = ("val", "_canonical", "_valid")
+    __slots__ = ("val", "_canonical", "_valid", "_deps")
 
     def __init__(self, d: Dict[str, Any]) -> None:
         self.val: Dict[str, Any] = deepcopy(d)
         self._canonical: Optional[str] = None
         self._valid = False
+        self._deps: Optional[Set[DRef]] = None
 
     def __repr__(self) -> str:
         return f"Config({self.val!r})"
@@ -63,27 +64,30 @@ def _where(path: str) -> str:
     return path or "<root>"
 
 
-def _checked_copy(v: Any, path: str, name: str) -> Any:
-    """A copy of ``v``; raise ConfigError naming ``path`` if it is not canonical JSON data."""
+def _checked_copy(v: Any, path: str, name: str, deps: Set[DRef]) -> Any:
+    """A copy of ``v``, collecting DRefs into ``deps``; raise ConfigError naming
+    ``path`` if it is not canonical JSON data."""
     t = type(v)
-    if v is None or t is bool or t is int or t is str:
+    if t is str or isinstance(v, str):
+        if v.startswith("dref:") and DREF_RE.match(v) is not None:
+            deps.add(DRef(v))
+        return v if t is str else str(v)  # DRef, Path, ...: plain strings in JSON
+    if v is None or t is bool or t is int:
         return v
-    if isinstance(v, str):
-        return str(v)  # DRef, Path, ...: plain strings in JSON
     if t is float:
         if not math.isfinite(v):
             raise ConfigError(f"config of {name!r}: key {_where(path)!r}: expected a finite number, got {v!r} "
                               f"(NaN and Infinity have no JSON form)", key=path)
         return v
     if t is list:
-        return [_checked_copy(x, f"{path}[{i}]", name) for i, x in enumerate(v)]
+        return [_checked_copy(x, f"{path}[{i}]", name, deps) for i, x in enumerate(v)]
     if t is dict:
         out = {}
         for k, x in v.items():
             if type(k) is not str:
                 raise ConfigError(f"config of {name!r}: key {_where(path)!r}: dict keys must be str, got "
                                   f"{type(k).__name__} {k!r}", key=path)
-            out[k] = _checked_copy(x, f"{path}.{k}" if path else k, name)
+            out[k] = _checked_copy(x, f"{path}.{k}" if path else k, name, deps)
         return out
     hint = ""
     if isinstance(v, (tuple, set, frozenset)):
@@ -96,8 +100,8 @@ def _checked_copy(v: Any, path: str, name: str) -> Any:
                       f"{type(v).__name__}{hint}", key=path)
 
 
-def check_config_dict(d: Any) -> Dict[str, Any]:
-    """Validate a config dict and return a plain-data copy of it."""
+def check_config_dict(d: Any, deps: Optional[Set[DRef]] = None) -> Dict[str, Any]:
+    """Validate a config dict and return a plain-data copy of it (DRefs found go to ``deps``)."""
     if not isinstance(d, dict):
         raise ConfigError(f"config: expected a dict, got {type(d).__name__}", key="")
     name = d.get("name")
@@ -107,7 +111,7 @@ def check_config_dict(d: Any) -> Dict[str, Any]:
     if not isinstance(name, str) or NAME_RE.match(name) is None:
         raise ConfigError(f"config: key 'name': expected a non-empty string of [a-zA-Z0-9_-], got {name!r}",
                           key="name")
-    out = _checked_copy(d, "", name)
+    out = _checked_copy(d, "", name, set() if deps is None else deps)
     for k, v in out.items():
         if is_rref(v):
             raise ConfigError(f"config of {name!r}: key {k!r}: holds a realization reference {v!r}; "
@@ -118,7 +122,8 @@ def check_config_dict(d: Any) -> Dict[str, Any]:
 def mkconfig(d: Dict[str, Any]) -> Config:
     """Make a validated config from a dict, typically ``mkconfig(locals())``."""
     c = Config.__new__(Config)
-    c.val, c._canonical, c._valid = check_config_dict(d), None, True
+    deps: Set[DRef] = set()
+    c.val, c._canonical, c._valid, c._deps = check_config_dict(d, deps), None, True, deps
     return c
 
 
@@ -161,7 +166,9 @@ def _walk(v: Any) -> Iterator[Any]:
 
 def config_deps(c: Config) -> Set[DRef]:
     """Derivations this config refers to, anywhere in its values."""
-    return {DRef(x) for x in _walk(c.val) if isinstance(x, str) and DREF_RE.match(x) is not None}
+    if c._deps is None:
+        c._deps = {DRef(x) for x in _walk(c.val) if isinstance(x, str) and DREF_RE.match(x) is not None}
+    return set(c._deps)
 
 
 def _is_promise(v: Any) -> bool:
@@ -189,8 +196,8 @@ def config_substitute_promises(c: Config, dref: DRef) -> RConfig:
 def validated(c: Config) -> Config:
     """``c``, checked once (configs made by mkconfig already are)."""
     if not c._valid:
-        c.val = check_config_dict(c.val)
-        c._valid = True
+        deps: Set[DRef] = set()
+        c.val, c._valid, c._deps = check_config_dict(c.val, deps), True, deps
     return c
 
 

@@ -57,6 +57,8 @@ def match(keys: List[Key], rmin: Optional[int] = 1, rmax: Optional[int] = 1, exc
 
     def _matcher(dref: DRef, context: Context) -> Optional[List[RRef]]:
         rrefs = store_rrefs(dref, context)
+        if not rrefs and rmin:
+            return None
         scored = []
         for r in rrefs:
             k = [key(r) for key in allkeys]

@@ -230,22 +230,29 @@ def store_drefs() -> List[DRef]:
 
 # ---------------------------------------------------------------- realizations
 
+def _realizations(dref: DRef) -> Tuple[str, List[Tuple[str, RRef]]]:
+    """The derivation's folder and its ``(folder name, RRef)`` realizations, sorted."""
+    dhash, name = undref(dref)
+    ddir = join(store_root(), f"{dhash}-{name}")
+    try:
+        entries = os.listdir(ddir)
+    except FileNotFoundError:
+        return ddir, []
+    entries.sort()
+    return ddir, [(e, RRef(f"rref:{e}-{dhash}-{name}")) for e in entries if len(e) == 32 and HASHPART_RE.match(e)]
+
+
 def store_rrefs_(dref: DRef) -> List[RRef]:
     """All realizations of ``dref``, whatever their context."""
-    dhash, name = undref(dref)
-    try:
-        entries = os.listdir(join(store_root(), f"{dhash}-{name}"))
-    except FileNotFoundError:
-        return []
-    return [mkrref(e, dhash, name) for e in sorted(entries) if HASHPART_RE.match(e)]
+    return [r for _, r in _realizations(dref)[1]]
 
 
-def _context_text(rref: RRef) -> Optional[str]:
+def _context_text(rref: RRef, path: str) -> Optional[str]:
     """The raw text of a realization's context.json (cached: realizations never change)."""
     k = _context_cache.get(rref)
     if k is None:
         try:
-            with open(join(rref2path(rref), "context.json"), encoding="utf-8") as f:
+            with open(join(path, "context.json"), encoding="utf-8") as f:
                 k = f.read()
         except FileNotFoundError:
             return None
@@ -254,8 +261,8 @@ def _context_text(rref: RRef) -> Optional[str]:
 
 
 def context_text(context: Context) -> str:
-    """How store_realize writes a context: the fast path of context comparison."""
-    return json.dumps({k: list(v) for k, v in context.items()}, sort_keys=True, indent=2)
+    """How store_realize writes a context (canonical JSON): the fast path of context comparison."""
+    return canonical_json({k: list(v) for k, v in context.items()})
 
 
 def _same_context(text: Optional[str], want_text: str, want_canonical: List[str]) -> bool:
@@ -273,9 +280,13 @@ def _same_context(text: Optional[str], want_text: str, want_canonical: List[str]
 
 def store_rrefs(dref: DRef, context: Context) -> List[RRef]:
     """Realizations of ``dref`` that were built from exactly ``context``."""
-    want = context_text(context_only(dref, context))
+    mine = context_only(dref, context)
+    ddir, found = _realizations(dref)
+    if not mine:
+        return [r for _, r in found]  # no dependencies: every realization was built in the empty context
+    want = context_text(mine)
     lazy: List[str] = []
-    return [r for r in store_rrefs_(dref) if _same_context(_context_text(r), want, lazy)]
+    return [r for e, r in found if _same_context(_context_text(r, join(ddir, e)), want, lazy)]
 
 
 def remember_deps(dref: DRef, deps: frozenset) -> None:
@@ -375,7 +386,7 @@ def store_realize(dref: DRef, context: Context, path: str) -> RRef:
     if not os.path.exists(join(ddir, "config.json")):
         raise StoreError(f"while realizing {dref}: the derivation is not in the store (removed by gc?); "
                          f"instantiate it again", dref=dref)
-    ctx_text = context_text(context)
+    ctx_text = context_text(context_only(dref, context))
     _write_file(ctxfile, ctx_text)
     rhash = dirhash(path, seal=True)[:32]
     _fsync_dir(path)
