@@ -1,0 +1,175 @@
+"""``python -m pylightnix debug``: run a script with build breakpoints.
+
+    python -m pylightnix debug [--break NAME]... [--break-on-failure]
+                               [--no-tty=continue|fail] [--listen HOST:PORT]
+                               SCRIPT [ARGS...]
+
+The script runs as ``__main__`` (``runpy.run_path``) with ``sys.argv`` set to
+``[SCRIPT, *ARGS]``, exactly as ``python SCRIPT ARGS...`` would run it, and its
+exit status or exception comes out the same way. Build pauses open an IPython
+shell in the terminal (:mod:`pylightnix.terminal`); with ``--listen`` they are
+served instead to a VS Code ``attach`` on a loopback address
+(``dap_adapter.agent.serve_attach``).
+"""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import runpy
+import sys
+from typing import List, Optional, Tuple
+
+from pylightnix import breakpoints, events
+from pylightnix.errors import PylightnixError
+from pylightnix.terminal import NO_TTY_CHOICES, TerminalFrontend, no_tty_policy
+
+PROG = "python -m pylightnix debug"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        allow_abbrev=False,  # split_argv must know exactly which options take a value
+        usage=f"{PROG} [-h] [--break NAME]... [--break-on-failure] [--no-tty {{continue,fail}}] "
+              f"[--listen HOST:PORT] SCRIPT [ARGS ...]",
+        description="Run SCRIPT with build breakpoints: before building a matching "
+                    "derivation (or after a failed build) an IPython shell opens in the "
+                    "terminal, or a VS Code attach session with --listen.")
+    p.add_argument("--break", dest="breaks", action="append", default=[], metavar="NAME",
+                   help="pause before building derivations with this name or glob "
+                        "(repeatable; adds to $PYLIGHTNIX_BREAK)")
+    p.add_argument("--break-on-failure", action="store_true",
+                   help="pause when a stage's realizer raises, with the failed build "
+                        "alive as b")
+    p.add_argument("--no-tty", choices=NO_TTY_CHOICES, default=None,
+                   help="what a pause does when stdin is not a terminal: continue the "
+                        "build or cancel it (default: $PYLIGHTNIX_NO_TTY or continue)")
+    p.add_argument("--listen", metavar="HOST:PORT", default=None,
+                   help="serve pauses to a VS Code attach on this loopback address "
+                        "instead of the terminal")
+    p.add_argument("script", metavar="SCRIPT",
+                   help="the Python program to run; the arguments after it go to it verbatim")
+    return p
+
+
+_VALUED = ("--break", "--listen", "--no-tty")
+
+
+def split_argv(argv: List[str]) -> Tuple[List[str], List[str]]:
+    """Split at SCRIPT: ``(our options + [SCRIPT], the script's arguments)``.
+
+    Everything after SCRIPT belongs to the script, even if it looks like one of
+    our options, exactly like ``python [options] script [args]``."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            return argv[:i + 2], argv[i + 2:]
+        if not a.startswith("-") or a == "-":
+            return argv[:i + 1], argv[i + 1:]
+        if a in _VALUED:  # "--opt VALUE"; "--opt=VALUE" is one token
+            i += 2
+        else:
+            i += 1
+    return argv, []
+
+
+def parse_listen(value: str) -> Tuple[str, int]:
+    """Split ``HOST:PORT`` (``[::1]:PORT`` for IPv6) and refuse non-loopback hosts:
+    the attach channel can run code in this process."""
+    host, sep, port_s = value.rpartition(":")
+    if not sep or not host or not port_s:
+        raise PylightnixError(f"--listen {value!r}: expected HOST:PORT, e.g. 127.0.0.1:5678")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        port = int(port_s)
+    except ValueError:
+        raise PylightnixError(f"--listen {value!r}: port {port_s!r} is not a number") from None
+    if not 0 <= port <= 65535:
+        raise PylightnixError(f"--listen {value!r}: port {port} is out of range 0-65535")
+    if host != "localhost":
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise PylightnixError(
+                f"--listen {value!r}: refusing to listen on non-loopback host {host!r}; "
+                f"a debug attach can run arbitrary code in this process. Listen on "
+                f"127.0.0.1 and forward the port (e.g. ssh -L {port}:127.0.0.1:{port} HOST)")
+    return host, port
+
+
+def _serve_attach(host: str, port: int) -> None:
+    try:
+        from dap_adapter import agent  # lazy: the adapter is optional for terminal use
+    except ImportError as e:
+        raise PylightnixError(
+            f"--listen needs the dap_adapter package, which cannot be imported ({e}); "
+            f"install pylightnix with its debugger support in this interpreter") from e
+    serve = getattr(agent, "serve_attach", None)
+    if serve is None:
+        raise PylightnixError("--listen: dap_adapter.agent has no serve_attach(); "
+                              "the installed dap_adapter is too old")
+    serve(host, port)
+
+
+def _script_traceback(exc: BaseException, script: str):
+    """The traceback from the script's first frame on, as plain python shows it."""
+    tb = exc.__traceback__
+    target = os.path.abspath(script)
+    t = tb
+    while t is not None:
+        if os.path.abspath(t.tb_frame.f_code.co_filename) == target:
+            return t
+        t = t.tb_next
+    return tb
+
+
+def run_script(script: str, args: List[str]) -> int:
+    """Run ``script`` as ``__main__`` with ``sys.argv = [script, *args]``.
+
+    Returns 0 on success, 1 after printing an uncaught exception (through
+    ``sys.excepthook``, like the interpreter). ``SystemExit`` and
+    ``KeyboardInterrupt`` propagate untouched, so exit codes are the script's.
+    """
+    if not os.path.exists(script):
+        raise PylightnixError(f"can't open file {script!r}: no such file")
+    saved_argv, saved_path0 = sys.argv, list(sys.path)
+    sys.argv = [script, *args]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as e:  # noqa: BLE001 - report like the interpreter does
+        tb = _script_traceback(e, script)
+        sys.excepthook(type(e), e.with_traceback(tb), tb)
+        return 1
+    finally:
+        sys.argv = saved_argv
+        sys.path[:] = saved_path0
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``pylightnix debug``; returns the process exit status."""
+    ours, script_args = split_argv(list(sys.argv[1:] if argv is None else argv))
+    ns = _parser().parse_args(ours)
+    try:
+        no_tty = no_tty_policy(ns.no_tty)
+        listen = parse_listen(ns.listen) if ns.listen else None
+        for name in ns.breaks:
+            breakpoints.add_build_breakpoint(name)
+        if ns.break_on_failure:
+            breakpoints.set_break_on_failure(True)
+        if listen is not None:
+            _serve_attach(*listen)
+        else:
+            events.add_frontend(TerminalFrontend(no_tty))
+        return run_script(ns.script, script_args)
+    except PylightnixError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
