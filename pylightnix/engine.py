@@ -27,7 +27,7 @@ from pylightnix.errors import BuildCancelled, BuildError, ClosureError, MatcherE
 from pylightnix.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause
 from pylightnix.manager import Closure, Derivation, derivation_stage_function
 from pylightnix.refs import undref
-from pylightnix.store import _rmtree, lock_path, store_realize, store_remove, store_rrefs_, tmp_root
+from pylightnix.store import _rmtree, lock_path, store_instantiate, store_realize, store_remove, store_rrefs_, tmp_root
 from pylightnix.types import BuildArgs, Context, DRef, RRef, RealizeArg
 
 Steps = Generator[BuildPause, None, List[RRef]]
@@ -149,6 +149,7 @@ def _build(drv: Derivation, ctx: Context, index: int, total: int, forced: bool, 
             rrefs = _match(drv, ctx)  # another process may have built it while we waited
             if rrefs is not None:
                 return rrefs
+        store_instantiate(drv.config, check=True)  # the folder may have been collected meanwhile
         before = set(store_rrefs_(dref))
         session = area.session(dref)
         try:

@@ -39,6 +39,7 @@ _known_drefs: Set[str] = set()
 _config_cache: Dict[str, Config] = {}
 _context_cache: Dict[str, str] = {}
 _deps_cache: Dict[str, frozenset] = {}
+_listing: Optional[Set[str]] = None  # store folder names seen at first instantiate (a positive cache)
 
 
 def _env_paths() -> Tuple[str, str]:
@@ -71,6 +72,8 @@ def store_initialize(custom_store: Optional[str] = None, custom_tmp: Optional[st
 
 
 def _reset_caches() -> None:
+    global _listing
+    _listing = None
     _known_drefs.clear()
     _config_cache.clear()
     _context_cache.clear()
@@ -134,12 +137,24 @@ def _token() -> str:
 
 # ---------------------------------------------------------------- derivations
 
-def store_instantiate(c: Config) -> DRef:
-    """Put a config into the store (once) and return its DRef."""
+def store_instantiate(c: Config, check: bool = False) -> DRef:
+    """Put a config into the store (once) and return its DRef.
+
+    Derivation folders already listed in the store are trusted; ``check``
+    (used before a build) makes sure ``config.json`` is really there.
+    """
+    global _listing
     name = c.val["name"]
-    dref = mkdref(config_hash(c)[:32], name)
-    if dref in _known_drefs:
-        return dref
+    dhash = config_hash(c)[:32]
+    dref = mkdref(dhash, name)
+    if not check:
+        if dref in _known_drefs:
+            return dref
+        if _listing is None:
+            _listing = set(os.listdir(store_root()))
+        if f"{dhash}-{name}" in _listing:
+            _known_drefs.add(dref)
+            return dref
     ddir = store_dref2path(dref)
     cfg = join(ddir, "config.json")
     try:
@@ -474,6 +489,8 @@ def store_remove(drefs: Iterable[DRef], rrefs: Iterable[RRef]) -> None:
     for d in drefs:
         _rmtree(store_dref2path(d))
         _known_drefs.discard(d)
+        if _listing is not None:
+            _listing.discard(dref_dirname(d))
         _config_cache.pop(d, None)
 
 
