@@ -212,25 +212,28 @@ def main(argv: Optional[List[str]] = None) -> int:
         ev["adapter"] += e2
 
     base = statistics.median(cpu["python"])
-    print(f"Python {sys.version.split()[0]}; CPU stage {ns.work} iterations; {ns.repeat} runs each "
-          f"(median); {ns.stops} stops/run; {ns.evals} evaluates/run")
+    best = min(cpu["python"])
+    print(f"Python {sys.version.split()[0]}; CPU stage {ns.work} iterations; {ns.repeat} runs each, "
+          f"interleaved; {ns.stops} stops/run; {ns.evals} evaluates/run")
     print()
-    print("CPU-bound stage (timed inside the realizer)")
+    print("CPU-bound stage (timed inside the realizer)   median     ratio   best      ratio")
     for k, label in (("python", "plain python"), ("debugpy", "plain debugpy, no breakpoints"),
                      ("adapter", "dap_adapter, build breakpoints only")):
-        m = statistics.median(cpu[k])
-        print(f"  {label:38s} {m:7.3f} s   {m / base:5.2f}x")
+        m, b = statistics.median(cpu[k]), min(cpu[k])
+        print(f"  {label:42s} {m:7.3f} s  {m / base:5.2f}x  {b:7.3f} s  {b / best:5.2f}x")
     print()
     print("Latency (median)                         stop      evaluate(repl)")
     print(f"  plain debugpy (function breakpoint)  {_ms(lat['debugpy'])}  {_ms(ev['debugpy'])}")
     print(f"  dap_adapter (build breakpoint)       {_ms(lat['adapter'])}  {_ms(ev['adapter'])}")
     print()
     ratio = statistics.median(cpu["adapter"]) / base
+    best_ratio = min(cpu["adapter"]) / best
     stop_ms = statistics.median(lat["adapter"]) * 1000
     eval_ms = statistics.median(ev["adapter"]) * 1000
     ok = ratio <= 1.05 and stop_ms <= 100 and eval_ms <= 50
-    print(f"targets: overhead {ratio:.2f}x (<= 1.05x), stop {stop_ms:.1f} ms (<= 100), "
-          f"evaluate {eval_ms:.1f} ms (<= 50): {'MET' if ok else 'NOT MET'}")
+    print(f"targets: overhead {ratio:.2f}x median, {best_ratio:.2f}x best (<= 1.05x), "
+          f"stop {stop_ms:.1f} ms (<= 100), evaluate {eval_ms:.1f} ms (<= 50): {'MET' if ok else 'NOT MET'}")
+    print("(the CPU ratios are noisy on a shared machine: run it on an idle one, with more --repeat)")
     return 0
 
 

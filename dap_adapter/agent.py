@@ -1,0 +1,226 @@
+"""The agent inside the debuggee: a pylightnix frontend that serves pauses to the adapter.
+
+It subscribes to the engine (:class:`pylightnix.events.Frontend`) and talks to
+the adapter over the authenticated side channel (:mod:`dap_adapter.channel`):
+
+- ``on_instantiate`` -> ``instantiated`` notification (the adapter verifies
+  build breakpoints);
+- ``on_pause`` / ``on_failure`` -> ``pause`` request (the adapter learns what
+  the next ``stopped`` event means), then the thread enters the renamed pause
+  frame (:mod:`dap_adapter.pause_frame`) under a transient pydevd function
+  breakpoint, so pydevd stops there with all its features (variables, console,
+  stepping). When the user continues, the frame returns and the engine does
+  whatever the pause says (commit, cancel, or run the realizer);
+- adapter requests: ``configure`` (build breakpoints, break-on-failure),
+  ``step_into`` (arm pydevd's step-into for when the pause frame returns) and
+  ``cancel`` (cancel the pending pause).
+
+The engine knows nothing about DAP; without a connected adapter the agent does
+nothing and every pause takes the engine's default.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import traceback
+from typing import Any, Dict, List, Optional, Tuple
+
+from pylightnix import breakpoints, events
+from pylightnix.events import FAILURE, BuildPause, Frontend
+
+from dap_adapter import attach_info, console, pause_frame, pydevd_socket, tracing
+from dap_adapter.channel import Channel, ChannelError, Listener, connect, new_secret
+
+ENV_CHANNEL = "PYLIGHTNIX_DAP_CHANNEL"
+ENV_SECRET = "PYLIGHTNIX_DAP_SECRET"
+ENV_WAIT = "PYLIGHTNIX_DEBUG_WAIT"
+
+
+def _exception_info(e: BaseException) -> Dict[str, Any]:
+    t = type(e)
+    mod = t.__module__
+    return {"typeName": t.__name__,
+            "fullTypeName": t.__qualname__ if mod in ("builtins", "__main__") else f"{mod}.{t.__qualname__}",
+            "message": str(e),
+            "stackTrace": "".join(traceback.format_exception(t, e, e.__traceback__))}
+
+
+class DapAgent(Frontend):
+    """Frontend that turns build pauses into debugger stops."""
+
+    def __init__(self) -> None:
+        self.channel: Optional[Channel] = None
+        self.configured = threading.Event()
+        self._pause: Optional[BuildPause] = None
+        self._step = False
+        self._warmed = False
+        self._lock = threading.Lock()
+
+    # -- channel ------------------------------------------------------------
+    def attach_channel(self, sock: socket.socket) -> None:
+        """Use an authenticated socket to the adapter (replaces an older one)."""
+        old = self.channel
+        ch = Channel(sock, on_request=self._on_request, on_close=self._on_close, name="agent-channel")
+        self.channel = ch
+        ch.start()
+        if old is not None:
+            old.close()
+        try:
+            self._configure(ch.call("hello", {"pid": os.getpid(), "python": sys.version}, timeout=10) or {})
+        except ChannelError:
+            pass
+
+    def _connected(self) -> Optional[Channel]:
+        ch = self.channel
+        return ch if ch is not None and not ch.closed else None
+
+    def _on_close(self) -> None:
+        self.configured.clear()
+
+    def _warm_up_console(self) -> None:
+        """Import IPython while the program is paused (not while it runs: no contention),
+        so the user's first console cell is fast."""
+        if self._warmed:
+            return
+        self._warmed = True
+        t = threading.Thread(target=console.warm_up, name="pylightnix-console-warmup", daemon=True)
+        t.pydev_do_not_trace = True  # type: ignore[attr-defined]
+        t.is_pydev_daemon_thread = True  # type: ignore[attr-defined]
+        t.start()
+
+    def _configure(self, cfg: Dict[str, Any]) -> None:
+        if "buildBreakpoints" in cfg:
+            breakpoints.set_build_breakpoints(cfg["buildBreakpoints"])
+        if "breakOnFailure" in cfg:
+            breakpoints.set_break_on_failure(bool(cfg["breakOnFailure"]))
+        if cfg.get("ready"):
+            self.configured.set()
+
+    def _on_request(self, method: str, params: Dict[str, Any]) -> Any:
+        if method == "configure":
+            self._configure(params)
+            return {"ok": True}
+        if method == "step_into":
+            with self._lock:
+                if self._pause is None:
+                    raise ChannelError("not paused at a build")
+                self._step = True
+            return {"ok": True}
+        if method == "trace_all":
+            tracing.trace_all()
+            return {"ok": True}
+        if method == "cancel":
+            with self._lock:
+                p = self._pause
+            if p is not None:
+                p.cancel()
+            return {"ok": True, "cancelled": p is not None}
+        raise ChannelError(f"unknown method {method}")
+
+    # -- engine hooks ---------------------------------------------------------
+    def on_instantiate(self, derivations: List[Tuple[str, str]]) -> None:
+        ch = self._connected()
+        if ch is not None:
+            ch.notify("instantiated", {"derivations": [[str(d), str(n)] for d, n in derivations]})
+
+    def on_pause(self, pause: BuildPause) -> None:
+        self._stop(pause)
+
+    def on_failure(self, pause: BuildPause) -> None:
+        self._stop(pause)
+
+    def _stop(self, pause: BuildPause) -> None:
+        ch = self._connected()
+        if ch is None:
+            return
+        info: Dict[str, Any] = {"kind": pause.kind, "name": pause.name, "dref": pause.dref,
+                                "breakpoint": pause.breakpoint}
+        if pause.kind == FAILURE and pause.exception is not None:
+            info["exception"] = _exception_info(pause.exception)
+        try:
+            ch.call("pause", info, timeout=10)
+        except ChannelError:
+            return
+        fn, args = pause_frame.make(pause)
+        with self._lock:
+            self._pause, self._step = pause, False
+        self._warm_up_console()
+        try:
+            pydevd_socket.set_nodelay()  # cheap; the writer socket may be new (attach)
+            tracing.enter_pause()
+            with tracing.transient_function_breakpoint(pause_frame.code_name(pause.name)):
+                fn(*args)
+        finally:
+            with self._lock:
+                self._pause, step = None, self._step
+            if step and pause.pending:
+                tracing.step_into()
+            else:
+                tracing.leave_pause()
+            ch.notify("resumed", {"dref": pause.dref, "state": pause.state})
+
+
+_agent: Optional[DapAgent] = None
+
+
+def install() -> DapAgent:
+    """Register the (single) agent as the engine's active frontend."""
+    global _agent
+    if _agent is None:
+        _agent = DapAgent()
+        events.add_frontend(_agent)
+    return _agent
+
+
+def start_from_env() -> Optional[DapAgent]:
+    """Launch mode: connect to the adapter named in the environment (and scrub it)."""
+    where = os.environ.pop(ENV_CHANNEL, "")
+    secret = os.environ.pop(ENV_SECRET, "")
+    if not where or not secret:
+        return None
+    host, _, port = where.rpartition(":")
+    agent = install()
+    pydevd_socket.set_nodelay()
+    try:
+        sock = connect(host, int(port), secret)
+    except (ChannelError, OSError, ValueError) as e:
+        print(f"pylightnix: cannot reach the debug adapter at {where}: {e}", file=sys.stderr)
+        return agent
+    agent.attach_channel(sock)
+    return agent
+
+
+def serve_attach(host: str, port: int, wait: Optional[bool] = None) -> None:
+    """Make this process attachable by ``dap_adapter`` (``pylightnix debug --listen``).
+
+    Starts ``debugpy.listen((host, port))``, a side-channel listener on 127.0.0.1
+    (port + 1 if free, so one SSH forward pattern covers both), writes the attach
+    file with the per-session secret (:mod:`dap_adapter.attach_info`), installs
+    the agent and stops tracing until something needs it. With ``wait`` (default:
+    ``$PYLIGHTNIX_DEBUG_WAIT``), blocks until an adapter has attached and sent
+    its breakpoints. Then returns; the caller runs the script.
+    """
+    # the frozen-modules warning is noise here: stdlib breakpoints are not our use case
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    import debugpy
+    if wait is None:
+        wait = os.environ.get(ENV_WAIT, "") not in ("", "0", "false", "no")
+    debugpy.listen((host, port))
+    secret = new_secret()
+    try:
+        listener = Listener(secret, port=port + 1 if 0 < port < 65535 else 0)
+    except OSError:
+        listener = Listener(secret, port=0)
+    path = attach_info.write(port, {"pid": os.getpid(), "host": "127.0.0.1", "port": listener.port,
+                                     "secret": secret})
+    import atexit
+    atexit.register(attach_info.remove, port, os.getpid())
+    agent = install()
+    listener.serve_forever(agent.attach_channel)
+    print(f"pylightnix: waiting for a debugger to attach on {host}:{port} "
+          f"(side channel 127.0.0.1:{listener.port}; secret in {path})", file=sys.stderr, flush=True)
+    if wait:
+        agent.configured.wait()
+    tracing.go_untraced()

@@ -1,0 +1,85 @@
+"""How an attaching adapter finds the agent's side channel and its secret.
+
+A process started with ``python -m pylightnix debug --listen 127.0.0.1:PORT``
+listens for debugpy on PORT and for the side channel on another loopback port.
+It writes ``{"pid", "host", "port", "secret"}`` to an *attach file* that only
+the user can read (directory 0700, file 0600):
+
+    $PYLIGHTNIX_DEBUG_DIR/attach-PORT.json   (default ~/.cache/pylightnix/debug)
+
+The attach request finds it by the debugpy PORT. Alternatives in the attach
+configuration: ``pylightnixAttachFile`` (a path, e.g. a copy from a remote
+box) or ``pylightnixChannel: {"host", "port", "secret"}``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any, Dict
+
+
+class AttachInfoError(Exception):
+    """The side channel of the process to attach to cannot be found."""
+
+
+def directory() -> str:
+    d = os.environ.get("PYLIGHTNIX_DEBUG_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "pylightnix", "debug")
+    return d
+
+
+def path_for(port: int) -> str:
+    return os.path.join(directory(), f"attach-{port}.json")
+
+
+def write(port: int, info: Dict[str, Any]) -> str:
+    """Write the attach file for debugpy ``port`` readable by the user only."""
+    d = directory()
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    os.chmod(d, 0o700)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".attach-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(info, f)
+        os.replace(tmp, path_for(port))
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path_for(port)
+
+
+def remove(port: int, pid: int) -> None:
+    """Remove the attach file if it is still ours."""
+    p = path_for(port)
+    try:
+        with open(p) as f:
+            if json.load(f).get("pid") == pid:
+                os.unlink(p)
+    except (OSError, ValueError):
+        pass
+
+
+def read(path: str) -> Dict[str, Any]:
+    try:
+        with open(path) as f:
+            info = json.load(f)
+    except FileNotFoundError as e:
+        raise AttachInfoError(f"no attach file {path}; is the program running with --listen?") from e
+    except (OSError, ValueError) as e:
+        raise AttachInfoError(f"cannot read attach file {path}: {e}") from e
+    if not all(k in info for k in ("port", "secret")):
+        raise AttachInfoError(f"attach file {path} lacks port/secret")
+    info.setdefault("host", "127.0.0.1")
+    return info
+
+
+def resolve(args: Dict[str, Any], debugpy_port: int) -> Dict[str, Any]:
+    """Side channel ``{host, port, secret}`` for an attach request."""
+    chan = args.get("pylightnixChannel")
+    if isinstance(chan, dict) and "port" in chan and "secret" in chan:
+        return {"host": chan.get("host", "127.0.0.1"), "port": int(chan["port"]), "secret": str(chan["secret"])}
+    path = args.get("pylightnixAttachFile") or path_for(debugpy_port)
+    return read(str(path))

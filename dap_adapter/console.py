@@ -1,0 +1,242 @@
+"""The Debug Console: IPython cells evaluated in the selected frame.
+
+Most of this module runs in the debuggee; the expression builders and the
+completion conversion at the end are used by the adapter.
+
+The adapter turns a ``repl`` evaluate into the pydevd expression
+``__import__('dap_adapter.console').console.run_cell(<cell>, vars())``.
+pydevd evaluates it in the selected frame with one merged namespace (frame
+globals + locals) and, after the call, writes every changed or new name back
+into the frame's locals; that is how assignments persist. Here the cell goes
+through IPython's ``transform_cell`` (so ``%magic``, ``x?``, ``!cmd`` and
+multi-line cells work), runs in that namespace with stdout/stderr captured, and
+the last expression is displayed like IPython's ``Out``. The result is a
+:class:`CellResult` whose ``repr`` is exactly that text, so the console shows it
+verbatim.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import sys
+import threading
+import traceback
+from typing import Any, Dict, Optional
+
+_shell: Any = None
+_shell_lock = threading.Lock()
+
+#: names the console adds to the namespace when the program does not define them
+HELPERS = ("repl_buildargs", "repl_continueBuild", "repl_cancel", "get_ipython")
+
+
+class CellResult:
+    """What IPython would have printed for a cell; ``value`` is the displayed object."""
+
+    __slots__ = ("text", "value", "error")
+
+    def __init__(self, text: str, value: Any = None, error: bool = False) -> None:
+        self.text = text
+        self.value = value
+        self.error = error
+
+    def __repr__(self) -> str:
+        return self.text
+
+    __str__ = __repr__
+
+
+def shell() -> Any:
+    """The process-wide IPython shell used for transforms, magics and display."""
+    global _shell
+    with _shell_lock:
+        if _shell is None:
+            from IPython.core.interactiveshell import InteractiveShell
+            from traitlets.config import Config
+            cfg = Config()
+            # no history database and, above all, no history thread in the user's program
+            cfg.HistoryManager.enabled = False
+            sh = InteractiveShell.instance(config=cfg)
+            try:
+                sh.colors = "nocolor"
+            except Exception:
+                pass
+            # IPython's own `!cmd` goes through pexpect and a pty, which under the
+            # debugger's fork hooks takes seconds; a plain pipe is enough here.
+            sh.system = _system
+            _shell = sh
+        return _shell
+
+
+def _system(cmd: str) -> None:
+    """``!cmd``: run through the shell, print its combined output, set ``_exit_code``."""
+    import subprocess
+    sh = _shell
+    try:
+        cmd = sh.var_expand(cmd, depth=1)
+    except Exception:
+        pass
+    p = subprocess.run(cmd, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, errors="replace")
+    sys.stdout.write(p.stdout)
+    sh.user_ns["_exit_code"] = p.returncode
+
+
+def warm_up() -> None:
+    """Import IPython ahead of the first pause (in a background thread)."""
+    try:
+        shell()
+    except Exception:
+        pass
+
+
+def _helpers(sh: Any) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"get_ipython": sh.get_ipython}
+    try:
+        import pylightnix
+        for name in HELPERS[:3]:
+            if hasattr(pylightnix, name):
+                out[name] = getattr(pylightnix, name)
+    except ImportError:
+        pass
+    return out
+
+
+def _display_text(sh: Any, value: Any) -> str:
+    try:
+        data, _ = sh.display_formatter.format(value)
+        return str(data.get("text/plain", repr(value)))
+    except Exception:
+        return repr(value)
+
+
+def _split_last_expr(source: str) -> tuple:
+    """(module without the last expression, last expression or None)."""
+    tree = ast.parse(source, "<console>", "exec")
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+        return tree, last
+    return tree, None
+
+
+def run_cell(cell: str, ns: Dict[str, Any]) -> CellResult:
+    """Run one console cell in namespace ``ns`` and return what it printed/displayed."""
+    sh = shell()
+    added = {k: v for k, v in _helpers(sh).items() if k not in ns}
+    ns.update(added)
+    saved_ns, saved_hidden = sh.user_ns, dict(sh.user_ns_hidden)
+    sh.user_ns = ns
+    sh.user_ns_hidden.update(added)
+    buf = io.StringIO()
+    value: Any = None
+    error = False
+    try:
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+            try:
+                source = sh.transform_cell(cell)
+                body, last = _split_last_expr(source)
+                exec(compile(body, "<console>", "exec"), ns)
+                if last is not None:
+                    value = eval(compile(last, "<console>", "eval"), ns)
+                    silent = source.rstrip().endswith(";")
+                    if value is not None and not silent:
+                        print(_display_text(sh, value))
+            except SyntaxError as e:
+                error = True
+                print("".join(traceback.format_exception_only(type(e), e)), end="")
+            except BaseException as e:  # the user's code: show it like IPython does
+                if isinstance(e, (SystemExit,)):
+                    raise
+                error = True
+                tb = e.__traceback__
+                # drop this module's frames from the traceback
+                while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+                    tb = tb.tb_next
+                print("".join(traceback.format_exception(type(e), e, tb)), end="")
+    finally:
+        sh.user_ns = saved_ns
+        sh.user_ns_hidden.clear()
+        sh.user_ns_hidden.update(saved_hidden)
+        for k in added:
+            if ns.get(k) is added[k]:
+                del ns[k]
+    text = buf.getvalue()
+    if text.endswith("\n"):
+        text = text[:-1]
+    return CellResult(text, value, error)
+
+
+def expression_for(cell: str) -> str:
+    """The pydevd expression that runs ``cell`` through :func:`run_cell`."""
+    return f"__import__('dap_adapter.console').console.run_cell({cell!r}, vars())"
+
+
+def complete(text: str, column: int, ns: Optional[Dict[str, Any]] = None) -> list:
+    """IPython completions for ``text`` at 0-based ``column`` in namespace ``ns``."""
+    sh = shell()
+    comp = sh.Completer
+    saved = sh.user_ns, comp.namespace, comp.global_namespace
+    if ns is not None:
+        sh.user_ns = comp.namespace = comp.global_namespace = ns
+    try:
+        from IPython.core.completer import provisionalcompleter
+        comp.use_jedi = False  # fast and deterministic: namespace + attribute completion
+        with provisionalcompleter():
+            comps = list(comp.completions(text, column))
+        out = []
+        for c in comps[:200]:
+            t, start = c.text, c.start
+            if t.startswith(".") and text[start:start + 1] == ".":  # attribute: complete the name
+                t, start = t[1:], start + 1
+            out.append({"text": t, "start": start, "end": c.end, "type": c.type or ""})
+        return out
+    finally:
+        sh.user_ns, comp.namespace, comp.global_namespace = saved
+
+
+def completions_expression(text: str, column: int) -> str:
+    """pydevd expression returning completions as JSON (see :func:`complete`)."""
+    return (f"__import__('dap_adapter.console').console.complete_json({text!r}, {column}, vars())")
+
+
+class _JSONText:
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def complete_json(text: str, column: int, ns: Dict[str, Any]) -> _JSONText:
+    import json
+    return _JSONText(json.dumps(complete(text, column, ns)))
+
+
+# -- adapter side ------------------------------------------------------------
+_DAP_TYPES = {"method", "function", "constructor", "field", "variable", "class", "interface", "module",
+              "property", "unit", "value", "enum", "keyword", "snippet", "text", "color", "file",
+              "reference", "customcolor"}
+_TYPES = {"function": "function", "instance": "variable", "module": "module", "class": "class",
+          "keyword": "keyword", "statement": "variable", "param": "variable", "path": "file",
+          "magic": "function", "property": "property"}
+
+
+def _completion_type(t: str) -> str:
+    return t if t in _DAP_TYPES else _TYPES.get(t, "text")
+
+
+def _completion_item(c: Dict[str, Any], cursor: int, base: int) -> Dict[str, Any]:
+    item: Dict[str, Any] = {"label": c["text"], "text": c["text"],
+                            "type": _completion_type(str(c.get("type", "")))}
+    item["start"] = int(c.get("start", cursor)) + base
+    item["length"] = max(0, int(c.get("end", cursor)) - int(c.get("start", cursor)))
+    return item
+
+
+def dap_completion_items(items: list, cursor: int, base: int) -> list:
+    """Adapter side: :func:`complete`'s items as DAP ``CompletionItem``s (``base`` = 1 when
+    the client counts columns from 1)."""
+    return [_completion_item(c, cursor, base) for c in items]

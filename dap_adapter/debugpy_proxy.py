@@ -1,0 +1,149 @@
+"""The connection from our adapter to a real debugpy adapter.
+
+Either spawns ``python -m debugpy.adapter`` and talks to it over pipes (launch)
+or connects to the debugpy adapter that ``debugpy.listen()`` started inside a
+running program (attach). It has its own ``seq`` numbering; the session maps
+the client's requests onto it and copies answers back with the client's
+``request_seq``.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, Optional
+
+from dap_adapter.messaging import BadMessage, Endpoint, Message
+
+ResponseCallback = Callable[[Message], None]
+
+
+class DebugpyGone(Exception):
+    """The debugpy adapter went away or never came up."""
+
+
+class DebugpyProxy:
+    """Requests to debugpy with callbacks; events and reverse requests go to handlers."""
+
+    def __init__(self, endpoint: Endpoint, on_event: Callable[[Message], None],
+                 on_reverse_request: Callable[[Message], None], on_close: Callable[["DebugpyProxy"], None],
+                 proc: Optional[subprocess.Popen] = None,
+                 log: Optional[Callable[[str], None]] = None) -> None:
+        self.ep = endpoint
+        self._log = log
+        if log is not None:
+            endpoint._on_send = lambda m: log("-> debugpy " + json.dumps(m))
+        self.proc = proc
+        self._on_event = on_event
+        self._on_reverse_request = on_reverse_request
+        self._on_close = on_close
+        self._lock = threading.Lock()
+        self._callbacks: Dict[int, ResponseCallback] = {}
+        self.closed = False
+        self._thread = threading.Thread(target=self._read, name="debugpy-reader", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def spawn(cls, python: str = sys.executable, **handlers: Any) -> "DebugpyProxy":
+        """Start ``python -m debugpy.adapter`` on pipes."""
+        proc = subprocess.Popen([python, "-m", "debugpy.adapter"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+        assert proc.stdin is not None and proc.stdout is not None
+        return cls(Endpoint.from_streams(proc.stdout, proc.stdin), proc=proc, **handlers)
+
+    @classmethod
+    def connect(cls, host: str, port: int, timeout: float = 10.0, **handlers: Any) -> "DebugpyProxy":
+        """Connect to a debugpy adapter listening for clients (``debugpy.listen``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                sock = socket.create_connection((host, port), timeout=2)
+                sock.settimeout(None)
+                break
+            except OSError as e:
+                if time.monotonic() > deadline:
+                    raise DebugpyGone(f"cannot connect to debugpy at {host}:{port}: {e}") from e
+                time.sleep(0.1)
+        return cls(Endpoint.from_socket(sock), **handlers)
+
+    def request(self, command: str, arguments: Optional[Dict[str, Any]] = None,
+                on_response: Optional[ResponseCallback] = None) -> int:
+        """Send a request; ``on_response`` is called (in the reader thread) with the answer."""
+        msg: Message = {"type": "request", "command": command}
+        if arguments is not None:
+            msg["arguments"] = arguments
+        if self.closed:
+            raise DebugpyGone("debugpy adapter is gone")
+
+        def register(m: Message) -> None:
+            if on_response is not None:
+                with self._lock:
+                    self._callbacks[m["seq"]] = on_response
+
+        return self.ep.send(msg, register)["seq"]
+
+    def call(self, command: str, arguments: Optional[Dict[str, Any]] = None,
+             timeout: float = 10.0) -> Message:
+        """Blocking request (never call from the reader thread)."""
+        done = threading.Event()
+        box: Dict[str, Message] = {}
+
+        def cb(resp: Message) -> None:
+            box["r"] = resp
+            done.set()
+
+        self.request(command, arguments, cb)
+        if not done.wait(timeout):
+            raise DebugpyGone(f"debugpy did not answer {command} within {timeout}s")
+        return box["r"]
+
+    def respond(self, request_seq: int, command: str, body: Optional[Dict[str, Any]] = None,
+                success: bool = True, message: Optional[str] = None) -> None:
+        """Answer a reverse request from debugpy."""
+        self.ep.respond(request_seq, command, body, success, message)
+
+    def _read(self) -> None:
+        for msg in self.ep.messages():
+            if self._log is not None:
+                self._log("debugpy -> " + (json.dumps(msg) if isinstance(msg, dict) else repr(msg)))
+            if isinstance(msg, BadMessage):
+                continue
+            kind = msg.get("type")
+            if kind == "response":
+                with self._lock:
+                    cb = self._callbacks.pop(msg.get("request_seq", -1), None)
+                if cb is not None:
+                    try:
+                        cb(msg)
+                    except Exception as e:
+                        print(f"dap_adapter: response handler failed: {e!r}", file=sys.stderr)
+            elif kind == "event":
+                try:
+                    self._on_event(msg)
+                except Exception as e:
+                    print(f"dap_adapter: event handler failed: {e!r}", file=sys.stderr)
+            elif kind == "request":
+                self._on_reverse_request(msg)
+        with self._lock:
+            self.closed = True
+            pending = list(self._callbacks.items())
+            self._callbacks.clear()
+        for seq, cb in pending:
+            try:
+                cb({"type": "response", "request_seq": seq, "success": False, "command": "",
+                    "message": "debugpy adapter exited"})
+            except Exception:
+                pass
+        self._on_close(self)
+
+    def close(self) -> None:
+        self.ep.close()
+        if self.proc is not None:
+            try:
+                self.proc.wait(2)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
