@@ -1,0 +1,306 @@
+// Drive a code-server workbench in headless Chromium through one scenario.
+//
+//   node drive.js SCENARIO CONFIG.json
+//
+// CONFIG: { url, playwrightCore, chromium, artifacts, timeoutMs, ... }.
+// Prints one JSON line per step on stdout ({"step":..., "ms":...}) and exits
+// non-zero with the reason on stderr when a step fails. A screenshot is taken
+// after every step and on failure, into CONFIG.artifacts.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+
+const [scenario, configPath] = process.argv.slice(2);
+const cfg = JSON.parse(fs.readFileSync(configPath, 'utf8'));
+const { chromium } = require(cfg.playwrightCore);
+
+const WAIT = cfg.timeoutMs || 60000;          // one UI wait
+const SHORT = Math.min(WAIT, 15000);
+const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+let page;
+let shot = 0;
+const t0 = Date.now();
+
+function log(obj) { process.stdout.write(JSON.stringify({ ...obj, ms: Date.now() - t0 }) + '\n'); }
+
+async function screenshot(name) {
+  shot += 1;
+  // Park the mouse on an empty spot so no hover tooltip covers the picture.
+  await page.mouse.move(1000, 60).catch(() => {});
+  const file = path.join(cfg.artifacts, `${scenario}-${String(shot).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}
+
+async function step(name, fn) {
+  const started = Date.now();
+  try {
+    const result = await fn();
+    const file = await screenshot(name);
+    log({ step: name, ok: true, took: Date.now() - started, screenshot: path.basename(file) });
+    return result;
+  } catch (e) {
+    try { await screenshot(`FAILED-${name}`); } catch (_) { /* page may be gone */ }
+    try { await dumpText(`FAILED-${name}`); } catch (_) { /* best effort */ }
+    try { await saveRepl(); } catch (_) { /* best effort */ }
+    throw new Error(`step "${name}" failed: ${e && e.message ? e.message : e}`);
+  }
+}
+
+/** Save the visible text of the panels that explain a failure. */
+async function dumpText(name) {
+  const parts = {};
+  for (const [key, sel] of Object.entries({
+    notifications: '.notifications-toasts, .notifications-center',
+    callStack: '.pane:has(.debug-call-stack)',
+    breakpoints: '.debug-breakpoints',
+    repl: '.repl',
+  })) {
+    parts[key] = await page.locator(sel).allInnerTexts().catch(() => []);
+  }
+  fs.writeFileSync(path.join(cfg.artifacts, `${scenario}-${name}.json`), JSON.stringify(parts, null, 2));
+}
+
+/** Run a command from the palette by its exact label. */
+async function runCommand(label) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await input.waitFor({ state: 'visible', timeout: SHORT });
+  await input.fill(`>${label}`);
+  const row = page.locator('.quick-input-list .monaco-list-row', {
+    has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRe(label)}$`) }),
+  }).first();
+  await row.waitFor({ state: 'visible', timeout: SHORT });
+  await row.click();
+}
+
+function escapeRe(s) { return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'); }
+
+/** Pick a row of an open quick pick by its exact label. */
+async function pickQuickItem(label, timeout = SHORT) {
+  const row = page.locator('.quick-input-list .monaco-list-row', {
+    has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRe(label)}$`) }),
+  }).first();
+  await row.waitFor({ state: 'visible', timeout });
+  await row.click();
+}
+
+async function openWorkbench() {
+  await page.goto(cfg.url);
+  await page.locator('.monaco-workbench').waitFor({ timeout: WAIT });
+  // The extension is active once its command is in the palette.
+  await page.locator('.statusbar').waitFor({ timeout: WAIT });
+  await waitForCommand('Pylightnix: Add Build Breakpoint');
+}
+
+async function waitForCommand(label) {
+  const deadline = Date.now() + WAIT;
+  for (;;) {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: SHORT });
+    await input.fill(`>${label}`);
+    const row = page.locator('.quick-input-list .label-name', { hasText: new RegExp(`^${escapeRe(label)}$`) });
+    try {
+      await row.first().waitFor({ state: 'visible', timeout: 3000 });
+      await page.keyboard.press('Escape');
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw new Error(`command "${label}" never appeared in the palette`);
+    }
+  }
+}
+
+async function addFunctionBreakpoint(name) {
+  await runCommand('Add Function Breakpoint');
+  const input = page.locator('.debug-breakpoints .monaco-inputbox input').first();
+  await input.waitFor({ state: 'visible', timeout: SHORT });
+  await input.fill(name);
+  await input.press('Enter');
+  await page.locator('.debug-breakpoints .monaco-list-row', { hasText: name }).first()
+    .waitFor({ state: 'visible', timeout: SHORT });
+}
+
+/** Show the Run and Debug view with the Watch pane collapsed, so Breakpoints has room. */
+async function showRunView() {
+  await runCommand('View: Show Run and Debug');
+  const watch = page.locator('.pane-header[aria-expanded="true"]', { hasText: /^\s*Watch/i }).first();
+  if (await watch.count()) await watch.click();
+}
+
+/** Open a workspace file in the editor through Quick Open. */
+async function openFile(name) {
+  await runCommand('Go to File...');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await input.fill(name);
+  await pickQuickItem(name, WAIT);
+  await page.locator('.tabs-container .tab', { hasText: name }).first().waitFor({ state: 'visible', timeout: WAIT });
+}
+
+async function startConfiguration(name) {
+  await runCommand('Debug: Select and Start Debugging');
+  await pickQuickItem(name);
+}
+
+/** A string, or "re:PATTERN" for a regular expression. */
+function textMatcher(text) {
+  return typeof text === 'string' && text.startsWith('re:') ? new RegExp(text.slice(3)) : text;
+}
+
+async function waitForText(selector, text, timeout = WAIT) {
+  await page.locator(selector, { hasText: textMatcher(text) }).first().waitFor({ state: 'visible', timeout });
+}
+
+/** Save the Debug Console's text for the test to check. */
+async function saveRepl() {
+  // The console list is virtualized: maximize the panel so that all rows are rendered.
+  try {
+    await runCommand('View: Toggle Maximized Panel');
+    await page.waitForTimeout(500);
+  } catch (e) { /* the text of the visible rows is still useful */ }
+  const text = await page.locator('.repl .monaco-list-rows').allInnerTexts().catch(() => []);
+  fs.writeFileSync(path.join(cfg.artifacts, `${scenario}-repl.txt`), text.join('\n'));
+}
+
+/** Type one line into the Debug Console and wait until `expect` shows up in its output. */
+async function consoleEval(line, expect, timeout = WAIT) {
+  const input = page.locator('.repl .repl-input-wrapper .monaco-editor textarea');
+  await input.waitFor({ state: 'attached', timeout: SHORT });
+  await page.locator('.repl .repl-input-wrapper').click();
+  await page.keyboard.type(line, { delay: 5 });
+  await page.keyboard.press('Enter');
+  // The console takes the line (and clears its input) once it sent the evaluate request.
+  await page.locator('.repl .monaco-list-rows', { hasText: line }).first().waitFor({ state: 'visible', timeout: SHORT });
+  if (expect) await waitForText('.repl .monaco-list-rows', expect, timeout);
+}
+
+async function openDebugConsole() {
+  await runCommand('Debug Console: Focus on Debug Console View');
+  await page.locator('.repl .repl-input-wrapper').waitFor({ state: 'visible', timeout: SHORT });
+}
+
+async function continueAndWaitForEnd() {
+  await runCommand('Debug: Continue');
+  // The debug toolbar goes away when the last session has ended.
+  await page.locator('.debug-toolbar').waitFor({ state: 'hidden', timeout: WAIT });
+}
+
+async function enableExceptionFilter(label) {
+  const row = page.locator('.debug-breakpoints .monaco-list-row', { hasText: label }).first();
+  await row.waitFor({ state: 'visible', timeout: WAIT });
+  const box = row.locator('input[type=checkbox]');
+  if (!(await box.isChecked())) await box.click();
+  if (!(await box.isChecked())) throw new Error(`exception filter "${label}" did not get checked`);
+}
+
+// The Call Stack pane, header included: with one thread the stop reason is shown in the header.
+const CALL_STACK = '.pane:has(.debug-call-stack)';
+
+const SCENARIOS = {
+  // Smoke: workbench, extension active, a function breakpoint added through the UI.
+  async smoke() {
+    await step('workbench', openWorkbench);
+    await step('run-view', showRunView);
+    await step('function-breakpoint', () => addFunctionBreakpoint('convnn_mnist'));
+  },
+
+  // The adapter cannot start (pylightnix missing in the chosen interpreter): a clear message.
+  async missingPylightnix() {
+    await step('workbench', openWorkbench);
+    await step('start', () => startConfiguration(cfg.configName));
+    await step('error-message', () => waitForText('.notifications-toasts, .notification-toast, .monaco-dialog-box',
+      cfg.expectMessage));
+  },
+
+  // Build breakpoint on convnn_mnist, commit by hand in the IPython Debug Console.
+  async buildBreakpoint() {
+    await step('workbench', openWorkbench);
+    await step('run-view', showRunView);
+    if (cfg.openFile) await step('open-file', () => openFile(cfg.openFile));
+    await step('function-breakpoint', () => addFunctionBreakpoint('convnn_mnist'));
+    await step('start', () => startConfiguration(cfg.configName));
+    await step('paused', () => waitForText(CALL_STACK, 'Paused before building convnn_mnist'));
+    await step('variables', () => waitForText('.debug-variables', 'buildargs'));
+    await step('console', openDebugConsole);
+    for (const [i, item] of cfg.consoleLines.entries()) {
+      await step(`console-${i + 1}`, () => consoleEval(item.line, item.expect));
+    }
+    await step('continue-ended', continueAndWaitForEnd);
+    if (cfg.finalOutput) await step('program-output', () => waitForText('.repl .monaco-list-rows', cfg.finalOutput));
+  },
+
+  // Pause at a build breakpoint (from the configuration or cfg.functionBreakpoint); Continue at once
+  // runs the stage's own realizer.
+  async continueAtPause() {
+    await step('workbench', openWorkbench);
+    await step('run-view', showRunView);
+    if (cfg.functionBreakpoint) await step('function-breakpoint', () => addFunctionBreakpoint(cfg.functionBreakpoint));
+    await step('start', () => startConfiguration(cfg.configName));
+    await step('paused', () => waitForText(CALL_STACK, 'Paused before building convnn_mnist'));
+    await step('continue-ended', continueAndWaitForEnd);
+    if (cfg.finalOutput) await step('program-output', () => waitForText('.repl .monaco-list-rows', cfg.finalOutput));
+  },
+
+  // "Failed builds" filter: stop on the failed stage, fix it in the console, commit, continue.
+  async failedBuild() {
+    await step('workbench', openWorkbench);
+    await step('run-view', showRunView);
+    if (cfg.openFile) await step('open-file', () => openFile(cfg.openFile));
+    await step('start-stop-on-entry', () => startConfiguration(cfg.configName));
+    await step('entry', () => page.locator('.debug-toolbar').waitFor({ state: 'visible', timeout: WAIT })
+      .then(() => waitForText(CALL_STACK, /paused/i)));
+    await step('filter-enabled', () => enableExceptionFilter('Failed builds'));
+    await step('continue-to-failure', () => runCommand('Debug: Continue'));
+    await step('failed-stop', () => waitForText(CALL_STACK, cfg.expectStop));
+    // The failed Build `b` and the exception are locals of the top frame.
+    await step('failed-locals', () => waitForText('.debug-variables', '<Model')
+      .then(() => waitForText('.debug-variables', 'AttributeError')));
+    await step('console', openDebugConsole);
+    for (const [i, item] of cfg.consoleLines.entries()) {
+      await step(`console-${i + 1}`, () => consoleEval(item.line, item.expect));
+    }
+    await step('continue-ended', continueAndWaitForEnd);
+    if (cfg.finalOutput) await step('program-output', () => waitForText('.repl .monaco-list-rows', cfg.finalOutput));
+  },
+
+  // "Pylightnix: Add Build Breakpoint" lists the store's derivations and adds the chosen one.
+  async addBuildBreakpointCommand() {
+    await step('workbench', openWorkbench);
+    await step('run-view', showRunView);
+    await step('command', () => runCommand('Pylightnix: Add Build Breakpoint'));
+    await step('store-listed', async () => {
+      for (const item of cfg.expectItems) {
+        await page.locator('.quick-input-list .monaco-list-row', {
+          has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRe(item.label)}$`) }),
+        }).filter({ hasText: item.description }).first().waitFor({ state: 'visible', timeout: WAIT });
+      }
+    });
+    await step('pick', () => pickQuickItem(cfg.pick, WAIT));
+    await step('breakpoint-listed', () => waitForText('.debug-breakpoints .monaco-list-row', cfg.pick));
+  },
+};
+
+(async () => {
+  const fn = SCENARIOS[scenario];
+  if (!fn) throw new Error(`unknown scenario ${scenario}`);
+  fs.mkdirSync(cfg.artifacts, { recursive: true });
+  const browser = await chromium.launch({ executablePath: cfg.chromium, args: CHROMIUM_FLAGS, headless: true });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    page = await context.newPage();
+    page.on('pageerror', (e) => log({ pageerror: String(e).slice(0, 300) }));
+    await fn();
+    await saveRepl();
+    log({ done: scenario });
+  } finally {
+    await browser.close();
+  }
+})().catch((e) => {
+  process.stderr.write(`${e && e.stack ? e.stack : e}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,556 @@
+"""The real-VS-Code test: the Pylightnix extension in code-server, driven in headless Chromium.
+
+Each test packages ``vscode-config/extension`` as a ``.vsix``, starts code-server
+4.100.3 (its own process group, loopback only, fresh user-data, extension and
+XDG folders), installs the ``.vsix``, opens a temporary copy of ``examples/``
+and runs one scenario of ``drive.js`` (Playwright driving Debian's Chromium).
+Screenshots of every step land in ``tests/vscode/artifacts/<test>/``.
+
+Set-up (``setup.sh``) installs what is missing; set ``PYLIGHTNIX_SKIP_VSCODE=1``
+to skip these tests explicitly. They are never skipped silently.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+ARTIFACTS = HERE / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+MARKER_VAR = "PYLIGHTNIX_VSCODE_TEST_ID"
+RHASH_DIR = re.compile(r"^[0-9a-f]{32}$")
+
+pytestmark = [
+    pytest.mark.timeout(900),
+    pytest.mark.skipif(os.environ.get("PYLIGHTNIX_SKIP_VSCODE", "") not in ("", "0"),
+                       reason="PYLIGHTNIX_SKIP_VSCODE is set: the real-VS-Code tests were disabled explicitly"),
+]
+
+
+class VSCodeTestError(Exception):
+    """The VS Code test harness could not do what it needed (set-up, start, drive)."""
+
+
+# --------------------------------------------------------------------------- tools
+@pytest.fixture(scope="session")
+def tools() -> Path:
+    """Run setup.sh (fast when everything is installed) and return the cache folder."""
+    proc = subprocess.run(["bash", str(HERE / "setup.sh")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, timeout=900)
+    if proc.returncode != 0:
+        raise VSCodeTestError(f"tests/vscode/setup.sh failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    cache = Path(proc.stdout.strip().splitlines()[-1])
+    for p in (cache / "code-server/node_modules/.bin/code-server",
+              cache / "tools/node_modules/playwright-core/package.json", Path(CHROMIUM)):
+        if not p.exists():
+            raise VSCodeTestError(f"setup.sh finished but {p} is missing")
+    return cache
+
+
+@pytest.fixture(scope="session")
+def vsix(tools: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The extension packaged by vscode-config/package.sh."""
+    out = tmp_path_factory.mktemp("vsix") / "pylightnix-debug.vsix"
+    env = dict(os.environ, PYLIGHTNIX_DEV_CACHE=str(tools.parent))
+    proc = subprocess.run(["bash", str(REPO / "vscode-config/package.sh"), str(out)], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+    if proc.returncode != 0 or not out.is_file():
+        raise VSCodeTestError(f"package.sh failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return out
+
+
+# --------------------------------------------------------------------------- code-server
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:300]
+    except OSError:
+        return "?"
+
+
+def _state(proc: Path) -> str:
+    try:
+        return (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+def _pids_with_marker(marker: str) -> List[int]:
+    """Processes whose environment carries this test's marker (descendants of code-server)."""
+    needle = f"{MARKER_VAR}={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in env.split(b"\0") and _state(entry) != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+class CodeServer:
+    """One code-server process group with its own profile, serving one workspace."""
+
+    def __init__(self, tools: Path, root: Path, adapter_log: Optional[Path] = None) -> None:
+        self.bin = tools / "code-server/node_modules/.bin/code-server"
+        self.root = root
+        self.user_data = root / "user-data"
+        self.extensions = root / "extensions"
+        self.port = _free_port()
+        self.marker = uuid.uuid4().hex
+        self.proc: Optional[subprocess.Popen] = None
+        #: processes that outlived the process group at stop(), pid -> command line
+        self.escaped: Dict[int, str] = {}
+        self.log = root / "code-server.log"
+        xdg = root / "xdg"
+        self.env = dict(os.environ)
+        self.env.update({
+            "XDG_CONFIG_HOME": str(xdg / "config"), "XDG_DATA_HOME": str(xdg / "data"),
+            "XDG_CACHE_HOME": str(xdg / "cache"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        })
+        # Nothing of the caller's pylightnix set-up leaks into the debug sessions.
+        for k in list(self.env):
+            if k.startswith("PYLIGHTNIX_") or k in ("PYTHONPATH", "VSCODE_IPC_HOOK_CLI"):
+                del self.env[k]
+        self.env["IPYTHONDIR"] = str(root / "ipython")  # the console's IPython keeps its files here
+        self.env[MARKER_VAR] = self.marker
+        for d in (xdg / "config", xdg / "data", xdg / "cache", self.user_data / "User", self.extensions):
+            d.mkdir(parents=True, exist_ok=True)
+        (self.user_data / "User/settings.json").write_text(json.dumps({
+            "workbench.startupEditor": "none",
+            "security.workspace.trust.enabled": False,
+            "workbench.tips.enabled": False,
+            "extensions.ignoreRecommendations": True,
+            "telemetry.telemetryLevel": "off",
+            "update.mode": "none",
+            "debug.console.closeOnEnd": False,
+            "debug.openDebug": "openOnDebugBreak",
+            "debug.internalConsoleOptions": "openOnSessionStart",
+            "window.commandCenter": True,
+            "debug.console.acceptSuggestionOnEnter": "off",
+            "git.enabled": False,
+            "git.openRepositoryInParentFolders": "never",
+            "remote.autoForwardPorts": False,
+            "workbench.enableExperiments": False,
+            "pylightnix.adapterLog": str(adapter_log or root / "adapter.log"),
+            "pylightnix.traceFile": str((adapter_log or root / "adapter.log").with_name("dap-trace.jsonl")),
+        }, indent=2))
+
+    def install(self, vsix: Path) -> None:
+        proc = subprocess.run([str(self.bin), "--user-data-dir", str(self.user_data), "--extensions-dir",
+                               str(self.extensions), "--install-extension", str(vsix)], env=self.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+        if proc.returncode != 0 or "successfully installed" not in proc.stdout:
+            raise VSCodeTestError(f"installing {vsix.name} failed:\n{proc.stdout}")
+        if not list(self.extensions.glob("pylightnix.pylightnix-debug-*")):
+            raise VSCodeTestError(f"the extension is not in {self.extensions} after install:\n{proc.stdout}")
+
+    def start(self) -> None:
+        cmd = [str(self.bin), "--bind-addr", f"127.0.0.1:{self.port}", "--auth", "none", "--disable-telemetry",
+               "--disable-update-check", "--disable-workspace-trust", "--user-data-dir", str(self.user_data),
+               "--extensions-dir", str(self.extensions)]
+        with open(self.log, "wb") as log:
+            # start_new_session: setsid(), so the whole tree can be stopped by process group.
+            self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True, cwd=str(self.root))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise VSCodeTestError(f"code-server exited with {self.proc.returncode}:\n{self.log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise VSCodeTestError(f"code-server did not answer on port {self.port} within 60 s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        """Stop the process group, then anything else that inherited this test's marker."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+        # A debuggee that started its own session escapes the group; it still carries the marker.
+        self.escaped = {pid: _cmdline(pid) for pid in _pids_with_marker(self.marker)}
+        for pid in self.escaped:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 10
+        while _pids_with_marker(self.marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def url(self, folder: Path) -> str:
+        return f"http://127.0.0.1:{self.port}/?folder={folder}"
+
+
+@pytest.fixture
+def code_server(tools: Path, vsix: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[CodeServer]:
+    shutil.rmtree(_artifacts(request), ignore_errors=True)
+    (_artifacts(request) / "logs").mkdir(parents=True)
+    cs = CodeServer(tools, tmp_path / "code-server", adapter_log=_artifacts(request) / "logs/adapter.log")
+    try:
+        cs.install(vsix)
+        cs.start()
+        yield cs
+    finally:
+        cs.stop()
+        # Keep the workbench's and extension host's logs beside the screenshots.
+        logs = _artifacts(request) / "logs"
+        if (cs.user_data / "logs").is_dir():
+            shutil.copytree(cs.user_data / "logs", logs, dirs_exist_ok=True)
+        if cs.log.is_file():
+            logs.mkdir(parents=True, exist_ok=True)
+            shutil.copy(cs.log, logs / "code-server.log")
+    leftovers = {pid: _cmdline(pid) for pid in _pids_with_marker(cs.marker)}
+    assert not leftovers, f"processes survived SIGKILL after stopping code-server: {leftovers}"
+    (_artifacts(request) / "logs/escaped-processes.json").write_text(json.dumps(cs.escaped, indent=2))
+
+
+# --------------------------------------------------------------------------- workspace
+def make_workspace(tmp_path: Path, bare_python: Optional[Path] = None) -> Dict[str, Path]:
+    """A copy of examples/ plus a .vscode/launch.json of type pylightnix and a temp store."""
+    examples = REPO / "examples"
+    if not (examples / "demo.py").is_file() or not (examples / "broken_demo.py").is_file():
+        raise VSCodeTestError(f"examples/demo.py and examples/broken_demo.py are needed in {examples}")
+    ws = tmp_path / "workspace"
+    shutil.copytree(examples, ws, ignore=shutil.ignore_patterns("__pycache__", "_pylightnix"))
+    store = tmp_path / "store"
+    store.mkdir()
+    env = {"PYLIGHTNIX_ROOT": str(store), "PYTHONUNBUFFERED": "1"}
+    launch = {
+        "version": "0.2.0",
+        "configurations": [
+            {"type": "pylightnix", "request": "launch", "name": "Pylightnix: demo",
+             "program": "${workspaceFolder}/demo.py", "cwd": "${workspaceFolder}", "python": sys.executable,
+             "env": env, "console": "internalConsole", "justMyCode": True},
+            {"type": "pylightnix", "request": "launch", "name": "Pylightnix: broken demo",
+             "program": "${workspaceFolder}/broken_demo.py", "cwd": "${workspaceFolder}",
+             "python": sys.executable, "env": env, "console": "internalConsole", "justMyCode": True,
+             "stopOnEntry": True},
+        ],
+    }
+    if bare_python is not None:
+        launch["configurations"].append(
+            {"type": "pylightnix", "request": "launch", "name": "Pylightnix: without pylightnix",
+             "program": "${workspaceFolder}/demo.py", "cwd": "${workspaceFolder}", "python": str(bare_python),
+             "env": env})
+    (ws / ".vscode").mkdir(exist_ok=True)
+    (ws / ".vscode/launch.json").write_text(json.dumps(launch, indent=2))
+    return {"workspace": ws, "store": store}
+
+
+def python_without_pylightnix(where: Path) -> Path:
+    """A fresh, empty virtual environment's Python: pylightnix is not installed there."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True, timeout=120)
+    python = where / "bin/python"
+    probe = subprocess.run([str(python), "-c", "import pylightnix"], cwd=str(where), capture_output=True,
+                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, timeout=60)
+    if probe.returncode == 0:
+        raise VSCodeTestError(f"{python} can import pylightnix; the missing-pylightnix test needs one that cannot")
+    return python
+
+
+def cli_ls(store: Path) -> List[Dict[str, Any]]:
+    """``python -m pylightnix ls --json`` on ``store``."""
+    env = dict(os.environ, PYLIGHTNIX_ROOT=str(store))
+    proc = subprocess.run([sys.executable, "-m", "pylightnix", "ls", "--json"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    if proc.returncode != 0:
+        raise VSCodeTestError(f"pylightnix ls --json failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout)
+
+
+def assert_one_realization(store: Path, name: str) -> Path:
+    """Exactly one realization of ``name``, seen in the store folder and by the CLI; return its folder."""
+    found = realizations(store, name)
+    assert len(found) == 1, f"expected exactly one realization of {name}, found {found}"
+    assert (found[0] / "context.json").is_file(), f"{found[0]} has no context.json"
+    listed = [d for d in cli_ls(store) if d["name"] == name]
+    assert [d["realizations"] for d in listed] == [1], f"pylightnix ls --json says {listed}"
+    return found[0]
+
+
+def rref_of(realization: Path) -> str:
+    """``rref:<rhash>-<dhash>-<name>`` of a realization folder ``<dhash>-<name>/<rhash>``."""
+    dhash, name = realization.parent.name.split("-", 1)
+    return f"rref:{realization.name}-{dhash}-{name}"
+
+
+def realizations(store: Path, name: str) -> List[Path]:
+    """Realization folders ``store-v0/<dhash>-<name>/<rhash>/`` of derivation ``name``."""
+    out = []
+    for drv in sorted((store / "store-v0").glob(f"*-{name}")):
+        out += [p for p in sorted(drv.iterdir()) if p.is_dir() and RHASH_DIR.match(p.name)]
+    return out
+
+
+# --------------------------------------------------------------------------- driving
+def drive(tools: Path, scenario: str, artifacts: Path, **cfg: Any) -> List[Dict[str, Any]]:
+    """Run one drive.js scenario; return its step records or fail with the reason and artifacts."""
+    artifacts.mkdir(parents=True, exist_ok=True)
+    cfg.update({"playwrightCore": str(tools / "tools/node_modules/playwright-core"), "chromium": CHROMIUM,
+                "artifacts": str(artifacts), "timeoutMs": 60000})
+    cfg_file = artifacts / f"{scenario}-config.json"
+    cfg_file.write_text(json.dumps(cfg, indent=2))
+    env = dict(os.environ, NODE_PATH=str(tools / "tools/node_modules"))
+    try:
+        proc = subprocess.run(["node", str(HERE / "drive.js"), scenario, str(cfg_file)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=420)
+    except subprocess.TimeoutExpired as e:
+        raise VSCodeTestError(f"drive.js {scenario} did not finish in 420 s; screenshots in {artifacts}") from e
+    (artifacts / f"{scenario}-steps.jsonl").write_text(proc.stdout)
+    steps = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0:
+        raise VSCodeTestError(f"drive.js {scenario} failed: {proc.stderr.strip()[-3000:]}\n"
+                              f"steps: {[s.get('step') for s in steps]}\nscreenshots in {artifacts}")
+    return steps
+
+
+def _artifacts(request: pytest.FixtureRequest) -> Path:
+    return ARTIFACTS / request.node.name
+
+
+def _code_server_log(cs: CodeServer) -> str:
+    try:
+        return cs.log.read_text()[-3000:]
+    except OSError:
+        return ""
+
+
+DOCS_IMG = REPO / "docs/img"
+
+
+def publish_screenshots(artifacts: Path, mapping: Dict[str, str]) -> None:
+    """With PYLIGHTNIX_VSCODE_DOCS_IMG=1, copy a passing run's screenshots to docs/img for the README."""
+    if os.environ.get("PYLIGHTNIX_VSCODE_DOCS_IMG", "") in ("", "0"):
+        return
+    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+    for src, dst in mapping.items():
+        matches = sorted(artifacts.glob(f"*-{src}.png"))
+        if len(matches) != 1:
+            raise VSCodeTestError(f"expected one screenshot for step {src!r} in {artifacts}, found {matches}")
+        shutil.copy(matches[0], DOCS_IMG / dst)
+
+
+RREF_RE = r"re:rref:[0-9a-f]{32}-[0-9a-f]{32}-convnn_mnist"
+
+
+# --------------------------------------------------------------------------- tests
+def test_workbench_extension_and_function_breakpoint(code_server: CodeServer, tools: Path, tmp_path: Path,
+                                                     request: pytest.FixtureRequest) -> None:
+    """The workbench loads, the extension's command is there, a function breakpoint can be added."""
+    ws = make_workspace(tmp_path)
+    steps = drive(tools, "smoke", _artifacts(request), url=code_server.url(ws["workspace"]))
+    assert [s["step"] for s in steps if "step" in s] == ["workbench", "run-view", "function-breakpoint"]
+
+
+def test_missing_pylightnix_gives_clear_message(code_server: CodeServer, tools: Path, tmp_path: Path,
+                                                request: pytest.FixtureRequest) -> None:
+    """Starting the debug type with an interpreter lacking pylightnix says what to install."""
+    ws = make_workspace(tmp_path, bare_python=python_without_pylightnix(tmp_path / "bare-venv"))
+    drive(tools, "missingPylightnix", _artifacts(request), url=code_server.url(ws["workspace"]),
+          configName="Pylightnix: without pylightnix", expectMessage="re:module \"pylightnix\" is missing.*-m pip install pylightnix")
+
+
+def test_build_breakpoint_commit_by_hand(code_server: CodeServer, tools: Path, tmp_path: Path,
+                                         request: pytest.FixtureRequest) -> None:
+    """Pause before convnn_mnist, build it by hand in the IPython Debug Console, continue."""
+    ws = make_workspace(tmp_path)
+    art = _artifacts(request)
+    started = time.monotonic()
+    try:
+        drive(tools, "buildBreakpoint", art, url=code_server.url(ws["workspace"]), configName="Pylightnix: demo", openFile="demo.py",
+              consoleLines=[
+                  {"line": "b = Model(repl_buildargs())"},
+                  {"line": "type(b).__name__", "expect": "Model"},
+                  {"line": "mnist_train(b)", "expect": "train samples"},
+                  {"line": "mnist_eval_correct(b)"},
+                  {"line": "%timeit -n1 -r1 1+1", "expect": "per loop"},
+                  {"line": "repl_continueBuild(b)", "expect": RREF_RE},
+              ],
+              finalOutput=RREF_RE)
+    except VSCodeTestError as e:
+        raise VSCodeTestError(f"{e}\ncode-server log:\n{_code_server_log(code_server)}") from None
+    took = time.monotonic() - started
+    (art / "timing.json").write_text(json.dumps({"scenario_seconds": round(took, 1)}))
+    rref = rref_of(assert_one_realization(ws["store"], "convnn_mnist"))
+    # The realization committed from the console is the one the program went on with and printed.
+    repl = (art / "buildBreakpoint-repl.txt").read_text()
+    assert rref in repl, f"{rref} not in the Debug Console output:\n{repl}"
+    publish_screenshots(art, {"function-breakpoint": "vscode-1-breakpoint.png", "variables": "vscode-2-paused.png",
+                              "console-6": "vscode-3-console.png", "program-output": "vscode-4-done.png"})
+
+
+def test_failed_build_fixed_in_console(code_server: CodeServer, tools: Path, tmp_path: Path,
+                                       request: pytest.FixtureRequest) -> None:
+    """"Failed builds" filter: stop on the AttributeError, fix and commit from the console, continue."""
+    ws = make_workspace(tmp_path)
+    art = _artifacts(request)
+    started = time.monotonic()
+    try:
+        drive(tools, "failedBuild", art, url=code_server.url(ws["workspace"]), configName="Pylightnix: broken demo", openFile="mnist.py",
+              expectStop="Build of convnn_mnist failed: AttributeError",
+              consoleLines=[
+                  {"line": "type(b).__name__", "expect": "Model"},
+                  {"line": "mnist_eval_correct(b)"},
+                  {"line": "repl_continueBuild(b)", "expect": RREF_RE},
+              ],
+              finalOutput=RREF_RE)
+    except VSCodeTestError as e:
+        raise VSCodeTestError(f"{e}\ncode-server log:\n{_code_server_log(code_server)}") from None
+    took = time.monotonic() - started
+    (art / "timing.json").write_text(json.dumps({"scenario_seconds": round(took, 1)}))
+    rref = rref_of(assert_one_realization(ws["store"], "convnn_mnist"))
+    repl = (art / "failedBuild-repl.txt").read_text()
+    assert rref in repl, f"{rref} not in the Debug Console output:\n{repl}"
+    # Trained once, by the failing realizer; the fix in the console did not retrain.
+    assert repl.count("3000 train samples") == 1, f"training ran {repl.count('3000 train samples')} times"
+    publish_screenshots(art, {"filter-enabled": "vscode-5-filter.png", "failed-locals": "vscode-6-failed.png",
+                              "console-3": "vscode-7-fixed.png"})
+
+
+def test_add_build_breakpoint_command_lists_the_store(code_server: CodeServer, tools: Path, tmp_path: Path,
+                                                     request: pytest.FixtureRequest) -> None:
+    """"Pylightnix: Add Build Breakpoint" offers the store's derivations and adds a function breakpoint."""
+    ws = make_workspace(tmp_path)
+    env = dict(os.environ, PYLIGHTNIX_ROOT=str(ws["store"]))
+    run = subprocess.run([sys.executable, str(ws["workspace"] / "demo.py")], env=env, capture_output=True,
+                         text=True, timeout=120, cwd=str(ws["workspace"]))
+    assert run.returncode == 0, run.stderr
+    assert_one_realization(ws["store"], "convnn_mnist")
+    drive(tools, "addBuildBreakpointCommand", _artifacts(request), url=code_server.url(ws["workspace"]),
+          expectItems=[{"label": "convnn_mnist", "description": "1 realization"},
+                       {"label": "mnist", "description": "1 realization"}], pick="convnn_mnist")
+    publish_screenshots(_artifacts(request), {"store-listed": "vscode-add-build-breakpoint.png"})
+
+
+@pytest.fixture
+def adapter_server(tmp_path: Path) -> Iterator[int]:
+    """``python -m dap_adapter --port N`` in its own process group, as launch.json's debugServer expects."""
+    port = _free_port()
+    log = tmp_path / "dap-server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "dap_adapter", "--port", str(port)], stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise VSCodeTestError(f"dap_adapter --port {port} did not come up:\n{log.read_text()}")
+                time.sleep(0.1)
+        yield port
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+
+def test_debug_server_with_build_breakpoints_in_launch_json(code_server: CodeServer, adapter_server: int,
+                                                             tools: Path, tmp_path: Path,
+                                                             request: pytest.FixtureRequest) -> None:
+    """launch.json's ``debugServer`` route to ``dap_adapter --port``, with ``buildBreakpoints`` in the
+    configuration; Continue at the pause runs the stage's own realizer."""
+    ws = make_workspace(tmp_path)
+    launch_file = ws["workspace"] / ".vscode/launch.json"
+    launch = json.loads(launch_file.read_text())
+    launch["configurations"].append(dict(launch["configurations"][0], name="Pylightnix: demo via debugServer",
+                                         debugServer=adapter_server, buildBreakpoints=["convnn_*"]))
+    launch_file.write_text(json.dumps(launch, indent=2))
+    drive(tools, "continueAtPause", _artifacts(request), url=code_server.url(ws["workspace"]),
+          configName="Pylightnix: demo via debugServer", finalOutput=RREF_RE)
+    rref = rref_of(assert_one_realization(ws["store"], "convnn_mnist"))
+    repl = (_artifacts(request) / "continueAtPause-repl.txt").read_text()
+    assert rref in repl, f"{rref} not in the Debug Console output:\n{repl}"
+    # The realizer ran after Continue (its training output), and the extension did not start an
+    # adapter of its own: the debugServer took precedence.
+    assert "train samples" in repl
+    assert '"command":"launch"' in (_artifacts(request) / "logs/dap-trace.jsonl").read_text()
+    channel_logs = list((code_server.user_data / "logs").glob("*/exthost*/output_logging_*/*Pylightnix.log"))
+    assert channel_logs, "the extension's output channel log is missing"
+    assert all("starting adapter" not in p.read_text() for p in channel_logs), channel_logs
+
+
+def test_attach_to_pylightnix_debug_listen(code_server: CodeServer, tools: Path, tmp_path: Path,
+                                           request: pytest.FixtureRequest) -> None:
+    """Attach (``connect``) to ``python -m pylightnix debug --listen``: the build breakpoint from the
+    Breakpoints view pauses the running job; Continue lets it finish."""
+    ws = make_workspace(tmp_path)
+    port = _free_port()
+    debug_dir = tmp_path / "debug-dir"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYLIGHTNIX_")}
+    env.update({"PYLIGHTNIX_ROOT": str(ws["store"]), "PYLIGHTNIX_DEBUG_DIR": str(debug_dir),
+                "PYLIGHTNIX_DEBUG_WAIT": "1", "IPYTHONDIR": str(tmp_path / "ipython")})
+    err_path = tmp_path / "job.err"
+    with open(tmp_path / "job.out", "w") as out, open(err_path, "w") as err:
+        # files, not pipes: debugpy's adapter process inherits them; its own group, stopped below
+        job = subprocess.Popen([sys.executable, "-m", "pylightnix", "debug", "--listen", f"127.0.0.1:{port}",
+                                str(ws["workspace"] / "demo.py")], env=env, stdout=out, stderr=err,
+                               stdin=subprocess.DEVNULL, start_new_session=True, cwd=str(ws["workspace"]))
+    try:
+        deadline = time.monotonic() + 60
+        while "waiting for a debugger" not in err_path.read_text():
+            if job.poll() is not None or time.monotonic() > deadline:
+                raise VSCodeTestError(f"pylightnix debug --listen did not come up:\n{err_path.read_text()}")
+            time.sleep(0.1)
+        launch_file = ws["workspace"] / ".vscode/launch.json"
+        launch = json.loads(launch_file.read_text())
+        launch["configurations"].append({
+            "type": "pylightnix", "request": "attach", "name": "Pylightnix: attach",
+            "connect": {"host": "127.0.0.1", "port": port}, "python": sys.executable,
+            "pylightnixAttachFile": str(debug_dir / f"attach-{port}.json")})
+        launch_file.write_text(json.dumps(launch, indent=2))
+        drive(tools, "continueAtPause", _artifacts(request), url=code_server.url(ws["workspace"]),
+              configName="Pylightnix: attach", functionBreakpoint="convnn_mnist")
+        assert job.wait(timeout=60) == 0, err_path.read_text()
+    finally:
+        try:
+            os.killpg(job.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        job.wait(timeout=10)
+    out_text = (tmp_path / "job.out").read_text()
+    rref = rref_of(assert_one_realization(ws["store"], "convnn_mnist"))
+    assert rref in out_text, f"the job printed {out_text!r}, not {rref}"
