@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", metavar="HOST:PORT", default=None,
                    help="serve pauses to a VS Code attach on this loopback address "
                         "instead of the terminal")
+    p.add_argument("--wait", action="store_true",
+                   help="with --listen: do not start the script until VS Code has attached "
+                        "(default: $PYLIGHTNIX_DEBUG_WAIT)")
     p.add_argument("script", metavar="SCRIPT",
                    help="the Python program to run; the arguments after it go to it verbatim")
     return p
@@ -102,7 +105,7 @@ def parse_listen(value: str) -> Tuple[str, int]:
     return host, port
 
 
-def _serve_attach(host: str, port: int) -> None:
+def _serve_attach(host: str, port: int, wait: Optional[bool]) -> None:
     try:
         from dap_adapter import agent  # lazy: the adapter is optional for terminal use
     except ImportError as e:
@@ -113,7 +116,7 @@ def _serve_attach(host: str, port: int) -> None:
     if serve is None:
         raise PylightnixError("--listen: dap_adapter.agent has no serve_attach(); "
                               "the installed dap_adapter is too old")
-    serve(host, port)
+    serve(host, port, wait=wait)
 
 
 def _script_traceback(exc: BaseException, script: str):
@@ -165,8 +168,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             breakpoints.add_build_breakpoint(name)
         if ns.break_on_failure:
             breakpoints.set_break_on_failure(True)
+        if ns.wait and listen is None:
+            raise PylightnixError("--wait only makes sense with --listen HOST:PORT")
         if listen is not None:
-            _serve_attach(*listen)
+            _serve_attach(*listen, wait=True if ns.wait else None)
         else:
             events.add_frontend(TerminalFrontend(no_tty))
         return run_script(ns.script, script_args)
