@@ -14,7 +14,9 @@ from IPython.core.interactiveshell import InteractiveShell
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = os.path.join(os.path.dirname(REPO), "shared")
 
-SEED = os.path.join(SHARED, "seed", "REPL-demo.md")
+# The shared design document when it sits beside the checkout (as in CI), else the copy in examples/.
+SEED = next(p for p in (os.path.join(SHARED, "seed", "REPL-demo.md"), os.path.join(REPO, "examples", "REPL-demo.md"))
+            if os.path.exists(p))
 
 
 def doc_cells():
