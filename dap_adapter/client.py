@@ -9,14 +9,13 @@ or TCP (:meth:`Client.connect`). Every received message can be passed to a
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from dap_adapter.messaging import BadMessage, Endpoint, Message
+from dap_adapter.messaging import BadMessage, Endpoint, Message, connect_retrying
 
 
 class DAPTimeout(Exception):
@@ -55,17 +54,7 @@ class Client:
                 check: Optional[Callable[[Message], None]] = None,
                 proc: Optional[subprocess.Popen] = None) -> "Client":
         """Connect to ``python -m dap_adapter --port N``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                sock = socket.create_connection((host, port), timeout=2)
-                sock.settimeout(None)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        return cls(Endpoint.from_socket(sock), check, proc)
+        return cls(Endpoint.from_socket(connect_retrying(host, port, timeout)), check, proc)
 
     # -- reading ------------------------------------------------------------
     def _read(self) -> None:

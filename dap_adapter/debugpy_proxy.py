@@ -9,14 +9,12 @@ the client's requests onto it and copies answers back with the client's
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
-import time
 from typing import Any, Callable, Dict, Optional
 
-from dap_adapter.messaging import BadMessage, Endpoint, Message
+from dap_adapter.messaging import BadMessage, Endpoint, Message, connect_retrying
 
 ResponseCallback = Callable[[Message], None]
 
@@ -57,16 +55,10 @@ class DebugpyProxy:
     @classmethod
     def connect(cls, host: str, port: int, timeout: float = 10.0, **handlers: Any) -> "DebugpyProxy":
         """Connect to a debugpy adapter listening for clients (``debugpy.listen``)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                sock = socket.create_connection((host, port), timeout=2)
-                sock.settimeout(None)
-                break
-            except OSError as e:
-                if time.monotonic() > deadline:
-                    raise DebugpyGone(f"cannot connect to debugpy at {host}:{port}: {e}") from e
-                time.sleep(0.1)
+        try:
+            sock = connect_retrying(host, port, timeout, interval=0.1)
+        except OSError as e:
+            raise DebugpyGone(f"cannot connect to debugpy at {host}:{port}: {e}") from e
         return cls(Endpoint.from_socket(sock), **handlers)
 
     def request(self, command: str, arguments: Optional[Dict[str, Any]] = None,

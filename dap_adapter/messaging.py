@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Dict, Iterator, Optional, Union
 
@@ -110,6 +111,20 @@ class MessageReader:
         if msg["type"] == "request" and not isinstance(msg.get("command"), str):
             return BadMessage("shape", "request without a command", body[:200], msg)
         return msg
+
+
+def connect_retrying(host: str, port: int, timeout: float, interval: float = 0.05) -> socket.socket:
+    """Connect to a peer that may still be starting; the last OSError once ``timeout`` is over."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sock = socket.create_connection((host, port), timeout=2)
+            sock.settimeout(None)
+            return sock
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(interval)
 
 
 def encode(msg: Message) -> bytes:

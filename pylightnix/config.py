@@ -136,9 +136,12 @@ def config_name(c: Config) -> Name:
     return Name(c.val["name"])
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_json(v: Any) -> str:
     """Key-sorted, whitespace-free JSON: the form that is hashed."""
-    return json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _CANONICAL.encode(v)
 
 
 def config_serialize(c: Config) -> str:

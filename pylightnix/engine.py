@@ -24,6 +24,7 @@ from pylightnix.breakpoints import break_on_failure, match_breakpoint
 from pylightnix.build import BuildSession, timestring
 from pylightnix.config import config_promises
 from pylightnix.errors import BuildCancelled, BuildError, ClosureError, MatcherError, PromiseError, StoreError
+from pylightnix.gcpause import GCPause
 from pylightnix.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause
 from pylightnix.manager import Closure, Derivation, derivation_stage_function
 from pylightnix.refs import undref
@@ -195,13 +196,16 @@ def realize_steps(closure: Closure, force_rebuild: Set[DRef] = frozenset(),  # t
     results: Dict[DRef, List[RRef]] = {}
     rargs = realize_args or {}
     area = _TmpArea()
+    gc_pause = GCPause()  # off while matching cached stages; on while building and while paused
     try:
         for i, drv in enumerate(order):
-            ctx: Context = {d: results[d] for d in sorted(drv.deps)}
+            gc_pause.pause()
             forced = drv.dref in force_rebuild
             interrupt_here = drv.dref in interrupt
+            ctx: Context = {d: results[d] for d in sorted(drv.deps)}
             rrefs = None if (forced or interrupt_here) else _match(drv, ctx)
             if rrefs is None:
+                gc_pause.resume()
                 if drv.dref in assert_realized:
                     raise StoreError(f"{drv.dref} was expected to be realized already, but it needs a build",
                                      dref=drv.dref)
@@ -209,5 +213,6 @@ def realize_steps(closure: Closure, force_rebuild: Set[DRef] = frozenset(),  # t
                                           dict(rargs.get(drv.dref, {})), area)
             results[drv.dref] = rrefs
     finally:
+        gc_pause.resume()
         area.close()
     return results[closure.dref]

@@ -8,6 +8,7 @@ from pylightnix import events
 from pylightnix.build import realizer_arity, stage_function
 from pylightnix.config import Config, config_deps, config_promises, validated
 from pylightnix.errors import ClosureError, ConfigError
+from pylightnix.gcpause import gc_paused
 from pylightnix.refs import is_dref
 from pylightnix.store import remember_deps, store_instantiate
 from pylightnix.types import DRef, Matcher, Realizer
@@ -80,7 +81,8 @@ def instantiate_(m: Manager, stage: Callable[..., DRef], *args: Any, **kwargs: A
                            f"instantiate(); call the stage function with the Manager you were given instead")
     _instantiating.active = True
     try:
-        dref = stage(m, *args, **kwargs)
+        with gc_paused():
+            dref = stage(m, *args, **kwargs)
     finally:
         _instantiating.active = False
     if not is_dref(dref):

@@ -25,11 +25,11 @@ def mkname(s: str) -> Name:
 
 
 def is_dref(s: object) -> bool:
-    return isinstance(s, str) and DREF_RE.match(s) is not None
+    return isinstance(s, str) and s.startswith("dref:") and DREF_RE.match(s) is not None
 
 
 def is_rref(s: object) -> bool:
-    return isinstance(s, str) and RREF_RE.match(s) is not None
+    return isinstance(s, str) and s.startswith("rref:") and RREF_RE.match(s) is not None
 
 
 def mkdref(dhash: str, name: str) -> DRef:

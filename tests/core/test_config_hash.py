@@ -12,23 +12,6 @@ json_value = st.recursive(json_leaf, lambda ch: st.one_of(st.lists(ch, max_size=
 configs = st.dictionaries(st.text(min_size=1, max_size=6).filter(lambda k: k != "name"), json_value, max_size=6)
 
 
-def reorder(v, rnd):
-    if isinstance(v, dict):
-        items = list(v.items())
-        rnd.shuffle(items)
-        return {k: reorder(x, rnd) for k, x in items}
-    if isinstance(v, list):
-        return [reorder(x, rnd) for x in v]
-    return v
-
-
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(configs, st.randoms())
-def test_key_order_never_changes_the_hash(d, rnd):
-    d = dict(d, name="s")
-    assert config_hash(mkconfig(d)) == config_hash(mkconfig(reorder(d, rnd)))
-
-
 @settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(configs, configs)
 def test_hash_equal_exactly_when_canonical_json_equal(d, e):
