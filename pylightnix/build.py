@@ -34,8 +34,10 @@ class BuildSession:
 _session: contextvars.ContextVar[Optional[BuildSession]] = contextvars.ContextVar("pylightnix_build", default=None)
 
 
-def current_session() -> Optional[BuildSession]:
-    return _session.get()
+def _session_of(dref: DRef) -> Optional[BuildSession]:
+    """The engine's session if it is building ``dref`` right now."""
+    s = _session.get()
+    return s if s is not None and s.dref == dref else None
 
 
 def timestring() -> str:
@@ -66,8 +68,8 @@ def mkbuildargs(dref: DRef, context: Context, timeprefix: Optional[str] = None,
                 iarg: Optional[dict] = None, rarg: Optional[RealizeArg] = None,
                 outdir: Optional[str] = None) -> BuildArgs:
     if outdir is None:
-        s = _session.get()
-        if s is not None and s.dref == dref:
+        s = _session_of(dref)
+        if s is not None:
             outdir = s.outdir
     return BuildArgs(dref, dict(context), timeprefix, iarg or {}, rarg or {}, outdir)
 
@@ -75,9 +77,9 @@ def mkbuildargs(dref: DRef, context: Context, timeprefix: Optional[str] = None,
 def mkbuild(dref: DRef, context: Context, buildtime: bool = True) -> Build:
     """A plain Build for ``dref`` (for raw realizers)."""
     b = Build(mkbuildargs(dref, context, timestring() if buildtime else None))
-    s = _session.get()
-    if s is not None and s.dref == dref:
-        s.build = b
+    s = _session_of(dref)
+    if s is not None:
+        s.build = b  # the engine keeps it alive for failure hooks
     return b
 
 
@@ -88,8 +90,8 @@ def build_wrapper_(f: Callable[[B], None], ctr: Callable[[BuildArgs], B], buildt
     """A realizer that makes a ``ctr(buildargs)`` object and runs ``f`` on it."""
     def _realizer(dref: DRef, context: Context, rarg: Optional[RealizeArg] = None) -> List[Path]:
         b = ctr(mkbuildargs(dref, context, timestring() if buildtime else None, {}, rarg or {}))
-        s = _session.get()
-        if s is not None and s.dref == dref:
+        s = _session_of(dref)
+        if s is not None:
             s.build = b  # the engine keeps it alive for failure hooks
         f(b)
         return list(b.outpaths)

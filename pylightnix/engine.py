@@ -169,8 +169,7 @@ def _build(drv: Derivation, ctx: Context, index: int, total: int, forced: bool, 
                         return rrefs
             if built is None:
                 progress.building(index, total, _name(drv))
-                if events.frontends():
-                    events.notify("on_progress", index, total, dref, _name(drv))
+                events.notify("on_progress", index, total, dref, _name(drv))
                 built = yield from _run_realizer(drv, ctx, session, rarg)
             rrefs = _match(drv, ctx)
             if rrefs is None:
@@ -180,8 +179,7 @@ def _build(drv: Derivation, ctx: Context, index: int, total: int, forced: bool, 
         except BaseException:
             store_remove([], [r for r in store_rrefs_(dref) if r not in before])
             raise
-    if events.frontends():
-        events.notify("on_built", dref, _name(drv), list(rrefs))
+    events.notify("on_built", dref, _name(drv), list(rrefs))
     return rrefs
 
 

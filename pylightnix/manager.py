@@ -6,7 +6,7 @@ from typing import Any, Callable, Dict, FrozenSet, List, NamedTuple
 
 from pylightnix import events
 from pylightnix.build import realizer_arity, stage_function
-from pylightnix.config import Config, config_deps, config_promises, validated
+from pylightnix.config import Config, config_deps, validated
 from pylightnix.errors import ClosureError, ConfigError
 from pylightnix.gcpause import gc_paused
 from pylightnix.refs import is_dref
@@ -102,13 +102,5 @@ def instantiate(stage: Callable[..., DRef], *args: Any, **kwargs: Any) -> Closur
     return instantiate_(Manager(), stage, *args, **kwargs)
 
 
-def derivation_name(d: Derivation) -> str:
-    return d.config.val["name"]
-
-
 def derivation_stage_function(d: Derivation) -> Callable[..., Any]:
     return stage_function(d.realizer)
-
-
-def promises_of(d: Derivation) -> List[List[Any]]:
-    return config_promises(d.config) if d.check_promises else []

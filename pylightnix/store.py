@@ -26,7 +26,7 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
 from pylightnix.config import Config, RConfig, canonical_json, check_config_dict, config_hash, config_deps, \
     config_substitute_promises
 from pylightnix.errors import BuildError, StoreError
-from pylightnix.refs import HASHPART_RE, dref_dirname, is_dref, mkdref, mkrref, rref2dref, undref, unrref
+from pylightnix.refs import HASHPART_RE, dref_dirname, mkdref, mkrref, rref2dref, undref, unrref
 from pylightnix.types import Context, DRef, Path, RRef
 
 _store: Optional[str] = None
@@ -561,7 +561,3 @@ def store_verify() -> List[str]:
             if dirhash(p)[:32] != unrref(r)[0]:
                 problems.append(f"{r}: content does not match its hash")
     return problems
-
-
-def is_store_dref(s: str) -> bool:
-    return is_dref(s) and os.path.exists(join(store_dref2path(DRef(s)), "config.json"))
