@@ -65,17 +65,27 @@ async function dumpText(name) {
 }
 
 /** Run a command from the palette by its exact label. */
-async function runCommand(label) {
-  await page.keyboard.press('Escape');
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget .quick-input-box input');
-  await input.waitFor({ state: 'visible', timeout: SHORT });
-  await input.fill(`>${label}`);
-  const row = page.locator('.quick-input-list .monaco-list-row', {
-    has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRe(label)}$`) }),
-  }).first();
-  await row.waitFor({ state: 'visible', timeout: SHORT });
-  await row.click();
+async function runCommand(label, attempts = 3) {
+  // Some commands (e.g. "Debug: Select and Start Debugging") are only listed once the
+  // workbench has read the workspace's launch.json: reopen the palette a few times.
+  for (let i = 1; ; i++) {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: SHORT });
+    await input.fill(`>${label}`);
+    const row = page.locator('.quick-input-list .monaco-list-row', {
+      has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRe(label)}$`) }),
+    }).first();
+    try {
+      await row.waitFor({ state: 'visible', timeout: SHORT });
+    } catch (e) {
+      if (i >= attempts) throw e;
+      continue;
+    }
+    await row.click();
+    return;
+  }
 }
 
 function escapeRe(s) { return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'); }
