@@ -17,6 +17,7 @@ import sys
 from typing import List, Optional
 
 from pylightnix.errors import PylightnixError, RefError
+from pylightnix.config import config_name
 from pylightnix.refs import is_dref, is_rref, rref2dref
 from pylightnix.store import (remove_paths, rref2path, store_config_, store_context, store_drefs, store_gc,
                               store_leftovers, store_remove, store_root, store_rrefs_, store_verify)
@@ -27,7 +28,7 @@ def _ls(args: argparse.Namespace) -> int:
     rows = []
     for d in store_drefs():
         rrefs = store_rrefs_(d)
-        rows.append({"name": store_config_(d).val["name"], "dref": d, "realizations": len(rrefs), "rrefs": rrefs})
+        rows.append({"name": config_name(store_config_(d)), "dref": d, "realizations": len(rrefs), "rrefs": rrefs})
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         print()

@@ -22,11 +22,14 @@ PYLIGHTNIX_CLAIM_TAG = "__claim__"
 promise = PYLIGHTNIX_PROMISE_TAG
 claim = PYLIGHTNIX_CLAIM_TAG
 
+#: The name of a config that has no ``name`` field.
+UNNAMED = "unnamed"
+
 _JSON_TYPES = "str, int, float, bool, None, list or dict with str keys"
 
 
 class Config:
-    """A derivation's parameters. ``val`` is a plain JSON dict with a ``name``."""
+    """A derivation's parameters. ``val`` is a plain JSON dict; its ``name`` (default ``unnamed``) names the derivation."""
 
     __slots__ = ("val", "_canonical", "_valid", "_deps")
 
@@ -84,9 +87,11 @@ def _checked_copy(v: Any, path: str, name: str, deps: Set[DRef]) -> Any:
     if t is dict:
         out = {}
         for k, x in v.items():
-            if type(k) is not str:
+            if not isinstance(k, str):
                 raise ConfigError(f"config of {name!r}: key {_where(path)!r}: dict keys must be str, got "
                                   f"{type(k).__name__} {k!r}", key=path)
+            if type(k) is not str:
+                k = str(k)  # Name, DRef, ...: plain strings in JSON
             out[k] = _checked_copy(x, f"{path}.{k}" if path else k, name, deps)
         return out
     hint = ""
@@ -104,10 +109,7 @@ def check_config_dict(d: Any, deps: Optional[Set[DRef]] = None) -> Dict[str, Any
     """Validate a config dict and return a plain-data copy of it (DRefs found go to ``deps``)."""
     if not isinstance(d, dict):
         raise ConfigError(f"config: expected a dict, got {type(d).__name__}", key="")
-    name = d.get("name")
-    if "name" not in d:
-        raise ConfigError("config: missing key 'name': every config needs a 'name' matching [a-zA-Z0-9_-]+",
-                          key="name")
+    name = d.get("name", UNNAMED)  # the original's rule: a config without a name is 'unnamed'
     if not isinstance(name, str) or NAME_RE.match(name) is None:
         raise ConfigError(f"config: key 'name': expected a non-empty string of [a-zA-Z0-9_-], got {name!r}",
                           key="name")
@@ -133,7 +135,15 @@ def config_dict(c: Config) -> Dict[str, Any]:
 
 
 def config_name(c: Config) -> Name:
-    return Name(c.val["name"])
+    """The derivation name: the config's ``name``, or ``unnamed`` if it has none."""
+    return Name(c.val.get("name", UNNAMED))
+
+
+def assert_valid_config(c: Config) -> Config:
+    """Raise ConfigError unless ``c`` is a Config holding valid config data; return it."""
+    if not isinstance(c, Config):
+        raise ConfigError(f"expected a Config made by mkconfig, got {type(c).__name__}", key="")
+    return validated(c)
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

@@ -22,7 +22,7 @@ from pylightnix import build as _build_mod
 from pylightnix import events, locks, progress
 from pylightnix.breakpoints import break_on_failure, match_breakpoint
 from pylightnix.build import BuildSession, timestring
-from pylightnix.config import config_promises
+from pylightnix.config import config_name, config_promises
 from pylightnix.errors import BuildCancelled, BuildError, ClosureError, MatcherError, PromiseError, StoreError
 from pylightnix.gcpause import GCPause
 from pylightnix.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause
@@ -58,7 +58,7 @@ class _TmpArea:
 
 
 def _name(drv: Derivation) -> str:
-    return drv.config.val["name"]
+    return config_name(drv.config)
 
 
 def _needed(closure: Closure) -> List[Derivation]:

@@ -15,6 +15,11 @@ unchanged and is never wrapped.
     │   └── UnsafeArchiveError  an archive tries to write outside its folder
     ├── ReplError          repl_* misuse: nothing paused, or something already paused
     └── BuildCancelled     a paused build was cancelled; the store is as it was
+
+Every class above except ``PylightnixError`` itself and ``BuildCancelled`` also
+derives from ``AssertionError``: the original pylightnix reported all of these
+with ``assert``, and code written for it catches ``AssertionError``. They are
+always raised explicitly, so ``python -O`` does not remove them.
 """
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ class PylightnixError(Exception):
         self.dref = dref
 
 
-class ConfigError(PylightnixError, ValueError):
+class ConfigError(PylightnixError, ValueError, AssertionError):
     """A config is invalid. ``key`` is the path of the offending field."""
 
     def __init__(self, message: str, *, key: Optional[str] = None, dref: Optional[str] = None) -> None:
@@ -38,19 +43,19 @@ class ConfigError(PylightnixError, ValueError):
         self.key = key
 
 
-class RefError(PylightnixError, ValueError):
+class RefError(PylightnixError, ValueError, AssertionError):
     """A reference or a name is malformed."""
 
 
-class ClosureError(PylightnixError):
+class ClosureError(PylightnixError, AssertionError):
     """``instantiate``/``realize`` were used in a way that cannot work."""
 
 
-class StoreError(PylightnixError):
+class StoreError(PylightnixError, AssertionError):
     """The store lacks an object or is inconsistent."""
 
 
-class BuildError(PylightnixError):
+class BuildError(PylightnixError, AssertionError):
     """A realizer's outputs cannot become a realization."""
 
 
@@ -58,11 +63,11 @@ class PromiseError(BuildError):
     """A promised output path was not produced by the realizer."""
 
 
-class MatcherError(PylightnixError):
+class MatcherError(PylightnixError, AssertionError):
     """A matcher's answer is inconsistent with its derivation's realizations."""
 
 
-class FetchError(PylightnixError):
+class FetchError(PylightnixError, AssertionError):
     """Downloading or copying a source failed."""
 
 
@@ -74,7 +79,7 @@ class UnsafeArchiveError(FetchError):
     """An archive member would land outside the output folder."""
 
 
-class ReplError(PylightnixError):
+class ReplError(PylightnixError, AssertionError):
     """A ``repl_*`` function was called when it cannot act."""
 
 

@@ -27,7 +27,7 @@ from pylightnix.matchers import match_only
 from pylightnix.refs import is_name
 from pylightnix.types import DRef
 
-_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_SHA_RE = re.compile(r"[0-9a-f]{64}\Z")
 _MODES = {"as-is", "unpack", "remove"}
 _PROGRESS_AFTER_S = 1.0
 

@@ -6,7 +6,7 @@ from typing import Any, Callable, Dict, FrozenSet, List, NamedTuple
 
 from pylightnix import events
 from pylightnix.build import realizer_arity, stage_function
-from pylightnix.config import Config, config_deps, validated
+from pylightnix.config import Config, config_deps, config_name, validated
 from pylightnix.errors import ClosureError, ConfigError
 from pylightnix.gcpause import gc_paused
 from pylightnix.refs import is_dref
@@ -53,7 +53,7 @@ def mkdrv(m: Manager, config: Config, matcher: Matcher, realizer: Realizer,
             raise ConfigError("mkdrv: expected a Config, got a dict; wrap it with mkconfig(...)", key="")
         raise ConfigError(f"mkdrv: expected a Config made by mkconfig, got {type(config).__name__}", key="")
     validated(config)
-    name = config.val["name"]
+    name = config_name(config)
     if not callable(matcher):
         raise ClosureError(f"mkdrv of {name!r}: matcher: expected a callable like match_only(), got "
                            f"{type(matcher).__name__}")
@@ -93,7 +93,7 @@ def instantiate_(m: Manager, stage: Callable[..., DRef], *args: Any, **kwargs: A
                            f"registered with its Manager")
     closure = Closure(DRef(dref), list(m.builders.values()))
     if events.frontends():
-        events.notify("on_instantiate", [(d.dref, d.config.val["name"]) for d in closure.derivations])
+        events.notify("on_instantiate", [(d.dref, config_name(d.config)) for d in closure.derivations])
     return closure
 
 

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import re
-from typing import Tuple
+from typing import List, Optional, Tuple
 
 from pylightnix.errors import RefError
-from pylightnix.types import DRef, HashPart, Name, RRef
+from pylightnix.types import DRef, HashPart, Name, RefPath, RRef
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
-HASHPART_RE = re.compile(r"^[0-9a-f]{32}$")
-DREF_RE = re.compile(r"^dref:([0-9a-f]{32})-([a-zA-Z0-9_-]+)$")
-RREF_RE = re.compile(r"^rref:([0-9a-f]{32})-([0-9a-f]{32})-([a-zA-Z0-9_-]+)$")
+# ``\Z``, not ``$``: ``$`` also matches before a trailing newline, so 'foo\n' would pass as a name.
+NAME_RE = re.compile(r"[a-zA-Z0-9_-]+\Z")
+HASHPART_RE = re.compile(r"[0-9a-f]{32}\Z")
+HASH_RE = re.compile(r"[0-9a-f]{64}\Z")
+DREF_RE = re.compile(r"dref:([0-9a-f]{32})-([a-zA-Z0-9_-]+)\Z")
+RREF_RE = re.compile(r"rref:([0-9a-f]{32})-([0-9a-f]{32})-([a-zA-Z0-9_-]+)\Z")
 
 
 def is_name(s: object) -> bool:
@@ -30,6 +32,38 @@ def is_dref(s: object) -> bool:
 
 def is_rref(s: object) -> bool:
     return isinstance(s, str) and s.startswith("rref:") and RREF_RE.match(s) is not None
+
+
+#: the original's names for :func:`is_dref` and :func:`is_rref`
+isdref = is_dref
+isrref = is_rref
+
+
+def assert_valid_name(s: object) -> None:
+    """Raise RefError unless ``s`` is a valid derivation name."""
+    mkname(s)  # type: ignore[arg-type]
+
+
+def assert_valid_dref(ref: object) -> None:
+    """Raise RefError unless ``ref`` is a whole ``dref:<32 hex>-<name>`` string."""
+    undref(ref)  # type: ignore[arg-type]
+
+
+def assert_valid_rref(ref: object) -> None:
+    """Raise RefError unless ``ref`` is a whole ``rref:<32 hex>-<32 hex>-<name>`` string."""
+    unrref(ref)  # type: ignore[arg-type]
+
+
+def assert_valid_hash(h: object) -> None:
+    """Raise RefError unless ``h`` is a sha256 hex digest (64 lowercase hex characters)."""
+    if not isinstance(h, str) or HASH_RE.match(h) is None:
+        raise RefError(f"invalid hash {h!r}: expected 64 lowercase hex characters")
+
+
+def mkrefpath(r: DRef, items: Optional[List[str]] = None) -> RefPath:
+    """A RefPath ``[dref, *items]``: a path inside ``r``'s realization."""
+    assert_valid_dref(r)
+    return [str(r)] + list(items or [])
 
 
 def mkdref(dhash: str, name: str) -> DRef:

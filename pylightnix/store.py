@@ -24,7 +24,7 @@ from os.path import expanduser, isdir, join
 from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from pylightnix.config import Config, RConfig, canonical_json, check_config_dict, config_hash, config_deps, \
-    config_substitute_promises
+    config_name, config_substitute_promises
 from pylightnix.errors import BuildError, StoreError
 from pylightnix.refs import HASHPART_RE, dref_dirname, mkdref, mkrref, rref2dref, undref, unrref
 from pylightnix.types import Context, DRef, Path, RRef
@@ -144,7 +144,7 @@ def store_instantiate(c: Config, check: bool = False) -> DRef:
     (used before a build) makes sure ``config.json`` is really there.
     """
     global _listing
-    name = c.val["name"]
+    name = config_name(c)
     dhash = config_hash(c)[:32]
     dref = mkdref(dhash, name)
     if not check:
@@ -349,28 +349,42 @@ def store_buildtime(rref: RRef) -> Optional[str]:
         return None
 
 
-def dirhash(path: str, *, seal: bool = False) -> str:
-    """sha256 over every entry's relative path, kind and content, in sorted order.
+def is_metadata(name: str) -> bool:
+    """Entries whose names start with ``_`` (``__buildtime__.txt``, ``_logs/``) are
+    metadata: stored and sealed like artifacts, but left out of the realization hash."""
+    return name.startswith("_")
 
-    With ``seal``, files are also fsynced (if FSYNC) and made read-only.
+
+def dirhash(path: str, *, seal: bool = False) -> str:
+    """The realization hash: sha256 over every entry's relative path, kind and content, in sorted order.
+
+    Metadata (:func:`is_metadata`, at any depth, with everything below a
+    metadata folder) is not hashed, so two builds of a deterministic stage get
+    the same RRef whatever their build times. With ``seal``, files (metadata
+    too) are also fsynced (if FSYNC) and made read-only.
     """
     h = sha256()
 
-    def walk(d: str, rel: str) -> None:
+    def skip(_data: bytes) -> None:
+        pass
+
+    def walk(d: str, rel: str, hashed: bool) -> None:
         with os.scandir(d) as it:
             entries = sorted(it, key=lambda e: e.name)
         for e in entries:
+            keep = hashed and not is_metadata(e.name)
+            update = h.update if keep else skip
             r = f"{rel}/{e.name}" if rel else e.name
             rb = r.encode("utf-8", "surrogateescape")
             if e.is_symlink():
-                h.update(b"l\0" + rb + b"\0" + os.readlink(e.path).encode("utf-8", "surrogateescape") + b"\n")
+                update(b"l\0" + rb + b"\0" + os.readlink(e.path).encode("utf-8", "surrogateescape") + b"\n")
             elif e.is_dir():
-                h.update(b"d\0" + rb + b"\n")
-                walk(e.path, r)
-            else:
+                update(b"d\0" + rb + b"\n")
+                walk(e.path, r, keep)
+            elif keep or seal:
                 fh = sha256()
                 with open(e.path, "rb") as f:
-                    while True:
+                    while keep:
                         chunk = f.read(1 << 20)
                         if not chunk:
                             break
@@ -379,8 +393,8 @@ def dirhash(path: str, *, seal: bool = False) -> str:
                         if FSYNC:
                             os.fsync(f.fileno())
                         os.chmod(e.path, 0o444)
-                h.update(b"f\0" + rb + b"\0" + fh.hexdigest().encode() + b"\n")
-    walk(path, "")
+                update(b"f\0" + rb + b"\0" + fh.hexdigest().encode() + b"\n")
+    walk(path, "", True)
     return h.hexdigest()
 
 
@@ -548,7 +562,7 @@ def store_verify() -> List[str]:
         try:
             c = store_config_(d)
             check_config_dict(c.val)
-            if mkdref(config_hash(c)[:32], c.val["name"]) != d:
+            if mkdref(config_hash(c)[:32], config_name(c)) != d:
                 problems.append(f"{d}: config.json does not hash to its derivation reference")
         except Exception as e:  # report and go on: verify must survive any damage
             problems.append(f"{d}: unreadable config.json ({type(e).__name__}: {e})")

@@ -39,15 +39,17 @@ def test_numpy_scalars_get_a_hint(store):
         mkconfig({"name": "s", "lr": np.float32(0.1)})
 
 
-@pytest.mark.parametrize("name", ["", "has space", "slash/x", "dot.name", None, 5])
+@pytest.mark.parametrize("name", ["", "has space", "slash/x", "dot.name", None, 5, "foo\n", "\nfoo"])
 def test_invalid_names_are_refused(store, name):
     with pytest.raises(ConfigError, match="name"):
         mkconfig({"name": name})
 
 
-def test_missing_name(store):
-    with pytest.raises(ConfigError, match="missing key 'name'"):
-        mkconfig({"x": 1})
+def test_missing_name_means_unnamed(store):
+    """As in the original: a config without a name names its derivation 'unnamed'."""
+    c = mkconfig({"x": 1})
+    assert config_name(c) == "unnamed"
+    assert "name" not in config_dict(c)
 
 
 def test_rref_in_config_is_refused(store):

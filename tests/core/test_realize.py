@@ -48,8 +48,15 @@ def test_force_rebuild_runs_the_target_again(store):
 
 
 def test_force_rebuild_list_rebuilds_only_those(store):
+    def a_stage(m):  # not deterministic: every build writes a new number
+        def _realize(b):
+            CALLS.append("a")
+            with open(join(build_outpath(b), "n.txt"), "w") as f:
+                f.write(os.urandom(8).hex())
+        return mkdrv(m, mkconfig({"name": "a"}), match_latest(), build_wrapper(_realize))
+
     def two(m):
-        a = counting_stage(m, "a", matcher=match_latest())
+        a = a_stage(m)
         return mkdrv(m, mkconfig({"name": "b", "a": a}), match_latest(),
                      build_wrapper(lambda b: (CALLS.append("b"), build_outpath(b))))
     clo = instantiate(two)
@@ -57,7 +64,26 @@ def test_force_rebuild_list_rebuilds_only_those(store):
     a = [d.dref for d in clo.derivations if d.dref.endswith("-a")][0]
     CALLS.clear()
     realize(clo, force_rebuild=[a])
-    assert CALLS == ["a", "b"]  # b's context changed (a has a newer realization), so b builds too
+    assert CALLS == ["a", "b"]  # b's context changed (a has a different realization), so b builds too
+
+
+def test_force_rebuild_of_a_deterministic_stage_finds_the_same_realization(store):
+    """Build times are metadata (``_`` names are not hashed): rebuilding gives the same RRef, stored once."""
+    def two(m):
+        a = counting_stage(m, "a", matcher=match_latest())
+        return mkdrv(m, mkconfig({"name": "b", "a": a}), match_latest(),
+                     build_wrapper(lambda b: (CALLS.append("b"), build_outpath(b))))
+    clo = instantiate(two)
+    r1 = realize(clo)
+    a = [d.dref for d in clo.derivations if d.dref.endswith("-a")][0]
+    (ra,) = store_rrefs_(a)
+    CALLS.clear()
+    assert realize(clo, force_rebuild=[a]) == r1
+    assert CALLS == ["a"]  # a's realization is the same one, so b's context is unchanged
+    assert store_rrefs_(a) == [ra]
+    assert os.path.exists(join(rref2path(ra), "__buildtime__.txt"))
+    assert store_verify() == []
+    assert os.listdir(join(store, "tmp")) == []  # the discarded duplicate and its build folder are gone
 
 
 def test_realize_many_and_match_n(store):
