@@ -28,7 +28,8 @@ _shell: Any = None
 _shell_lock = threading.Lock()
 
 #: names the console adds to the namespace when the program does not define them
-HELPERS = ("repl_buildargs", "repl_continueBuild", "repl_cancel", "get_ipython")
+HELPERS = ("repl_buildargs", "repl_continueBuild", "repl_cancel", "get_ipython",
+           "lsref", "catref", "rmref", "shell", "shellref", "du")  # the last six: pylightnix.bashlike
 
 
 class CellResult:
@@ -95,7 +96,7 @@ def _helpers(sh: Any) -> Dict[str, Any]:
     out: Dict[str, Any] = {"get_ipython": sh.get_ipython}
     try:
         import pylightnix
-        for name in HELPERS[:3]:
+        for name in HELPERS:
             if hasattr(pylightnix, name):
                 out[name] = getattr(pylightnix, name)
     except ImportError:

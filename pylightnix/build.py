@@ -40,9 +40,22 @@ def _session_of(dref: DRef) -> Optional[BuildSession]:
     return s if s is not None and s.dref == dref else None
 
 
-def timestring() -> str:
-    """A sortable UTC time stamp with microseconds."""
-    return datetime.now(timezone.utc).strftime("%y%m%d-%H:%M:%S:%f+0000")
+#: The format of build times (``__buildtime__.txt``, output folder prefixes): the original's.
+PYLIGHTNIX_TIME = "%y%m%d-%H:%M:%S:%f%z"
+
+
+def timestring(sec: Optional[float] = None) -> str:
+    """A sortable UTC time stamp with microseconds: now, or ``sec`` seconds after the Epoch."""
+    dt = datetime.now(timezone.utc) if sec is None else datetime.fromtimestamp(sec, tz=timezone.utc)
+    return dt.strftime(PYLIGHTNIX_TIME)
+
+
+def parsetime(time: str) -> Optional[float]:
+    """Seconds since the Epoch of a :func:`timestring`; None if ``time`` is not one."""
+    try:
+        return datetime.strptime(time, PYLIGHTNIX_TIME).timestamp()
+    except (ValueError, OverflowError, TypeError):
+        return None
 
 
 class Build:
@@ -54,11 +67,21 @@ class Build:
         self.dref: DRef = ba.dref
         self.context: Context = ba.context
         self.timeprefix: Optional[str] = ba.timeprefix
+        self.buildtime: bool = ba.buildtime
         self.iarg = ba.iarg
         self.rarg = ba.rarg
         self.outpaths: List[Path] = []
-        self.cattrs_cache: Optional[Any] = None
+        self.cattrs_cache: Optional[Any] = ba.cattrs
         self._outdir: Optional[str] = getattr(ba, "outdir", None)
+
+    @property
+    def cattrs(self) -> Any:
+        """The config as attributes: the same object as ``build_cattrs(b)``."""
+        return build_cattrs(self)
+
+    @cattrs.setter
+    def cattrs(self, value: Any) -> None:
+        self.cattrs_cache = value
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.dref} outpaths={self.outpaths}>"
@@ -67,11 +90,13 @@ class Build:
 def mkbuildargs(dref: DRef, context: Context, timeprefix: Optional[str] = None,
                 iarg: Optional[dict] = None, rarg: Optional[RealizeArg] = None,
                 outdir: Optional[str] = None) -> BuildArgs:
+    """BuildArgs for building ``dref`` in ``context`` (the original's argument order)."""
     if outdir is None:
         s = _session_of(dref)
         if s is not None:
             outdir = s.outdir
-    return BuildArgs(dref, dict(context), timeprefix, iarg or {}, rarg or {}, outdir)
+    return BuildArgs(dref, config_cattrs(store_config(dref)), dict(context), timeprefix, timeprefix is not None,
+                     iarg or {}, rarg or {}, outdir)
 
 
 def mkbuild(dref: DRef, context: Context, buildtime: bool = True) -> Build:

@@ -21,7 +21,7 @@ from typing import Any, Dict, Generator, List, Optional, Sequence, Set
 from pylightnix import build as _build_mod
 from pylightnix import events, locks, progress
 from pylightnix.breakpoints import break_on_failure, match_breakpoint
-from pylightnix.build import BuildSession, timestring
+from pylightnix.build import BuildSession, mkbuildargs, timestring
 from pylightnix.config import config_name, config_promises
 from pylightnix.errors import BuildCancelled, BuildError, ClosureError, MatcherError, PromiseError, StoreError
 from pylightnix.gcpause import GCPause
@@ -111,7 +111,7 @@ def _match(drv: Derivation, ctx: Context) -> Optional[List[RRef]]:
 def _pause(kind: str, drv: Derivation, ctx: Context, session: BuildSession, rarg: RealizeArg, reason: str,
            bp: Optional[str] = None, build: Any = None, exc: Optional[BaseException] = None) -> BuildPause:
     def make_buildargs() -> BuildArgs:
-        return BuildArgs(drv.dref, dict(ctx), timestring(), {}, dict(rarg), session.outdir)
+        return mkbuildargs(drv.dref, ctx, timestring(), {}, dict(rarg), session.outdir)
 
     def commit_paths(paths: Sequence[str]) -> List[str]:
         return list(_commit(drv, ctx, paths))

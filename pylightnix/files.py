@@ -1,7 +1,12 @@
 """Tiny file helpers the design document's examples use."""
 from __future__ import annotations
 
-from typing import Optional
+import os
+from os.path import basename, join
+from typing import List, Optional
+
+from pylightnix.build import timestring
+from pylightnix.types import Path
 
 
 def tryread(path: str) -> Optional[str]:
@@ -21,3 +26,25 @@ def trywrite(path: str, text: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def mklogdir(tag: str, logrootdir: str, subdirs: Optional[List[str]] = None, symlinks: bool = True,
+             timetag: Optional[str] = None) -> Path:
+    """Create ``<logrootdir>/<tag>_<time>`` (with ``subdirs``) and point the
+    ``<logrootdir>/_<tag>_latest`` symlink at it. Returns the new folder."""
+    name = f"{tag}_{timetag or timestring()}" if tag else (timetag or timestring())
+    logpath = join(logrootdir, name)
+    os.makedirs(logpath, exist_ok=True)
+    for sd in subdirs or []:
+        os.makedirs(join(logpath, sd), exist_ok=True)
+    if symlinks:
+        forcelink(basename(logpath), join(logrootdir, f"_{tag}_latest" if tag else "_latest"))
+    return Path(logpath)
+
+
+def forcelink(src: str, dst: str) -> None:
+    """Make ``dst`` a symlink to ``src``, replacing what is there atomically
+    (readers see the old link or the new one, never none)."""
+    part = f"{dst}.{os.getpid()}.part"
+    os.symlink(src, part)
+    os.replace(part, dst)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from pylightnix.errors import RefError
 from pylightnix.types import DRef, HashPart, Name, RefPath, RRef
@@ -100,3 +100,36 @@ def dref_dirname(r: str) -> str:
     """The store folder name of a derivation: ``<dhash>-<name>``."""
     dhash, name = undref(r)
     return f"{dhash}-{name}"
+
+
+#: ``mutator(key, value) -> new value``, applied by :func:`traverse_dict`.
+Mutator = Callable[[Any, Any], Any]
+
+
+def traverse_dict(d: dict, mut: Mutator) -> None:
+    """Replace, in place, every value ``v`` under key (or list index) ``k`` of
+    ``d`` by ``mut(k, v)``, then descend into the result if it is a dict or a list."""
+    if not isinstance(d, dict):
+        raise RefError(f"traverse_dict: expected a dict, got {type(d).__name__}")
+    stack: List[Any] = [d]
+    while stack:
+        node = stack.pop()
+        for k in (list(node.keys()) if isinstance(node, dict) else range(len(node))):
+            v = node[k] = mut(k, node[k])
+            if isinstance(v, (dict, list)):
+                stack.append(v)
+
+
+def scanref_dict(d: dict) -> Tuple[List[DRef], List[RRef]]:
+    """The DRefs and RRefs found anywhere in the values of ``d``."""
+    drefs: List[DRef] = []
+    rrefs: List[RRef] = []
+
+    def collect(_k: Any, v: Any) -> Any:
+        if is_dref(v):
+            drefs.append(DRef(v))
+        elif is_rref(v):
+            rrefs.append(RRef(v))
+        return v
+    traverse_dict(d, collect)
+    return drefs, rrefs

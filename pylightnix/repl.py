@@ -103,7 +103,7 @@ def repl_buildargs(rh: Optional[ReplHelper] = None, buildtime: bool = True) -> B
     """Arguments for making this stage's Build by hand: ``Model(repl_buildargs())``."""
     pause, _ = _active(rh)
     ba = pause.buildargs()
-    return ba if buildtime else ba._replace(timeprefix=None)
+    return ba if buildtime else ba._replace(timeprefix=None, buildtime=False)
 
 
 def repl_build(rh: Optional[ReplHelper] = None, buildtime: bool = True) -> Build:
@@ -111,16 +111,31 @@ def repl_build(rh: Optional[ReplHelper] = None, buildtime: bool = True) -> Build
     return Build(repl_buildargs(rh, buildtime))
 
 
+def _continue_args(out_rrefs: object, rh: object) -> Tuple[Optional[List[RRef]], Optional[ReplHelper]]:
+    """The second positional argument is ``rh`` in the original of the design
+    document's date (``repl_continue(out_paths, rh)``) and ``out_rrefs`` in 0.1.0;
+    tell them apart by type."""
+    if isinstance(out_rrefs, ReplHelper) and (rh is None or isinstance(rh, list)):
+        out_rrefs, rh = rh, out_rrefs
+    if rh is not None and not isinstance(rh, ReplHelper):
+        raise ReplError(f"repl_continue: rh: expected a ReplHelper from repl_realize, got {type(rh).__name__}")
+    if out_rrefs is not None and not isinstance(out_rrefs, list):
+        raise ReplError(f"repl_continue: out_rrefs: expected a list of RRefs, got {type(out_rrefs).__name__}")
+    return out_rrefs, rh  # type: ignore[return-value]
+
+
 def repl_continueMany(out_paths: Optional[List[Path]] = None, out_rrefs: Optional[List[RRef]] = None,
                       rh: Optional[ReplHelper] = None) -> Optional[List[RRef]]:
     """Resume: commit ``out_paths`` (or adopt ``out_rrefs``) as the paused stage's
     realizations, or with neither let the stage build itself.
 
+    ``repl_continueMany(out_paths, rh)`` (the original's order) works too.
     Returns the target's realizations when everything is done, ``None`` if the
     engine paused again. Inside a pause shown by another frontend (terminal,
     VS Code) the engine resumes when that frontend continues; then this returns
     the realizations just committed.
     """
+    out_rrefs, rh = _continue_args(out_rrefs, rh)
     pause, helper = _active(rh)
     if out_paths is not None and out_rrefs is not None:
         raise ReplError("repl_continue: give out_paths or out_rrefs, not both", dref=pause.dref)
@@ -136,7 +151,7 @@ def repl_continueMany(out_paths: Optional[List[Path]] = None, out_rrefs: Optiona
 
 def repl_continue(out_paths: Optional[List[Path]] = None, out_rrefs: Optional[List[RRef]] = None,
                   rh: Optional[ReplHelper] = None) -> Optional[RRef]:
-    """Single-output :func:`repl_continueMany`."""
+    """Single-output :func:`repl_continueMany`; ``repl_continue(out_paths, rh)`` works too."""
     rrefs = repl_continueMany(out_paths, out_rrefs, rh)
     if rrefs is None:
         return None

@@ -128,7 +128,8 @@ def pause_namespace(pause: BuildPause) -> Dict[str, Any]:
         "buildargs": pause.buildargs(),
         "pause": pause,
     }
-    for helper in ("repl_buildargs", "repl_continueBuild", "repl_cancel"):
+    for helper in ("repl_buildargs", "repl_continueBuild", "repl_cancel",
+                   "lsref", "catref", "rmref", "shell", "shellref", "du"):  # the last six: pylightnix.bashlike
         if hasattr(pylightnix, helper):
             ns[helper] = getattr(pylightnix, helper)
     if pause.kind == FAILURE:

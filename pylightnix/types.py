@@ -48,11 +48,38 @@ Key = Callable[[RRef], Optional[Union[int, float, str]]]
 
 
 class BuildArgs(NamedTuple):
-    """Everything a :class:`~pylightnix.build.Build` needs to start building."""
+    """Everything a :class:`~pylightnix.build.Build` needs to start building.
+
+    The first five fields are the original's (design document's date), in its
+    order; ``iarg``/``rarg`` are 0.1.0's, ``outdir`` is this project's.
+    """
     dref: DRef
+    #: the config as attributes (a :class:`~pylightnix.config.ConfigAttrs`)
+    cattrs: Any
     context: Context
     timeprefix: Optional[str]
-    iarg: InstantiateArg
-    rarg: RealizeArg
+    #: whether the build records its time in ``__buildtime__.txt``
+    buildtime: bool = True
+    iarg: InstantiateArg = {}
+    rarg: RealizeArg = {}
     #: folder in which this build's output folders are created (owned by the engine)
     outdir: Optional[str] = None
+
+
+def mkcontext() -> Context:
+    """An empty Context."""
+    return {}
+
+
+_ELSEWHERE = {"Stage": "pylightnix", "Build": "pylightnix.build", "Config": "pylightnix.config", "RConfig": "pylightnix.config",
+              "ConfigAttrs": "pylightnix.config", "Manager": "pylightnix.manager",
+              "Derivation": "pylightnix.manager", "Closure": "pylightnix.manager"}
+
+
+def __getattr__(name: str) -> Any:
+    """The original's ``pylightnix.types`` also held these classes; they live in
+    their own modules here (imported lazily: those modules import this one)."""
+    if name in _ELSEWHERE:
+        import importlib
+        return getattr(importlib.import_module(_ELSEWHERE[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
