@@ -1,12 +1,13 @@
 """A layered DAG pipeline run as a separate process by the core robustness tests.
 
 usage: crashy_pipeline.py LOG [--width W] [--depth D] [--files F] [--sleep S]
-                              [--hang NAME] [--go FILE] [--tag T]
+                              [--hang NAME] [--go FILE] [--tag T] [--buildtime]
 
 Layer 0 has W sources; node ``L<k>_<j>`` depends on ``L<k-1>_<j>`` and
 ``L<k-1>_<j+1 mod W>``; ``pair`` has two outputs (``match_n(2)``) built from the
 last layer, and ``top`` depends on ``pair`` and the whole last layer. Every
-stage is deterministic (no build time stamp), writes F files in nested folders,
+stage is deterministic (with ``--buildtime`` it also records its build time and
+a ``_notes.txt`` of metadata, neither of which is hashed), writes F files in nested folders,
 and appends its name to LOG with O_APPEND (one write per line, so concurrent
 builders never interleave). ``--hang NAME`` makes that stage print HANGING and
 sleep (to be killed holding its lock); ``--go FILE`` waits for FILE to exist
@@ -32,6 +33,7 @@ p.add_argument("--sleep", type=float, default=0.0)
 p.add_argument("--hang", default=None)
 p.add_argument("--go", default=None)
 p.add_argument("--tag", default="t")
+p.add_argument("--buildtime", action="store_true")
 args = p.parse_args()
 
 
@@ -60,6 +62,9 @@ def write_outputs(o: str, value: str, nfiles: int) -> None:
             f.write(f"{value}:{i}\n" * (1 + i * 50))
     with open(join(o, "value.txt"), "w") as f:
         f.write(value)
+    if args.buildtime:
+        with open(join(o, "_notes.txt"), "w") as f:
+            f.write(f"built by {os.getpid()} at {time.time()}\n")
 
 
 def node(b: Build) -> None:
@@ -88,12 +93,12 @@ def pipeline(m):
         for j in range(args.width):
             deps = [] if k == 0 else [prev[j], prev[(j + 1) % args.width]]
             cfg = mkconfig({"name": f"L{k}_{j}", "deps": deps, "tag": args.tag, "files": args.files})
-            cur.append(mkdrv(m, cfg, match_only(), build_wrapper(node, buildtime=False)))
+            cur.append(mkdrv(m, cfg, match_only(), build_wrapper(node, buildtime=args.buildtime)))
         prev = cur
     pr = mkdrv(m, mkconfig({"name": "pair", "deps": prev, "tag": args.tag}), match_n(2, [texthash()]),
-               build_wrapper(pair, buildtime=False))
+               build_wrapper(pair, buildtime=args.buildtime))
     return mkdrv(m, mkconfig({"name": "top", "deps": prev + [pr], "tag": args.tag, "files": args.files}),
-                 match_only(), build_wrapper(node, buildtime=False))
+                 match_only(), build_wrapper(node, buildtime=args.buildtime))
 
 
 if __name__ == "__main__":

@@ -4,13 +4,15 @@
   the key order of its dicts, at any depth; a changed value changes it.
 * Random small DAGs (multi-output stages included) realize to the same RRefs in
   two fresh stores, even when the second store instantiates the derivations
-  in a different (still topological) order.
+  in a different (still topological) order; also when every build records its
+  build time and other ``_`` metadata, which is stored but not hashed.
 """
 from __future__ import annotations
 
 import os
 import random
 import tempfile
+import time
 from contextlib import contextmanager
 from os.path import join
 from typing import Any, Dict, Iterator, List, Set, Tuple
@@ -120,6 +122,11 @@ def _topological(nodes: List[Node], rnd: random.Random) -> List[int]:
 
 def _realizer(b: P.Build) -> None:
     c = P.build_cattrs(b)
+    if b.timeprefix is not None:  # metadata that differs on every build: a file and a folder
+        for o in P.build_outpaths(b, nouts=c.nouts):
+            os.makedirs(join(o, "_logs"))
+            with open(join(o, "_logs", "run.txt"), "w") as f:
+                f.write(f"{os.getpid()} {time.time_ns()}")
     inputs = []
     for dep in sorted(b.context):
         for r in P.build_deref_(b, dep):
@@ -133,23 +140,23 @@ def _realizer(b: P.Build) -> None:
             f.write(str(k))
 
 
-def _stage_upto(m: P.Manager, nodes: List[Node], order: List[int], target: int) -> P.DRef:
+def _stage_upto(m: P.Manager, nodes: List[Node], order: List[int], target: int, buildtime: bool = False) -> P.DRef:
     """Register every node in ``order``; the closure's target is node ``target``."""
     drefs: Dict[int, P.DRef] = {}
     for i in order:
         deps, nouts, payload = nodes[i]
         cfg = P.mkconfig({"name": f"n{i}", "deps": [drefs[d] for d in deps], "nouts": nouts, "payload": payload})
         matcher = P.match_only() if nouts == 1 else P.match_n(nouts, [P.texthash()])
-        drefs[i] = P.mkdrv(m, cfg, matcher, P.build_wrapper(_realizer, buildtime=False))
+        drefs[i] = P.mkdrv(m, cfg, matcher, P.build_wrapper(_realizer, buildtime=buildtime))
     return drefs[target]
 
 
-def realize_dag(nodes: List[Node], order: List[int]) -> List[str]:
+def realize_dag(nodes: List[Node], order: List[int], buildtime: bool = False) -> List[str]:
     """Realize every sink of the DAG instantiated in ``order``; return all RRefs in the store."""
     used = {d for deps, _, _ in nodes for d in deps}
     for i in range(len(nodes)):
         if i not in used:
-            P.realizeMany(P.instantiate(_stage_upto, nodes, order, i))
+            P.realizeMany(P.instantiate(_stage_upto, nodes, order, i, buildtime))
     return sorted(r for d in P.store_drefs() for r in P.store_rrefs_(d))
 
 
@@ -164,6 +171,27 @@ def test_random_dags_realize_identically_in_two_fresh_stores(nodes: List[Node], 
         b = realize_dag(nodes, second)
     assert a == b
     assert len(a) == sum(nouts for _, nouts, _ in nodes)  # every node realized, multi-outputs distinct
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nodes=dags(), rnd=st.randoms(use_true_random=False))
+def test_random_dags_with_build_times_realize_identically_in_two_fresh_stores(nodes: List[Node],
+                                                                             rnd: random.Random) -> None:
+    """``buildtime=True`` and ``_`` metadata do not change RRefs; rebuilding finds the same realizations."""
+    order = _topological(nodes, rnd)
+    with fresh_store():
+        a = realize_dag(nodes, order, buildtime=True)
+        times_a = {r: P.store_buildtime(r) for r in a}
+    with fresh_store():
+        b = realize_dag(nodes, order, buildtime=True)
+        times_b = {r: P.store_buildtime(r) for r in b}
+        assert a == b
+        assert all(times_a[r] is not None and times_a[r] != times_b[r] for r in a)  # the metadata did differ
+        sink = next(i for i in range(len(nodes)) if i not in {d for deps, _, _ in nodes for d in deps})
+        clo = P.instantiate(_stage_upto, nodes, order, sink, True)
+        P.realizeMany(clo, force_rebuild=True)
+        assert sorted(r for d in P.store_drefs() for r in P.store_rrefs_(d)) == b  # no second copy
+        assert P.store_verify() == []
 
 
 # -- realization hashes: file names count, creation order does not --------------------
