@@ -47,3 +47,46 @@ def test_build_resumed_after_sigkill_equals_a_clean_build(tmp_path: Path) -> Non
     assert cli(root, "verify").returncode == 0
     assert cli(root, "gc").returncode == 0
     assert temporaries(root) == []
+
+
+FORCE_REBUILD = """
+import sys, time
+from os.path import exists, join
+from pylightnix import *
+store_initialize()
+def stage(m):
+    def _realize(b):
+        time.sleep(0.05)
+        with open(join(build_outpath(b), 'model.txt'), 'w') as f:
+            f.write('weights')
+    return mkdrv(m, mkconfig({'name': 'model'}), match_latest(), build_wrapper(_realize, buildtime=True))
+while not exists(sys.argv[1]):
+    time.sleep(0.002)
+for _ in range(3):
+    print('RREF', realize(instantiate(stage), force_rebuild=True), flush=True)
+"""
+
+
+def test_concurrent_force_rebuilds_of_a_deterministic_stage_keep_one_realization(tmp_path: Path) -> None:
+    """Each rebuild finds its RRef already stored: no error, no second copy, no temporaries left."""
+    import subprocess
+    import sys
+    import time
+    from robust_support import env_for
+    root, go = tmp_path / "root", tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", FORCE_REBUILD, str(go)], env=env_for(root), cwd=str(tmp_path),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    try:
+        time.sleep(0.5)
+        go.touch()
+        outs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            kill_group(p)
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    rrefs = {ln.split()[1] for out, _ in outs for ln in out.splitlines() if ln.startswith("RREF ")}
+    assert len(rrefs) == 1, rrefs
+    assert len(realization_dirs(root)) == 1
+    assert temporaries(root) == []
+    assert cli(root, "verify").returncode == 0
