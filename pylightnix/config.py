@@ -82,9 +82,9 @@ def _checked_copy(v: Any, path: str, name: str, deps: Set[DRef]) -> Any:
             raise ConfigError(f"config of {name!r}: key {_where(path)!r}: expected a finite number, got {v!r} "
                               f"(NaN and Infinity have no JSON form)", key=path)
         return v
-    if t is list:
+    if isinstance(v, list):  # subclasses too (as in the original, which round-tripped JSON)
         return [_checked_copy(x, f"{path}[{i}]", name, deps) for i, x in enumerate(v)]
-    if t is dict:
+    if isinstance(v, dict):  # OrderedDict, ...
         out = {}
         for k, x in v.items():
             if not isinstance(k, str):
