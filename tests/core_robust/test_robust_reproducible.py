@@ -90,3 +90,35 @@ def test_concurrent_force_rebuilds_of_a_deterministic_stage_keep_one_realization
     assert len(realization_dirs(root)) == 1
     assert temporaries(root) == []
     assert cli(root, "verify").returncode == 0
+
+
+def test_verify_checks_what_is_hashed_and_only_that(tmp_path: Path, monkeypatch) -> None:
+    """Damage to an artifact is reported; an edited ``_`` metadata file is not (it is not hashed)."""
+    import os
+    import pylightnix as P
+    from pylightnix import store as store_mod
+    monkeypatch.setenv("PYLIGHTNIX_ROOT", str(tmp_path / "root"))
+    saved = (store_mod._store, store_mod._tmp)
+    try:
+        P.store_initialize()
+
+        def stage(m):
+            def _realize(b):
+                o = P.build_outpath(b)
+                for fn in ("model.txt", "_log.txt"):
+                    with open(os.path.join(o, fn), "w") as f:
+                        f.write("v1")
+            return P.mkdrv(m, P.mkconfig({"name": "m"}), P.match_only(), P.build_wrapper(_realize))
+        rref = P.realize(P.instantiate(stage))
+        folder = P.rref2path(rref)
+        for fn in ("_log.txt", "__buildtime__.txt", "model.txt"):
+            path = os.path.join(folder, fn)
+            assert os.stat(path).st_mode & 0o222 == 0  # metadata is sealed read-only too
+            os.chmod(path, 0o644)
+            with open(path, "a") as f:
+                f.write("edited")
+            problems = P.store_verify()
+            assert problems == ([] if fn.startswith("_") else [f"{rref}: content does not match its hash"])
+    finally:
+        store_mod._reset_caches()
+        store_mod._store, store_mod._tmp = saved
