@@ -83,3 +83,7 @@ def __getattr__(name: str) -> Any:
         import importlib
         return getattr(importlib.import_module(_ELSEWHERE[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["Path", "Hash", "HashPart", "Name", "DRef", "RRef", "RefPath", "PromisePath", "Context", "Matcher",
+           "Realizer", "RealizeArg", "InstantiateArg", "Key", "BuildArgs", "mkcontext", *_ELSEWHERE]

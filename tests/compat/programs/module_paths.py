@@ -14,6 +14,9 @@ from pylightnix.stages.fetch import fetchurl, fetchlocal
 from pylightnix.bashlike import lsref, catref, rmref, shell, shellref, du
 from pylightnix.inplace import instantiate_inplace, realize_inplace
 import pylightnix.core, pylightnix.stages, pylightnix.types, pylightnix.utils, pylightnix.repl
+from pylightnix.types import *
+from pylightnix.core import *
+from pylightnix.utils import *
 
 store_initialize()
 rref=realize(instantiate(mkfile, Name('f'), b'1'))
