@@ -4,6 +4,7 @@ from anywhere, with no file of the checkout on the path."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,11 @@ REPO = Path(__file__).resolve().parents[2]
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel installed (without dependencies: the running interpreter has them) into a folder."""
     tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"  # a copy: building writes build/ and *.egg-info beside the sources
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", ".venv*", "bench", "tests", "build", "dist",
+                                                              "*.egg-info", "node_modules", "__pycache__"))
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(tmp / "dist"),
-                            str(REPO)], capture_output=True, text=True, timeout=600, cwd=tmp)
+                            str(src)], capture_output=True, text=True, timeout=600, cwd=tmp)
     assert build.returncode == 0, build.stdout + build.stderr
     out = build.stdout + build.stderr
     assert "Deprecat" not in out and "deprecat" not in out, out  # e.g. `project.license` as a TOML table
