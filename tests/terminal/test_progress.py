@@ -106,3 +106,25 @@ def test_terminal_shows_a_live_display(tmp_path: Path) -> None:
     assert re.search(r"\[pylightnix\] realized s3: 2 built, 2 cached, \d+\.\d s", plain), plain
     last = [l for l in re.split(r"[\r\n]+", plain) if l.strip()]
     assert last[-1].startswith("rref:") and last[-2].startswith("[pylightnix] realized s3")
+
+
+def test_live_display_leaves_the_terminal_to_the_pause_shell(env) -> None:
+    """At a build pause the live line is erased and stops redrawing, so the IPython prompt
+    stays intact; after the shell the display resumes and ends with the summary."""
+    from terminal_support import PIPELINE
+
+    s = env.debug("--break", "linreg", str(PIPELINE))
+    s.expect(r"\[pylightnix\] building dataset \(stage 1 of 2\)")  # the live line, while dataset builds
+    s.expect("paused before building linreg")
+    s.prompt()
+    # nothing redraws over the prompt while the user thinks (rich refreshes 10 times a second)
+    try:
+        late = s.child.read_nonblocking(4096, timeout=1.5)
+    except pexpect.TIMEOUT:
+        late = ""
+    assert "building" not in late and "\x1b[2K" not in late, repr(late)
+    s.eof()  # continue: the realizer runs
+    s.expect(r"\[pylightnix\] building linreg \(stage 2 of 2\)")
+    s.expect(r"\[pylightnix\] realized linreg: 2 built, 0 cached, \d+\.\d s")
+    s.expect("RREF rref:")
+    assert s.finish() == 0
