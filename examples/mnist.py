@@ -10,7 +10,10 @@ from os.path import expanduser, isfile, join
 from hashlib import sha256 as _sha256
 from numpy import load as np_load
 
-from tinynn import Sequential, to_categorical, make_dataset
+try:
+  from tinynn import Sequential, to_categorical, make_dataset
+except ImportError:  # imported from the installed package, as pylightnix.demo.mnist
+  from pylightnix.demo.tinynn import Sequential, to_categorical, make_dataset
 
 from pylightnix import ( Matcher, Build, Path, RefPath, Config, Manager, RRef,
     DRef, Context, build_path, build_outpath, build_cattrs, mkdrv, rref2path,

@@ -51,7 +51,9 @@ def _terminal_frontend():  # type: ignore[no-untyped-def]
 
 
 from pylightnix import events as _events  # noqa: E402
+from pylightnix import progress as _progress  # noqa: E402
 
 _events.set_default_frontend(_terminal_frontend)
+_progress.install()
 
 __version__ = "0.2.0"

@@ -1,7 +1,7 @@
 """The ``pylightnix`` command: look into the store, collect garbage, verify hashes, debug a script.
 
     pylightnix ls [--json]
-    pylightnix show REF
+    pylightnix show REF|NAME|HASH-PREFIX
     pylightnix gc [--keep REF ...] [--dry-run]
     pylightnix verify
     pylightnix debug [--break NAME] ... SCRIPT [ARGS ...]
@@ -16,9 +16,9 @@ import os
 import sys
 from typing import List, Optional
 
-from pylightnix.errors import PylightnixError, RefError
+from pylightnix.errors import PylightnixError, RefError, StoreError
 from pylightnix.config import config_name
-from pylightnix.refs import is_dref, is_rref, rref2dref
+from pylightnix.refs import is_dref, is_rref, rref2dref, undref, unrref
 from pylightnix.store import (remove_paths, rref2path, store_config_, store_context, store_drefs, store_gc,
                               store_leftovers, store_remove, store_root, store_rrefs_, store_verify)
 from pylightnix.types import DRef, RRef
@@ -52,8 +52,36 @@ def _files(path: str) -> List[str]:
     return out
 
 
+def _is_hex(s: str) -> bool:
+    return bool(s) and all(c in "0123456789abcdef" for c in s)
+
+
+def resolve_ref(query: str) -> str:
+    """The one dref or rref that ``query`` names: a full reference, a derivation
+    name, or a prefix of a derivation's or a realization's hash (``dref:``/``rref:``
+    optional). Several matches raise StoreError listing the candidates."""
+    if is_dref(query) or is_rref(query):
+        return query
+    q = query.split(":", 1)[1] if query.startswith(("dref:", "rref:")) else query
+    hexq = _is_hex(q.lower())
+    found: List[str] = []
+    for d in store_drefs():
+        dhash, name = undref(d)
+        if q == name or (hexq and dhash.startswith(q.lower())):
+            found.append(d)
+        elif hexq:
+            found.extend(r for r in store_rrefs_(d) if unrref(r)[0].startswith(q.lower()))
+    if not found:
+        raise StoreError(f"show: nothing in {store_root()} is named {query!r} or has a hash starting with it "
+                         f"(see: pylightnix ls)")
+    if len(found) > 1:
+        raise StoreError(f"show: {query!r} is ambiguous; it matches {len(found)} references:\n"
+                         + "\n".join("  " + f for f in sorted(found)))
+    return found[0]
+
+
 def _show(args: argparse.Namespace) -> int:
-    ref = args.ref
+    ref = resolve_ref(args.ref)
     if is_rref(ref):
         d = rref2dref(ref)
         print(f"realization {ref}\nderivation  {d}\npath        {rref2path(RRef(ref))}")
@@ -73,8 +101,6 @@ def _show(args: argparse.Namespace) -> int:
         print(f"realizations ({len(rrefs)}):")
         for r in rrefs:
             print("  " + r)
-    else:
-        raise RefError(f"show: expected a dref:... or rref:... reference, got {ref!r}")
     return 0
 
 
@@ -95,7 +121,9 @@ def _gc(args: argparse.Namespace) -> int:
         print(f"{verb} {r}")
     for d in sorted(rm_d):
         print(f"{verb} {d} and its realizations")
-    if not args.dry_run:
+    if not (leftovers or rm_r or rm_d):
+        print("nothing to remove")
+    elif not args.dry_run:
         remove_paths(leftovers)
         store_remove(sorted(rm_d), sorted(rm_r))
     if not keep:
@@ -113,15 +141,21 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _prog() -> str:
+    """How the user called us: ``pylightnix`` (the script) or ``python -m pylightnix``."""
+    base = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "python -m pylightnix" if base in ("__main__.py", "-m", "") else base
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pylightnix", description="Inspect and maintain the pylightnix store.")
+    p = argparse.ArgumentParser(prog=_prog(), description="Inspect and maintain the pylightnix store.")
     p.add_argument("--root", help="store root (default: $PYLIGHTNIX_ROOT or ~/_pylightnix)")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("ls", help="derivations with names and realization counts")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=_ls)
     s = sub.add_parser("show", help="config, context and files of a dref or rref")
-    s.add_argument("ref")
+    s.add_argument("ref", metavar="REF", help="a dref or rref, a derivation name, or a prefix of a hash")
     s.set_defaults(func=_show)
     s = sub.add_parser("gc", help="remove leftovers, and with --keep everything the kept refs do not need")
     s.add_argument("--keep", action="append", metavar="REF", help="a dref or rref to keep (repeatable)")
@@ -147,7 +181,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         os.environ["PYLIGHTNIX_ROOT"] = os.path.abspath(ns.root)
     if argv and argv[0] == "debug":
         from pylightnix.debug import main as debug_main
-        return debug_main(argv[1:])
+        return debug_main(argv[1:], prog=f"{_prog()} debug")
     args = parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -27,11 +27,11 @@ from pylightnix.terminal import NO_TTY_CHOICES, TerminalFrontend, no_tty_policy
 PROG = "python -m pylightnix debug"
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=PROG,
+        prog=prog,
         allow_abbrev=False,  # split_argv must know exactly which options take a value
-        usage=f"{PROG} [-h] [--break NAME]... [--break-on-failure] [--no-tty {{continue,fail}}] "
+        usage=f"{prog} [-h] [--break NAME]... [--break-on-failure] [--no-tty {{continue,fail}}] "
               f"[--listen HOST:PORT] SCRIPT [ARGS ...]",
         description="Run SCRIPT with build breakpoints: before building a matching "
                     "derivation (or after a failed build) an IPython shell opens in the "
@@ -157,10 +157,11 @@ def run_script(script: str, args: List[str]) -> int:
     return 0
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of ``pylightnix debug``; returns the process exit status."""
+def main(argv: Optional[List[str]] = None, prog: str = PROG) -> int:
+    """Entry point of ``pylightnix debug``; returns the process exit status.
+    ``prog`` is how the user called it (``pylightnix debug`` or ``python -m pylightnix debug``)."""
     ours, script_args = split_argv(list(sys.argv[1:] if argv is None else argv))
-    ns = _parser().parse_args(ours)
+    ns = _parser(prog).parse_args(ours)
     try:
         no_tty = no_tty_policy(ns.no_tty)
         listen = parse_listen(ns.listen) if ns.listen else None
@@ -176,5 +177,5 @@ def main(argv: Optional[List[str]] = None) -> int:
             events.add_frontend(TerminalFrontend(no_tty))
         return run_script(ns.script, script_args)
     except PylightnixError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 2

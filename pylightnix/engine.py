@@ -5,8 +5,9 @@ objects where a frontend may step in.
 The engine is a generator. It *yields* each pause and continues when resumed;
 the pause's state then says what to do. Drivers decide how pauses are handled:
 ``realizeMany`` hands them to the registered frontend, ``repl_realize`` hands
-``interrupt`` pauses to the user at the prompt. The engine never prints a
-prompt and knows no protocol.
+``interrupt`` pauses to the user at the prompt. The engine never prints and
+knows no protocol: progress is shown by a frontend (:mod:`pylightnix.progress`)
+fed by ``on_realize_start``, ``on_progress``, ``on_built`` and ``on_realize_end``.
 
 Cost is linear in the closure: each needed derivation is matched once from an
 in-memory context of its direct dependencies; nothing is re-read from disk
@@ -19,7 +20,7 @@ import tempfile
 from typing import Any, Dict, Generator, List, Optional, Sequence, Set
 
 from pylightnix import build as _build_mod
-from pylightnix import events, locks, progress
+from pylightnix import events, locks
 from pylightnix.breakpoints import break_on_failure, match_breakpoint
 from pylightnix.build import BuildSession, mkbuildargs, timestring
 from pylightnix.config import config_name, config_promises
@@ -168,7 +169,6 @@ def _build(drv: Derivation, ctx: Context, index: int, total: int, forced: bool, 
                     if rrefs is not None:
                         return rrefs
             if built is None:
-                progress.building(index, total, _name(drv))
                 events.notify("on_progress", index, total, dref, _name(drv))
                 built = yield from _run_realizer(drv, ctx, session, rarg)
             rrefs = _match(drv, ctx)
@@ -195,6 +195,8 @@ def realize_steps(closure: Closure, force_rebuild: Set[DRef] = frozenset(),  # t
     rargs = realize_args or {}
     area = _TmpArea()
     gc_pause = GCPause()  # off while matching cached stages; on while building and while paused
+    error: Optional[BaseException] = None
+    events.notify("on_realize_start", closure.dref, total)
     try:
         for i, drv in enumerate(order):
             gc_pause.pause()
@@ -210,7 +212,11 @@ def realize_steps(closure: Closure, force_rebuild: Set[DRef] = frozenset(),  # t
                 rrefs = yield from _build(drv, ctx, i, total, forced, interrupt_here,
                                           dict(rargs.get(drv.dref, {})), area)
             results[drv.dref] = rrefs
+    except BaseException as e:
+        error = e
+        raise
     finally:
         gc_pause.resume()
         area.close()
+        events.notify("on_realize_end", closure.dref, total, error)
     return results[closure.dref]

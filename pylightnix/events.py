@@ -99,7 +99,20 @@ class BuildPause:
 
 
 class Frontend:
-    """Base class for frontends; every hook is optional and does nothing here."""
+    """Base class for frontends; every hook is optional and does nothing here.
+
+    A frontend with ``handles_pauses = False`` (such as the progress display) only
+    observes: it sees every pause and failure before the handling frontend does,
+    and must return at once without resolving it.
+    """
+
+    handles_pauses = True
+
+    def on_realize_start(self, target: str, total: int) -> None:
+        """A realization of ``target`` starts; its closure needs ``total`` derivations."""
+
+    def on_realize_end(self, target: str, total: int, error: Optional[BaseException]) -> None:
+        """The realization of ``target`` ended; ``error`` is what it raised, or None."""
 
     def on_instantiate(self, derivations: List[Tuple[str, str]]) -> None:
         """A closure was instantiated: ``[(dref, name), ...]`` in build order."""
@@ -155,8 +168,9 @@ def current_pause() -> Optional[BuildPause]:
 
 def _pause_handler() -> Optional[Frontend]:
     with _lock:
-        if _frontends:
-            return _frontends[-1]
+        for f in reversed(_frontends):
+            if f.handles_pauses:
+                return f
     if _default_factory is not None:
         f = _default_factory()
         add_frontend(f)
@@ -166,6 +180,9 @@ def _pause_handler() -> Optional[Frontend]:
 
 def dispatch_pause(pause: BuildPause) -> None:
     """Hand a pause to the active frontend and wait until it returns."""
+    for f in frontends():
+        if not f.handles_pauses:
+            (f.on_failure if pause.kind == FAILURE else f.on_pause)(pause)
     handler = _pause_handler()
     if handler is None:
         return
@@ -182,6 +199,7 @@ def dispatch_pause(pause: BuildPause) -> None:
 
 
 def notify(event: str, *args: Any) -> None:
-    """Call ``event`` (``on_instantiate``, ``on_built``, ``on_progress``) on every frontend."""
+    """Call ``event`` (``on_instantiate``, ``on_realize_start``, ``on_progress``, ``on_built``,
+    ``on_realize_end``) on every frontend."""
     for f in frontends():
         getattr(f, event)(*args)

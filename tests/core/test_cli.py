@@ -66,4 +66,4 @@ def test_gc_keeps_what_is_needed(demo_store, tmp_path):
 
 def test_bad_ref_is_a_clear_error(tmp_path):
     r = cli(str(tmp_path), "show", "nonsense", check=False)
-    assert r.returncode == 2 and "expected a dref:... or rref:..." in r.stderr
+    assert r.returncode == 2 and "nothing in" in r.stderr and "is named 'nonsense' or has a hash" in r.stderr

@@ -1,0 +1,57 @@
+"""A user without the checkout: the wheel builds without setuptools warnings, and the
+installed package runs the demo (`python -m pylightnix.demo`) and the `pylightnix` CLI
+from anywhere, with no file of the checkout on the path."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel installed (without dependencies: the running interpreter has them) into a folder."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"  # a copy: building writes build/ and *.egg-info beside the sources
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", ".venv*", "bench", "tests", "build", "dist",
+                                                              "*.egg-info", "node_modules", "__pycache__"))
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(tmp / "dist"),
+                            str(src)], capture_output=True, text=True, timeout=600, cwd=tmp)
+    assert build.returncode == 0, build.stdout + build.stderr
+    out = build.stdout + build.stderr
+    assert "Deprecat" not in out and "deprecat" not in out, out  # e.g. `project.license` as a TOML table
+    wheel = next((tmp / "dist").glob("*.whl"))
+    site = tmp / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(site),
+                    str(wheel)], check=True, capture_output=True, text=True, timeout=300)
+    return site
+
+
+def test_installed_package_runs_the_demo_and_the_cli(installed: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYLIGHTNIX_")}
+    env.update(HOME=str(tmp_path), PYTHONPATH=str(installed), PYTHONSAFEPATH="1")
+    where = subprocess.run([sys.executable, "-c", "import pylightnix.demo as d; print(d.__file__)"], env=env,
+                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
+    assert where.startswith(str(installed)), where  # the wheel's copy, not the checkout's
+    first = subprocess.run([sys.executable, "-m", "pylightnix.demo"], env=env, cwd=tmp_path, capture_output=True,
+                           text=True, timeout=300)
+    assert first.returncode == 0, first.stdout + first.stderr
+    rref = [l for l in first.stdout.splitlines() if l.startswith("rref:")]
+    assert rref and rref[0].endswith("-convnn_mnist")
+    assert "[pylightnix] building convnn_mnist" in first.stderr
+    assert (tmp_path / "_pylightnix" / "store-v0").is_dir()  # the default store, in HOME
+    again = subprocess.run([sys.executable, "-m", "pylightnix.demo"], env=env, cwd=tmp_path, capture_output=True,
+                           text=True, timeout=300, check=True)
+    assert rref[0] in again.stdout and "building" not in again.stderr
+    ls = subprocess.run([sys.executable, "-m", "pylightnix", "show", "convnn_mnist"], env=env, cwd=tmp_path,
+                        capture_output=True, text=True, check=True).stdout
+    assert rref[0] in ls
+    broken = subprocess.run([sys.executable, "-m", "pylightnix.demo", "--broken"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert broken.returncode == 1 and "AttributeError: 'Sequential' object has no attribute 'load'" in broken.stderr
