@@ -28,7 +28,8 @@ from pylightnix.gcpause import GCPause
 from pylightnix.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause
 from pylightnix.manager import Closure, Derivation, derivation_stage_function
 from pylightnix.refs import undref
-from pylightnix.store import _rmtree, lock_path, store_instantiate, store_realize, store_remove, store_rrefs_, tmp_root
+from pylightnix.store import _rmtree, lock_path, store_instantiate, store_pin, store_realize, store_remove, store_rrefs_, \
+    tmp_root
 from pylightnix.types import BuildArgs, Context, DRef, RRef, RealizeArg
 
 Steps = Generator[BuildPause, None, List[RRef]]
@@ -194,6 +195,7 @@ def realize_steps(closure: Closure, force_rebuild: Set[DRef] = frozenset(),  # t
     results: Dict[DRef, List[RRef]] = {}
     rargs = realize_args or {}
     area = _TmpArea()
+    pin = store_pin([d.dref for d in order])  # gc spares what this realize matches and builds
     gc_pause = GCPause()  # off while matching cached stages; on while building and while paused
     try:
         for i, drv in enumerate(order):
@@ -213,4 +215,5 @@ def realize_steps(closure: Closure, force_rebuild: Set[DRef] = frozenset(),  # t
     finally:
         gc_pause.resume()
         area.close()
+        pin.close()
     return results[closure.dref]
