@@ -563,7 +563,9 @@ def store_path_is_real(path: str) -> bool:
     symlink: the store's own folders, never a link planted to lead outside."""
     root = store_root()
     rel = os.path.relpath(path, root)
-    if rel == "." or rel.startswith(".."):
+    if rel == ".":
+        return True
+    if rel.startswith(".."):
         return False
     cur = root
     for part in rel.split(os.sep):
