@@ -19,7 +19,7 @@ from typing import List, Optional
 
 from pylightnix.errors import PylightnixError, RefError, StoreError
 from pylightnix.refs import is_dref, is_rref, rref2dref
-from pylightnix.store import (remove_paths, rref2path, store_dref2path, store_config_, store_context, store_drefs, store_gc,
+from pylightnix.store import (rref2path, store_dref2path, store_config_, store_context, store_drefs, store_gc,
                               store_leftovers, store_collect, store_location, store_path_is_real, store_root, store_rrefs_,
                               store_use_existing, store_verify)
 from pylightnix.types import DRef, RRef
@@ -104,8 +104,7 @@ def _gc(args: argparse.Namespace) -> int:
     for d in sorted(rm_d):
         print(f"{verb} {d} and its realizations")
     if not args.dry_run:
-        remove_paths(leftovers)
-        for ref, why in store_collect(sorted(rm_d), sorted(rm_r)):
+        for ref, why in store_collect(sorted(rm_d), sorted(rm_r), leftovers):
             print(f"kept {ref}: {why}")
     if not keep:
         print("(only leftovers are collected without --keep; name the refs to keep to collect the rest)")

@@ -15,7 +15,6 @@ except the matcher's listing of that derivation's realizations.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any, Dict, Generator, List, Optional, Sequence, Set
 
 from pylightnix import build as _build_mod
@@ -29,7 +28,7 @@ from pylightnix.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause
 from pylightnix.manager import Closure, Derivation, derivation_stage_function
 from pylightnix.refs import undref
 from pylightnix.store import _rmtree, lock_path, store_instantiate, store_pin, store_realize, store_remove, store_rrefs_, \
-    tmp_root
+    store_tmp_area
 from pylightnix.types import BuildArgs, Context, DRef, RRef, RealizeArg
 
 Steps = Generator[BuildPause, None, List[RRef]]
@@ -47,8 +46,7 @@ class _TmpArea:
 
     def session(self, dref: DRef) -> BuildSession:
         if not self.path:
-            self.path = tempfile.mkdtemp(prefix=f"{timestring()}_{undref(dref)[0][:8]}_", dir=tmp_root())
-            self._fd = locks.hold_forever(os.path.join(self.path, ".lock"))
+            self.path, self._fd = store_tmp_area(f"{timestring()}_{undref(dref)[0][:8]}_")
         return BuildSession(dref, self.path)
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ import secrets
 import shutil
 import stat
 import sys
+import tempfile
 from hashlib import sha256
 from os.path import expanduser, isdir, join
 from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
@@ -626,6 +627,20 @@ class Pin:
             self.fd = -1
 
 
+def _gc_lock(shared: bool):  # type: ignore[no-untyped-def]
+    """Shared while a process registers something live (a pin, a temporary area);
+    exclusive while gc removes things, so gc sees every registration complete."""
+    return locks.exclusive(join(store_root(), ".locks", "gc.lock"), "gc", shared=shared)
+
+
+def store_tmp_area(prefix: str) -> Tuple[str, int]:
+    """A new temporary folder for builds and the fd of its held ``.lock``; gc never
+    takes it for a leftover while the fd is open."""
+    with _gc_lock(shared=True):
+        path = tempfile.mkdtemp(prefix=prefix, dir=tmp_root())
+        return path, locks.hold_forever(join(path, ".lock"))
+
+
 def store_pin(drefs: Iterable[DRef]) -> Pin:
     """Mark ``drefs`` as in use by this process until the Pin is closed (or the process dies).
 
@@ -633,7 +648,7 @@ def store_pin(drefs: Iterable[DRef]) -> Pin:
     gc left or is seen by gc: a derivation it matched is never collected under it.
     """
     path = join(_pins_dir(), _token())
-    with locks.exclusive(join(store_root(), ".locks", "gc.lock"), "gc", shared=True):
+    with _gc_lock(shared=True):
         try:
             fd = locks.hold_forever(path)
         except FileNotFoundError:
@@ -667,15 +682,20 @@ def _live_pins() -> Set[str]:
     return out
 
 
-def store_collect(drefs: Iterable[DRef], rrefs: Iterable[RRef]) -> List[Tuple[str, str]]:
-    """Remove derivations and realizations as gc does, sparing any that a live process
-    builds (its lock is held) or uses (a running realize pinned it).
+def store_collect(drefs: Iterable[DRef], rrefs: Iterable[RRef],
+                  leftovers: Iterable[str] = ()) -> List[Tuple[str, str]]:
+    """Remove derivations, realizations and leftovers (from :func:`store_leftovers`) as gc
+    does, sparing any that a live process builds (its lock is held) or uses (a running
+    realize pinned it, or its temporary area is alive).
 
-    Returns the ``(ref, reason)`` pairs that were spared.
+    Returns the ``(ref or path, reason)`` pairs that were spared.
     """
     spared: List[Tuple[str, str]] = []
     os.makedirs(join(store_root(), ".locks"), exist_ok=True)
-    with locks.exclusive(join(store_root(), ".locks", "gc.lock"), "gc"):
+    with _gc_lock(shared=False):
+        still = set(store_leftovers())  # a folder seen half-made before the lock may be alive now
+        spared += [(p, "in use by a running build") for p in leftovers if p not in still]
+        remove_paths([p for p in leftovers if p in still])
         pinned = _live_pins()
         for ref, dref, is_d in [(r, rref2dref(r), False) for r in rrefs] + [(d, d, True) for d in drefs]:
             if dref in pinned:
