@@ -54,12 +54,18 @@ def test_config_that_would_crash_later_is_refused_at_mkconfig(make, key):
     assert "Recursion" not in str(e.value) and len(str(e.value)) < 400
 
 
-def test_limits_are_far_above_real_use():
+def test_limits_are_far_above_real_use_and_exact():
     assert CONFIG_MAX_DEPTH >= 64 and CONFIG_MAX_NAME >= 100 and CONFIG_MAX_INT_BITS >= 1024
+    mkconfig(nested(CONFIG_MAX_DEPTH))
+    with pytest.raises(ConfigError, match=f"more than {CONFIG_MAX_DEPTH} deep"):
+        mkconfig(nested(CONFIG_MAX_DEPTH + 1))
+    mkconfig({"name": "x", "n": -(2 ** CONFIG_MAX_INT_BITS - 1)})
+    with pytest.raises(ConfigError, match="bits"):
+        mkconfig({"name": "x", "n": 2 ** CONFIG_MAX_INT_BITS})
 
 
 def test_configs_at_the_limits_build_list_show_and_verify(store):
-    cfgs = [nested(CONFIG_MAX_DEPTH - 1), {"name": "n" * CONFIG_MAX_NAME, "big": 2 ** CONFIG_MAX_INT_BITS - 1,
+    cfgs = [nested(CONFIG_MAX_DEPTH), {"name": "n" * CONFIG_MAX_NAME, "big": 2 ** CONFIG_MAX_INT_BITS - 1,
                                            "text": "caf\u00e9 \U0001F600"}]
 
     def stage(m, cfg):
