@@ -271,10 +271,18 @@ def store_drefs() -> List[DRef]:
     """All derivations in the store."""
     out = []
     for e in _dref_entries():
-        if e.is_dir(follow_symlinks=False) and os.path.lexists(join(e.path, "config.json")):
+        if e.is_dir(follow_symlinks=False) and _is_file(join(e.path, "config.json")):
             dhash, _, name = e.name.partition("-")
             out.append(mkdref(dhash, name))
     return out
+
+
+def _is_file(path: str) -> bool:
+    """A regular file, not a symlink (which could lead anywhere) nor a FIFO (which would hang a reader)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _dref_entries() -> List[os.DirEntry]:
@@ -768,6 +776,8 @@ def store_verify() -> List[str]:
         if e.is_symlink():
             problems.append(f"{e.path}: a symlink where a derivation folder should be (gc removes the link, "
                             f"never its target)")
+        elif os.path.lexists(join(e.path, "config.json")) and not _is_file(join(e.path, "config.json")):
+            problems.append(f"{e.path}: config.json is not a regular file (a symlink or a special file)")
     for d in store_drefs():
         try:
             c = store_config_(d)

@@ -84,3 +84,13 @@ def test_hard_links_inside_one_output_are_sealed_as_copies(store):
     p = rref2path(realize(instantiate(stage, "twins", make)))
     a, b = os.stat(join(p, "a")), os.stat(join(p, "b"))
     assert a.st_ino != b.st_ino and a.st_nlink == b.st_nlink == 1 and open(join(p, "b")).read() == "same"
+
+
+def test_verify_and_ls_report_a_planted_special_config(store):
+    rref = realize(instantiate(stage, "cfg", lambda o: open(join(o, "a.txt"), "w").close()))
+    ddir = os.path.dirname(rref2path(rref))
+    os.remove(join(ddir, "config.json"))
+    os.mkfifo(join(ddir, "config.json"))
+    v = cli(store, "verify")  # reading the FIFO would hang
+    assert v.returncode == 1 and "config.json is not a regular file" in v.stdout, v.stderr
+    assert cli(store, "ls").returncode == 0
