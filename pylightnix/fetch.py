@@ -165,6 +165,8 @@ def _check_tar(members: List[tarfile.TarInfo], label: str) -> None:
     seen: Set[Tuple[str, ...]] = set()
     prefixes: Set[Tuple[str, ...]] = set()
     for m in members:
+        if m.isdir() and set(m.name.split("/")) <= {"", "."}:
+            continue  # "./": the output folder itself, as `tar -C dir .` writes it
         name = _parts(m.name, label, "member")
         if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
             raise UnsafeArchiveError(f"fetch {label}: archive member {m.name!r} is a device, fifo or other "

@@ -95,7 +95,7 @@ def test_special_members_are_refused(store, serve):
 
 
 def test_ordinary_links_inside_the_archive_still_work(store, serve):
-    data = tar_of(("dir", "pkg"), ("file", "pkg/lib.so.1", b"ELF"), ("sym", "pkg/lib.so", "lib.so.1"),
+    data = tar_of(("dir", "./"), ("dir", "pkg"), ("file", "pkg/lib.so.1", b"ELF"), ("sym", "pkg/lib.so", "lib.so.1"),
                   ("dir", "pkg/sub"), ("sym", "pkg/sub/up", "../lib.so.1"), ("hard", "pkg/copy", "pkg/lib.so.1"),
                   ("sym", "pkg/chain", "sub/up"))
     _, rref = fetch(serve, data)
