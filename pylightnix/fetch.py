@@ -201,8 +201,10 @@ def _check_tar(members: List[tarfile.TarInfo], label: str) -> None:
 
 
 def _safe_modes(m: tarfile.TarInfo) -> tarfile.TarInfo:
-    """The 'data' filter's mode rule where tarfile lacks it: no set-id bits, no group/other write."""
+    """The 'data' filter's rules where tarfile lacks it: no set-id bits, no group/other write,
+    and files owned by whoever unpacks (tarfile restores owners when run as root)."""
     m.mode &= 0o755
+    m.uid, m.gid, m.uname, m.gname = os.getuid(), os.getgid(), "", ""
     return m
 
 
