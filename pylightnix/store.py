@@ -656,13 +656,18 @@ def store_pin(drefs: Iterable[DRef]) -> Pin:
     gc left or is seen by gc: a derivation it matched is never collected under it.
     """
     path = join(_pins_dir(), _token())
-    with _gc_lock(shared=True):
-        try:
-            fd = locks.hold_forever(path)
-        except FileNotFoundError:
-            os.makedirs(_pins_dir(), exist_ok=True)
-            fd = locks.hold_forever(path)
-        os.write(fd, "\n".join(drefs).encode())
+    try:
+        with _gc_lock(shared=True):
+            try:
+                fd = locks.hold_forever(path)
+            except FileNotFoundError:
+                os.makedirs(_pins_dir(), exist_ok=True)
+                fd = locks.hold_forever(path)
+            os.write(fd, "\n".join(drefs).encode())
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        return Pin(path, -1)  # a store we cannot write to is not collected by us either; reading it is fine
     return Pin(path, fd)
 
 
