@@ -13,14 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 from typing import List, Optional
 
 from pylightnix.errors import PylightnixError, RefError, StoreError
 from pylightnix.config import config_name
 from pylightnix.refs import is_dref, is_rref, rref2dref, undref, unrref
-from pylightnix.store import (remove_paths, rref2path, store_config_, store_context, store_drefs, store_gc,
-                              store_leftovers, store_remove, store_root, store_rrefs_, store_verify)
+from pylightnix.store import (rref2path, store_dref2path, store_config_, store_context, store_drefs, store_gc,
+                              store_leftovers, store_collect, store_location, store_path_is_real, store_root, store_rrefs_,
+                              store_use_existing, store_verify)
 from pylightnix.types import DRef, RRef
 
 
@@ -43,12 +45,15 @@ def _ls(args: argparse.Namespace) -> int:
 
 
 def _files(path: str) -> List[str]:
+    """Every file and symlink under ``path`` with its size or target; links are never followed."""
     out = []
     for root, dirs, files in os.walk(path):
         dirs.sort()
-        for f in sorted(files):
+        for f in sorted(files + [d for d in dirs if os.path.islink(os.path.join(root, d))]):
             p = os.path.join(root, f)
-            out.append(f"{os.path.relpath(p, path)}  ({os.path.getsize(p)} bytes)")
+            rel = os.path.relpath(p, path)
+            st = os.lstat(p)
+            out.append(f"{rel} -> {os.readlink(p)}" if stat.S_ISLNK(st.st_mode) else f"{rel}  ({st.st_size} bytes)")
     return out
 
 
@@ -82,6 +87,10 @@ def resolve_ref(query: str) -> str:
 
 def _show(args: argparse.Namespace) -> int:
     ref = resolve_ref(args.ref)
+    if (is_rref(ref) or is_dref(ref)) and not store_path_is_real(rref2path(RRef(ref)) if is_rref(ref)
+                                                                 else store_dref2path(DRef(ref))):
+        raise StoreError(f"show: {ref} is reached through a symlink planted in the store; pylightnix never "
+                         f"follows links out of the store (see: pylightnix verify)")
     if is_rref(ref):
         d = rref2dref(ref)
         print(f"realization {ref}\nderivation  {d}\npath        {rref2path(RRef(ref))}")
@@ -124,8 +133,8 @@ def _gc(args: argparse.Namespace) -> int:
     if not (leftovers or rm_r or rm_d):
         print("nothing to remove")
     elif not args.dry_run:
-        remove_paths(leftovers)
-        store_remove(sorted(rm_d), sorted(rm_r))
+        for ref, why in store_collect(sorted(rm_d), sorted(rm_r), leftovers):
+            print(f"kept {ref}: {why}")
     if not keep:
         print("(only leftovers are collected without --keep; name the refs to keep to collect the rest)")
     return 0
@@ -184,10 +193,24 @@ def main(argv: Optional[List[str]] = None) -> int:
         return debug_main(argv[1:], prog=f"{_prog()} debug")
     args = parser().parse_args(argv)
     try:
+        if not store_use_existing():  # read-only commands, and gc, never create a store
+            return _no_store(args)
         return int(args.func(args) or 0)
-    except PylightnixError as e:
-        print(f"pylightnix: {e}", file=sys.stderr)
+    except (PylightnixError, OSError) as e:
+        print(f"pylightnix: error: {e}", file=sys.stderr)
         return 2
+
+
+def _no_store(args: argparse.Namespace) -> int:
+    if args.func is _show:
+        if not (is_rref(args.ref) or is_dref(args.ref)):
+            return _show(args)  # the error for a malformed reference, which needs no store
+        raise StoreError(f"show {args.ref}: there is no store at {store_location()}")
+    if args.func is _ls and args.json:
+        print("[]")
+    else:
+        print(f"(no store at {store_location()}: nothing to {args.cmd})")
+    return 0
 
 
 if __name__ == "__main__":

@@ -27,6 +27,15 @@ UNNAMED = "unnamed"
 
 _JSON_TYPES = "str, int, float, bool, None, list or dict with str keys"
 
+# Limits checked by mkconfig, far above real use, so that a config that is accepted can
+# also be stored, hashed, listed and shown (docs/security.md, "Config limits").
+#: lists and dicts nested deeper than this are refused (a value that contains itself hits it)
+CONFIG_MAX_DEPTH = 100
+#: longest derivation name: it becomes part of file names, which the OS limits to 255 bytes
+CONFIG_MAX_NAME = 128
+#: largest int, in bits (about 1000 decimal digits); Python refuses to print ints above 4300 digits
+CONFIG_MAX_INT_BITS = 3321
+
 
 class Config:
     """A derivation's parameters. ``val`` is a plain JSON dict; its ``name`` (default ``unnamed``) names the derivation."""
@@ -67,23 +76,35 @@ def _where(path: str) -> str:
     return path or "<root>"
 
 
-def _checked_copy(v: Any, path: str, name: str, deps: Set[DRef]) -> Any:
+def _checked_copy(v: Any, path: str, name: str, deps: Set[DRef], depth: int = 0) -> Any:
     """A copy of ``v``, collecting DRefs into ``deps``; raise ConfigError naming
-    ``path`` if it is not canonical JSON data."""
+    ``path`` if it is not canonical JSON data within the limits above."""
     t = type(v)
     if t is str or isinstance(v, str):
+        if not v.isascii():
+            _check_utf8(v, path, name)
         if v.startswith("dref:") and DREF_RE.match(v) is not None:
             deps.add(DRef(v))
         return v if t is str else str(v)  # DRef, Path, ...: plain strings in JSON
-    if v is None or t is bool or t is int:
+    if v is None or t is bool:
+        return v
+    if t is int:
+        if v.bit_length() > CONFIG_MAX_INT_BITS:
+            raise ConfigError(f"config of {name!r}: key {_where(path)!r}: int of {v.bit_length()} bits; configs "
+                              f"hold ints of at most {CONFIG_MAX_INT_BITS} bits (about 1000 digits); store big "
+                              f"numbers as strings", key=path)
         return v
     if t is float:
         if not math.isfinite(v):
             raise ConfigError(f"config of {name!r}: key {_where(path)!r}: expected a finite number, got {v!r} "
                               f"(NaN and Infinity have no JSON form)", key=path)
         return v
+    if isinstance(v, (list, dict)) and depth >= CONFIG_MAX_DEPTH:
+        shown = path if len(path) <= 80 else path[:40] + "..." + path[-37:]
+        raise ConfigError(f"config of {name!r}: key {shown!r}: lists and dicts nested more than "
+                          f"{CONFIG_MAX_DEPTH} deep (does a value contain itself?)", key=path)
     if isinstance(v, list):  # subclasses too (as in the original, which round-tripped JSON)
-        return [_checked_copy(x, f"{path}[{i}]", name, deps) for i, x in enumerate(v)]
+        return [_checked_copy(x, f"{path}[{i}]", name, deps, depth + 1) for i, x in enumerate(v)]
     if isinstance(v, dict):  # OrderedDict, ...
         out = {}
         for k, x in v.items():
@@ -92,7 +113,10 @@ def _checked_copy(v: Any, path: str, name: str, deps: Set[DRef]) -> Any:
                                   f"{type(k).__name__} {k!r}", key=path)
             if type(k) is not str:
                 k = str(k)  # Name, DRef, ...: plain strings in JSON
-            out[k] = _checked_copy(x, f"{path}.{k}" if path else k, name, deps)
+            sub = f"{path}.{k}" if path else k
+            if not k.isascii():
+                _check_utf8(k, sub, name)
+            out[k] = _checked_copy(x, sub, name, deps, depth + 1)
         return out
     hint = ""
     if isinstance(v, (tuple, set, frozenset)):
@@ -105,6 +129,14 @@ def _checked_copy(v: Any, path: str, name: str, deps: Set[DRef]) -> Any:
                       f"{type(v).__name__}{hint}", key=path)
 
 
+def _check_utf8(s: str, path: str, name: str) -> None:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ConfigError(f"config of {name!r}: key {_where(path)!r}: string holds {s[e.start]!r}, a lone "
+                          f"surrogate that has no UTF-8 form", key=path) from None
+
+
 def check_config_dict(d: Any, deps: Optional[Set[DRef]] = None) -> Dict[str, Any]:
     """Validate a config dict and return a plain-data copy of it (DRefs found go to ``deps``)."""
     if not isinstance(d, dict):
@@ -113,6 +145,9 @@ def check_config_dict(d: Any, deps: Optional[Set[DRef]] = None) -> Dict[str, Any
     if not isinstance(name, str) or NAME_RE.match(name) is None:
         raise ConfigError(f"config: key 'name': expected a non-empty string of [a-zA-Z0-9_-], got {name!r}",
                           key="name")
+    if len(name) > CONFIG_MAX_NAME:
+        raise ConfigError(f"config: key 'name': {len(name)} characters; names are limited to {CONFIG_MAX_NAME} "
+                          f"(they become file names)", key="name")
     out = _checked_copy(d, "", name, set() if deps is None else deps)
     for k, v in out.items():
         if is_rref(v):

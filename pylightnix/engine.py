@@ -16,7 +16,6 @@ except the matcher's listing of that derivation's realizations.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any, Dict, Generator, List, Optional, Sequence, Set
 
 from pylightnix import build as _build_mod
@@ -29,7 +28,8 @@ from pylightnix.gcpause import GCPause
 from pylightnix.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause
 from pylightnix.manager import Closure, Derivation, derivation_stage_function
 from pylightnix.refs import undref
-from pylightnix.store import _rmtree, lock_path, store_instantiate, store_realize, store_remove, store_rrefs_, tmp_root
+from pylightnix.store import _rmtree, lock_path, store_instantiate, store_pin, store_realize, store_remove, store_rrefs_, \
+    store_tmp_area
 from pylightnix.types import BuildArgs, Context, DRef, RRef, RealizeArg
 
 Steps = Generator[BuildPause, None, List[RRef]]
@@ -47,8 +47,7 @@ class _TmpArea:
 
     def session(self, dref: DRef) -> BuildSession:
         if not self.path:
-            self.path = tempfile.mkdtemp(prefix=f"{timestring()}_{undref(dref)[0][:8]}_", dir=tmp_root())
-            self._fd = locks.hold_forever(os.path.join(self.path, ".lock"))
+            self.path, self._fd = store_tmp_area(f"{timestring()}_{undref(dref)[0][:8]}_")
         return BuildSession(dref, self.path)
 
     def close(self) -> None:
@@ -194,6 +193,7 @@ def realize_steps(closure: Closure, force_rebuild: Set[DRef] = frozenset(),  # t
     results: Dict[DRef, List[RRef]] = {}
     rargs = realize_args or {}
     area = _TmpArea()
+    pin = store_pin([d.dref for d in order])  # gc spares what this realize matches and builds
     gc_pause = GCPause()  # off while matching cached stages; on while building and while paused
     error: Optional[BaseException] = None
     events.notify("on_realize_start", closure.dref, total)
@@ -218,5 +218,6 @@ def realize_steps(closure: Closure, force_rebuild: Set[DRef] = frozenset(),  # t
     finally:
         gc_pause.resume()
         area.close()
+        pin.close()
         events.notify("on_realize_end", closure.dref, total, error)
     return results[closure.dref]

@@ -15,9 +15,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+from collections import deque
 from hashlib import sha256 as _sha256
 from os.path import basename, join
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from pylightnix.build import Build, build_cattrs, build_outpath, build_wrapper
 from pylightnix.config import mkconfig
@@ -65,13 +66,33 @@ def _progress(label: str, done: int, total: Optional[int], started: float) -> No
     sys.stderr.flush()
 
 
-def _download(url: str, dest: str, expected: str, label: str) -> None:
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only to http and https, and from https to http only when allowed."""
+
+    def __init__(self, label: str, allow_downgrade: bool) -> None:
+        super().__init__()
+        self.label, self.allow_downgrade = label, allow_downgrade
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        old = urllib.parse.urlparse(req.full_url).scheme.lower()
+        new = urllib.parse.urlparse(newurl).scheme.lower()
+        if new not in ("http", "https"):
+            raise FetchError(f"fetch {self.label}: {req.full_url} redirects to {newurl!r}; only http and https "
+                             f"redirects are followed")
+        if old == "https" and new == "http" and not self.allow_downgrade:
+            raise FetchError(f"fetch {self.label}: {req.full_url} redirects from https to plain http {newurl!r}; "
+                             f"pass allow_downgrade=True to fetchurl to follow it")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _download(url: str, dest: str, expected: str, label: str, allow_downgrade: bool = False) -> None:
     """Stream ``url`` into ``dest`` while hashing; raise ChecksumError on mismatch."""
     h = _sha256()
     started = time.monotonic()
     shown = False
     try:
-        with urllib.request.urlopen(url, timeout=60) as resp, open(dest, "wb") as out:
+        opener = urllib.request.build_opener(_Redirects(label, allow_downgrade))
+        with opener.open(url, timeout=60) as resp, open(dest, "wb") as out:
             total = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
             total_n = int(total) if total and str(total).isdigit() else None
             done = 0
@@ -96,35 +117,119 @@ def _download(url: str, dest: str, expected: str, label: str) -> None:
                             f"nothing was stored")
 
 
-def _inside(root: str, path: str) -> bool:
-    root = os.path.realpath(root)
-    return os.path.realpath(path) == root or os.path.realpath(path).startswith(root + os.sep)
+def _parts(name: str, label: str, what: str) -> Tuple[str, ...]:
+    """The components of an archive path; refuse absolute paths and '..'."""
+    parts = tuple(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))
+    if name.startswith("/") or ".." in parts or not parts:
+        raise UnsafeArchiveError(f"fetch {label}: archive {what} {name!r} would be outside the output folder "
+                                 f"(it is absolute, empty or contains '..')")
+    return parts
+
+
+def _resolve(links: Dict[Tuple[str, ...], str], start: Tuple[str, ...], target: str) -> Optional[Tuple[str, ...]]:
+    """Where the relative link ``target`` seen from folder ``start`` lands in the archive's final tree,
+    following the archive's own symlinks; None if it leaves the tree (or loops)."""
+    cur = list(start)
+    todo = deque(target.split("/"))
+    hops = 0
+    while todo:
+        p = todo.popleft()
+        if p in ("", "."):
+            continue
+        if p == "..":
+            if not cur:
+                return None
+            cur.pop()
+            continue
+        cur.append(p)
+        t = links.get(tuple(cur))
+        if t is not None:
+            hops += 1
+            if hops > 40 or t.startswith("/"):
+                return None
+            cur.pop()
+            todo.extendleft(reversed(t.split("/")))
+    return tuple(cur)
+
+
+def _check_tar(members: List[tarfile.TarInfo], label: str) -> None:
+    """Refuse a tar unless every member provably stays inside the output folder.
+
+    Checked on the archive's final tree, so the order of members does not matter:
+    no member may be written through a link of the archive (nor replace one), every
+    symlink must resolve inside the tree through all other symlinks, and a hard link
+    may only point to a regular file stored earlier in the same archive.
+    """
+    links: Dict[Tuple[str, ...], str] = {}
+    files: Set[Tuple[str, ...]] = set()
+    seen: Set[Tuple[str, ...]] = set()
+    prefixes: Set[Tuple[str, ...]] = set()
+    for m in members:
+        if m.isdir() and set(m.name.split("/")) <= {"", "."}:
+            continue  # "./": the output folder itself, as `tar -C dir .` writes it
+        name = _parts(m.name, label, "member")
+        if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
+            raise UnsafeArchiveError(f"fetch {label}: archive member {m.name!r} is a device, fifo or other "
+                                     f"special file")
+        if name in links or ((m.issym() or m.islnk()) and name in seen):
+            raise UnsafeArchiveError(f"fetch {label}: archive member {m.name!r} replaces a link or is replaced "
+                                     f"by one")
+        prefixes.update(name[:i] for i in range(1, len(name)))
+        if m.issym():
+            if m.linkname.startswith("/") or not m.linkname:
+                raise UnsafeArchiveError(f"fetch {label}: archive link {m.name!r} -> {m.linkname!r} is absolute")
+            links[name] = m.linkname
+        elif m.islnk():
+            target = _parts(m.linkname, label, "hard link target")
+            if target not in files:
+                raise UnsafeArchiveError(f"fetch {label}: archive hard link {m.name!r} -> {m.linkname!r} does not "
+                                         f"point to a file stored earlier in the archive")
+            prefixes.update(target[:i] for i in range(1, len(target)))
+            links[name] = ""  # nothing may be written through it either
+        elif m.isfile():
+            files.add(name)
+        seen.add(name)
+    through = prefixes & set(links)
+    if through:
+        raise UnsafeArchiveError(f"fetch {label}: archive members are stored under the link "
+                                 f"{'/'.join(sorted(through)[0])!r}; refusing to write through links")
+    symlinks = {k: v for k, v in links.items() if v}
+    for name, target in symlinks.items():
+        if _resolve(symlinks, name[:-1], target) is None:
+            raise UnsafeArchiveError(f"fetch {label}: archive link {'/'.join(name)!r} -> {target!r} points "
+                                     f"outside the output folder")
+
+
+def _safe_modes(m: tarfile.TarInfo) -> tarfile.TarInfo:
+    """The 'data' filter's rules where tarfile lacks it: no set-id bits, no group/other write,
+    and files owned by whoever unpacks (tarfile restores owners when run as root)."""
+    m.mode &= 0o755
+    m.uid, m.gid, m.uname, m.gname = os.getuid(), os.getgid(), "", ""
+    return m
+
+
+_FILTER_ERROR = getattr(tarfile, "FilterError", ())  # tarfile without extraction filters has none
 
 
 def unpack(archive: str, out: str, label: str) -> None:
-    """Unpack a tar or zip archive into ``out``; refuse members escaping it."""
+    """Unpack a tar or zip archive into ``out``; refuse an archive with any member that could land
+    outside it (see docs/security.md)."""
     if tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as tf:
-            for m in tf.getmembers():
-                if m.name.startswith("/") or not _inside(out, join(out, m.name)):
-                    raise UnsafeArchiveError(f"fetch {label}: archive member {m.name!r} would be written outside "
-                                             f"the output folder")
-                if (m.issym() or m.islnk()) and (os.path.isabs(m.linkname) or not _inside(
-                        out, join(out, os.path.dirname(m.name), m.linkname) if m.issym() else join(out, m.linkname))):
-                    raise UnsafeArchiveError(f"fetch {label}: archive link {m.name!r} -> {m.linkname!r} points "
-                                             f"outside the output folder")
-                if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
-                    raise UnsafeArchiveError(f"fetch {label}: archive member {m.name!r} is a device or fifo")
-            if sys.version_info >= (3, 12):
-                tf.extractall(out, filter="data")
-            else:
-                tf.extractall(out)
+        try:
+            with tarfile.open(archive) as tf:
+                _check_tar(tf.getmembers(), label)
+                if hasattr(tarfile, "data_filter"):
+                    tf.extractall(out, filter="data")
+                else:
+                    tf.extractall(out, members=[_safe_modes(m) for m in tf.getmembers()])
+        except _FILTER_ERROR as e:
+            raise UnsafeArchiveError(f"fetch {label}: tarfile's data filter refused the archive: {e}") from e
+        except (tarfile.TarError, OSError) as e:
+            raise FetchError(f"fetch {label}: cannot unpack {basename(archive)}: {e}") from e
     elif zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
             for n in zf.namelist():
-                if n.startswith("/") or not _inside(out, join(out, n)):
-                    raise UnsafeArchiveError(f"fetch {label}: archive member {n!r} would be written outside the "
-                                             f"output folder")
+                _parts(n, label, "member")  # zipfile writes links as plain files, so names are all there is
             zf.extractall(out)
     else:
         raise FetchError(f"fetch {label}: {basename(archive)} is neither a tar nor a zip archive; "
@@ -132,7 +237,7 @@ def unpack(archive: str, out: str, label: str) -> None:
 
 
 def _mkfetch(m: Manager, kind: str, source: str, url: str, sha256: str, mode: str, name: str,
-             filename: Optional[str], extra: Any) -> DRef:
+             filename: Optional[str], extra: Any, allow_downgrade: bool = False) -> DRef:
     _check_common(name, sha256, filename)
     _parse_mode(mode, name)
     fname = filename or basename(urllib.parse.urlparse(url).path)
@@ -148,7 +253,7 @@ def _mkfetch(m: Manager, kind: str, source: str, url: str, sha256: str, mode: st
         c = build_cattrs(b)
         o = build_outpath(b)
         path = join(o, fname)
-        _download(url, path + ".part", c.sha256, name)
+        _download(url, path + ".part", c.sha256, name, allow_downgrade)
         os.rename(path + ".part", path)
         modes = _parse_mode(c.mode, name)
         if "unpack" in modes:
@@ -160,12 +265,18 @@ def _mkfetch(m: Manager, kind: str, source: str, url: str, sha256: str, mode: st
 
 def fetchurl(m: Manager, url: str, sha256: str, mode: str = "unpack,remove", name: Optional[str] = None,
              filename: Optional[str] = None, force_download: bool = False, check_promises: bool = True,
-             **kwargs: Any) -> DRef:
-    """Download ``url`` (http, https or file) and verify its sha256; unpack it unless ``mode='as-is'``."""
+             allow_downgrade: bool = False, **kwargs: Any) -> DRef:
+    """Download ``url`` (http, https or file) and verify its sha256; unpack it unless ``mode='as-is'``.
+
+    Redirects are followed only to http and https URLs, and never from https to
+    plain http unless ``allow_downgrade=True`` (the sha256 still guards the
+    content). Archives are unpacked only if no member can land outside the
+    output folder; see docs/security.md.
+    """
     if not isinstance(url, str) or urllib.parse.urlparse(url).scheme not in ("http", "https", "file"):
         raise ConfigError(f"fetchurl {name or 'fetchurl'!r}: url: expected an http, https or file URL, got {url!r}",
                           key="url")
-    return _mkfetch(m, "url", url, url, sha256, mode, name or "fetchurl", filename, kwargs)
+    return _mkfetch(m, "url", url, url, sha256, mode, name or "fetchurl", filename, kwargs, allow_downgrade)
 
 
 def fetchlocal(m: Manager, path: str, sha256: str, mode: str = "unpack,remove", name: Optional[str] = None,

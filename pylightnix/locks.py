@@ -24,8 +24,9 @@ def _held_set() -> Set[str]:
 
 
 @contextmanager
-def exclusive(path: str, what: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if missing) for the block.
+def exclusive(path: str, what: str, shared: bool = False) -> Iterator[None]:
+    """Hold an exclusive (or, with ``shared``, a shared) lock on ``path`` (created if
+    missing) for the block.
 
     Taking the same lock twice in one thread would deadlock, so it is an error
     naming ``what`` instead.
@@ -36,7 +37,7 @@ def exclusive(path: str, what: str) -> Iterator[None]:
                            f"nested realizations cannot build the same derivation", dref=what)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         held.add(path)
         try:
             yield
@@ -47,10 +48,11 @@ def exclusive(path: str, what: str) -> Iterator[None]:
         os.close(fd)
 
 
-def try_lock(path: str) -> int:
-    """Take ``path``'s lock without waiting; return the fd, or -1 if another holder has it."""
+def try_lock(path: str, create: bool = False) -> int:
+    """Take ``path``'s lock without waiting; return the fd, or -1 if another holder has it
+    (or, without ``create``, if there is no such file)."""
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
     except FileNotFoundError:
         return -1
     try:

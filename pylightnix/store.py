@@ -18,11 +18,14 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import sys
+import tempfile
 from hashlib import sha256
 from os.path import expanduser, isdir, join
 from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
 
+from pylightnix import locks
 from pylightnix.config import Config, RConfig, canonical_json, check_config_dict, config_hash, config_deps, \
     config_name, config_substitute_promises
 from pylightnix.errors import BuildError, StoreError
@@ -64,8 +67,7 @@ def store_initialize(custom_store: Optional[str] = None, custom_tmp: Optional[st
     if exists and check_not_exist:
         raise StoreError(f"store {store} already exists (check_not_exist=True)")
     print(f"Initializing {'' if exists else 'non-'}existing {store}")
-    os.makedirs(join(store, ".locks"), exist_ok=True)
-    os.makedirs(tmp, exist_ok=True)
+    _make_dirs(store, tmp)
     if _store != store:
         _reset_caches()
     _store, _tmp = store, tmp
@@ -85,10 +87,44 @@ def store_root() -> str:
     global _store, _tmp
     if _store is None:
         store, tmp = _env_paths()
-        os.makedirs(join(store, ".locks"), exist_ok=True)
-        os.makedirs(tmp, exist_ok=True)
+        _make_dirs(store, tmp)
         _store, _tmp = os.path.abspath(store), os.path.abspath(tmp)
     return _store
+
+
+def _make_dirs(store: str, tmp: str) -> None:
+    try:
+        os.makedirs(join(store, ".locks"), exist_ok=True)
+        os.makedirs(tmp, exist_ok=True)
+    except OSError as e:
+        raise StoreError(f"cannot create the store {store} or its temporary folder {tmp}: {e.strerror} "
+                         f"({e.filename}); check PYLIGHTNIX_ROOT, PYLIGHTNIX_STORE and PYLIGHTNIX_TMP") from None
+
+
+def store_location() -> str:
+    """Where the store is (or would be), without creating it."""
+    return _store or os.path.abspath(_env_paths()[0])
+
+
+def store_use_existing() -> bool:
+    """Make the store named by the environment current without creating anything
+    (read-only commands). False if there is none; StoreError if its path is not a folder."""
+    global _store, _tmp
+    store, tmp = (os.path.abspath(p) for p in _env_paths())
+    try:
+        is_dir = stat.S_ISDIR(os.stat(store).st_mode)
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise StoreError(f"cannot use the store {store}: {e.strerror}; check PYLIGHTNIX_ROOT "
+                         f"(or --root) and PYLIGHTNIX_STORE") from None
+    if not is_dir:
+        raise StoreError(f"cannot use the store {store}: it is not a folder; check PYLIGHTNIX_ROOT (or --root) "
+                         f"and PYLIGHTNIX_STORE")
+    if _store != store:
+        _reset_caches()
+    _store, _tmp = store, tmp
+    return True
 
 
 def tmp_root() -> str:
@@ -234,13 +270,26 @@ def store_deepdeps(roots: Iterable[DRef]) -> Set[DRef]:
 def store_drefs() -> List[DRef]:
     """All derivations in the store."""
     out = []
-    for e in sorted(os.listdir(store_root())):
-        if e.startswith("."):
-            continue
-        dhash, _, name = e.partition("-")
-        if HASHPART_RE.match(dhash) and os.path.exists(join(store_root(), e, "config.json")):
+    for e in _dref_entries():
+        if e.is_dir(follow_symlinks=False) and _is_file(join(e.path, "config.json")):
+            dhash, _, name = e.name.partition("-")
             out.append(mkdref(dhash, name))
     return out
+
+
+def _is_file(path: str) -> bool:
+    """A regular file, not a symlink (which could lead anywhere) nor a FIFO (which would hang a reader)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _dref_entries() -> List[os.DirEntry]:
+    """Store entries named like derivation folders, sorted (symlinks included: callers decide)."""
+    with os.scandir(store_root()) as it:
+        return sorted((e for e in it if not e.name.startswith(".") and HASHPART_RE.match(e.name.partition("-")[0])),
+                      key=lambda e: e.name)
 
 
 # ---------------------------------------------------------------- realizations
@@ -349,6 +398,27 @@ def store_buildtime(rref: RRef) -> Optional[str]:
         return None
 
 
+class SpecialFileError(StoreError):
+    """A FIFO, socket or device inside a folder being hashed: never opened, never stored."""
+
+    def __init__(self, rel: str, kind: str) -> None:
+        super().__init__(f"{rel!r} is {kind}")
+        self.rel, self.kind = rel, kind
+
+
+def _special_kind(mode: int) -> str:
+    return ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+
+
+def _own_copy(path: str) -> None:
+    """Replace a file that has other hard links by a private copy, so sealing never
+    changes an inode that other names (maybe outside the store) share."""
+    part = f"{path}.pylightnix-copy-{_token()}"
+    shutil.copyfile(path, part, follow_symlinks=False)
+    os.replace(part, path)
+
+
 def is_metadata(name: str) -> bool:
     """Entries whose names start with ``_`` (``__buildtime__.txt``, ``_logs/``) are
     metadata: stored and sealed like artifacts, but left out of the realization hash."""
@@ -360,8 +430,11 @@ def dirhash(path: str, *, seal: bool = False) -> str:
 
     Metadata (:func:`is_metadata`, at any depth, with everything below a
     metadata folder) is not hashed, so two builds of a deterministic stage get
-    the same RRef whatever their build times. With ``seal``, files (metadata
-    too) are also fsynced (if FSYNC) and made read-only.
+    the same RRef whatever their build times. Symlinks are hashed by their
+    target text and never followed. A FIFO, socket or device raises
+    :class:`SpecialFileError` (it is never opened). With ``seal``, files
+    (metadata too) are also fsynced (if FSYNC) and made read-only; a file with
+    other hard links is first replaced by a private copy.
     """
     h = sha256()
 
@@ -378,11 +451,15 @@ def dirhash(path: str, *, seal: bool = False) -> str:
             rb = r.encode("utf-8", "surrogateescape")
             if e.is_symlink():
                 update(b"l\0" + rb + b"\0" + os.readlink(e.path).encode("utf-8", "surrogateescape") + b"\n")
-            elif e.is_dir():
+            elif e.is_dir(follow_symlinks=False):
                 update(b"d\0" + rb + b"\n")
                 walk(e.path, r, keep)
+            elif not e.is_file(follow_symlinks=False):
+                raise SpecialFileError(r, _special_kind(e.stat(follow_symlinks=False).st_mode))
             elif keep or seal:
                 fh = sha256()
+                if seal and e.stat(follow_symlinks=False).st_nlink > 1:
+                    _own_copy(e.path)
                 with open(e.path, "rb") as f:
                     while keep:
                         chunk = f.read(1 << 20)
@@ -392,10 +469,19 @@ def dirhash(path: str, *, seal: bool = False) -> str:
                     if seal:
                         if FSYNC:
                             os.fsync(f.fileno())
-                        os.chmod(e.path, 0o444)
+                        os.fchmod(f.fileno(), 0o444)
                 update(b"f\0" + rb + b"\0" + fh.hexdigest().encode() + b"\n")
     walk(path, "", True)
     return h.hexdigest()
+
+
+def _seal(dref: DRef, path: str) -> str:
+    """dirhash(path, seal=True), a special file being the build's error."""
+    try:
+        return dirhash(path, seal=True)
+    except SpecialFileError as e:
+        raise BuildError(f"while realizing {dref}: output file {e.rel!r} is {e.kind}; a realization holds only "
+                         f"files, folders and symlinks (remove it before the stage returns)", dref=dref) from None
 
 
 def store_realize(dref: DRef, context: Context, path: str) -> RRef:
@@ -417,7 +503,7 @@ def store_realize(dref: DRef, context: Context, path: str) -> RRef:
                          f"instantiate it again", dref=dref)
     ctx_text = context_text(context_only(dref, context))
     _write_file(ctxfile, ctx_text)
-    rhash = dirhash(path, seal=True)[:32]
+    rhash = _seal(dref, path)[:32]
     _fsync_dir(path)
     dhash, name = undref(dref)
     target = join(ddir, rhash)
@@ -429,7 +515,7 @@ def store_realize(dref: DRef, context: Context, path: str) -> RRef:
         elif e.errno == errno.EXDEV:
             staging = join(ddir, f".staging-{_token()}")
             shutil.copytree(path, staging, symlinks=True)
-            dirhash(staging, seal=True)
+            _seal(dref, staging)
             try:
                 os.rename(staging, target)
             except OSError as e2:
@@ -495,17 +581,162 @@ def store_gc(keep_drefs: List[DRef], keep_rrefs: List[RRef]) -> Tuple[Set[DRef],
     return rm_d, rm_r
 
 
+def store_path_is_real(path: str) -> bool:
+    """True if ``path`` is in the store and no component below the store root is a
+    symlink: the store's own folders, never a link planted to lead outside."""
+    root = store_root()
+    rel = os.path.relpath(path, root)
+    if rel == ".":
+        return True
+    if rel.startswith(".."):
+        return False
+    cur = root
+    for part in rel.split(os.sep):
+        cur = join(cur, part)
+        try:
+            if stat.S_ISLNK(os.lstat(cur).st_mode):
+                return False
+        except FileNotFoundError:
+            return True  # nothing further to follow
+    return True
+
+
+def _remove_in_store(path: str) -> None:
+    """Remove a store folder; a symlink planted in its place goes, its target stays untouched."""
+    if store_path_is_real(path):
+        _rmtree(path)
+    elif os.path.islink(path) and store_path_is_real(os.path.dirname(path)):
+        os.unlink(path)
+    # else: reached through a planted link: not in the store, never removed
+
+
 def store_remove(drefs: Iterable[DRef], rrefs: Iterable[RRef]) -> None:
-    """Delete realizations and derivations (with all their realizations)."""
+    """Delete realizations and derivations (with all their realizations).
+
+    Takes no locks (the engine calls it under a derivation's lock); ``gc`` uses
+    :func:`store_collect`, which spares whatever a live process uses.
+    """
     for r in rrefs:
-        _rmtree(rref2path(r))
+        _remove_in_store(rref2path(r))
         _context_cache.pop(r, None)
     for d in drefs:
-        _rmtree(store_dref2path(d))
+        _remove_in_store(store_dref2path(d))
         _known_drefs.discard(d)
         if _listing is not None:
             _listing.discard(dref_dirname(d))
         _config_cache.pop(d, None)
+
+
+# ---------------------------------------------------------------- what live processes use
+
+def _pins_dir() -> str:
+    return join(store_root(), ".locks", "pins")
+
+
+class Pin:
+    """Derivations a running realize uses; gc spares them (and all their realizations) until close()."""
+
+    def __init__(self, path: str, fd: int) -> None:
+        self.path, self.fd = path, fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _gc_lock(shared: bool):  # type: ignore[no-untyped-def]
+    """Shared while a process registers something live (a pin, a temporary area);
+    exclusive while gc removes things, so gc sees every registration complete."""
+    return locks.exclusive(join(store_root(), ".locks", "gc.lock"), "gc", shared=shared)
+
+
+def store_tmp_area(prefix: str) -> Tuple[str, int]:
+    """A new temporary folder for builds and the fd of its held ``.lock``; gc never
+    takes it for a leftover while the fd is open."""
+    with _gc_lock(shared=True):
+        path = tempfile.mkdtemp(prefix=prefix, dir=tmp_root())
+        return path, locks.hold_forever(join(path, ".lock"))
+
+
+def store_pin(drefs: Iterable[DRef]) -> Pin:
+    """Mark ``drefs`` as in use by this process until the Pin is closed (or the process dies).
+
+    Registration waits while a gc is removing things, so a realize either sees what
+    gc left or is seen by gc: a derivation it matched is never collected under it.
+    """
+    path = join(_pins_dir(), _token())
+    try:
+        with _gc_lock(shared=True):
+            try:
+                fd = locks.hold_forever(path)
+            except FileNotFoundError:
+                os.makedirs(_pins_dir(), exist_ok=True)
+                fd = locks.hold_forever(path)
+            os.write(fd, "\n".join(drefs).encode())
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        return Pin(path, -1)  # a store we cannot write to is not collected by us either; reading it is fine
+    return Pin(path, fd)
+
+
+def _live_pins() -> Set[str]:
+    """Derivations pinned by live processes; pins of dead ones are removed."""
+    out: Set[str] = set()
+    try:
+        names = os.listdir(_pins_dir())
+    except FileNotFoundError:
+        return out
+    for e in names:
+        p = join(_pins_dir(), e)
+        fd = locks.try_lock(p)
+        if fd >= 0:  # its process is gone
+            try:
+                os.unlink(p)
+            finally:
+                os.close(fd)
+            continue
+        try:
+            with open(p, encoding="utf-8") as f:
+                out.update(f.read().split())
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def store_collect(drefs: Iterable[DRef], rrefs: Iterable[RRef],
+                  leftovers: Iterable[str] = ()) -> List[Tuple[str, str]]:
+    """Remove derivations, realizations and leftovers (from :func:`store_leftovers`) as gc
+    does, sparing any that a live process builds (its lock is held) or uses (a running
+    realize pinned it, or its temporary area is alive).
+
+    Returns the ``(ref or path, reason)`` pairs that were spared.
+    """
+    spared: List[Tuple[str, str]] = []
+    os.makedirs(join(store_root(), ".locks"), exist_ok=True)
+    with _gc_lock(shared=False):
+        still = set(store_leftovers())  # a folder seen half-made before the lock may be alive now
+        spared += [(p, "in use by a running build") for p in leftovers if p not in still]
+        remove_paths([p for p in leftovers if p in still])
+        pinned = _live_pins()
+        for ref, dref, is_d in [(r, rref2dref(r), False) for r in rrefs] + [(d, d, True) for d in drefs]:
+            if dref in pinned:
+                spared.append((ref, "in use by a running realize"))
+                continue
+            fd = locks.try_lock(lock_path(dref), create=True)
+            if fd < 0:
+                spared.append((ref, "being built by a running process"))
+                continue
+            try:
+                store_remove([dref] if is_d else [], [] if is_d else [RRef(ref)])
+            finally:
+                os.close(fd)
+    return spared
 
 
 def _pid_alive(token: str) -> bool:
@@ -521,14 +752,13 @@ def _pid_alive(token: str) -> bool:
 
 def store_leftovers() -> List[str]:
     """Paths of abandoned temporaries: tmp build folders whose owner is gone, staging folders of dead processes."""
-    from pylightnix.locks import try_lock
     out: List[str] = []
     tmp = tmp_root()
-    for e in sorted(os.listdir(tmp)):
+    for e in sorted(os.listdir(tmp) if isdir(tmp) else []):
         p = join(tmp, e)
         lock = join(p, ".lock")
         if isdir(p) and os.path.exists(lock):
-            fd = try_lock(lock)
+            fd = locks.try_lock(lock)
             if fd < 0:
                 continue  # a live build owns it
             os.close(fd)
@@ -537,27 +767,36 @@ def store_leftovers() -> List[str]:
     for e in sorted(os.listdir(root)):
         if e.startswith(".tmp-") and not _pid_alive(e):
             out.append(join(root, e))
-        elif not e.startswith(".") and isdir(join(root, e)):
-            for sub in os.listdir(join(root, e)):
+    for d in _dref_entries():
+        if d.is_dir(follow_symlinks=False):
+            for sub in sorted(os.listdir(d.path)):
                 if sub.startswith((".staging-", ".tmp-")) and not _pid_alive(sub):
-                    out.append(join(root, e, sub))
+                    out.append(join(d.path, sub))
     return out
 
 
 def remove_paths(paths: Iterable[str]) -> None:
+    """Remove leftovers; a symlink is removed itself, and nothing is reached through one."""
     for p in paths:
-        if isdir(p) and not os.path.islink(p):
-            _rmtree(p)
-        else:
+        if os.path.islink(p) or not isdir(p):
             try:
                 os.remove(p)
             except FileNotFoundError:
                 pass
+        elif store_path_is_real(p) or os.path.dirname(p) == tmp_root():
+            _rmtree(p)
 
 
 def store_verify() -> List[str]:
-    """Recompute every hash in the store; return a description of each mismatch."""
+    """Recompute every hash in the store; return a description of each problem found:
+    a mismatch, a missing file, a symlink where a store folder should be, a special file."""
     problems: List[str] = []
+    for e in _dref_entries():
+        if e.is_symlink():
+            problems.append(f"{e.path}: a symlink where a derivation folder should be (gc removes the link, "
+                            f"never its target)")
+        elif os.path.lexists(join(e.path, "config.json")) and not _is_file(join(e.path, "config.json")):
+            problems.append(f"{e.path}: config.json is not a regular file (a symlink or a special file)")
     for d in store_drefs():
         try:
             c = store_config_(d)
@@ -569,9 +808,17 @@ def store_verify() -> List[str]:
             continue
         for r in store_rrefs_(d):
             p = rref2path(r)
-            if not os.path.exists(join(p, "context.json")):
+            if not store_path_is_real(p) or not isdir(p):
+                problems.append(f"{r}: a symlink or file where the realization folder should be")
+                continue
+            if not os.path.lexists(join(p, "context.json")):
                 problems.append(f"{r}: missing context.json")
                 continue
-            if dirhash(p)[:32] != unrref(r)[0]:
-                problems.append(f"{r}: content does not match its hash")
+            try:
+                if dirhash(p)[:32] != unrref(r)[0]:
+                    problems.append(f"{r}: content does not match its hash")
+            except SpecialFileError as e:
+                problems.append(f"{r}: {e.rel!r} is {e.kind}; realizations hold only files, folders and symlinks")
+            except OSError as e:
+                problems.append(f"{r}: unreadable ({type(e).__name__}: {e})")
     return problems

@@ -1,6 +1,9 @@
 """Shared fixtures: every test gets its own store."""
+import http.server
 import os
 import sys
+import threading
+from functools import partial
 
 import pytest
 
@@ -23,3 +26,20 @@ def store(tmp_path, monkeypatch):
     repl.PYLIGHTNIX_REPL_HELPER = None
     breakpoints.set_build_breakpoints([])
     breakpoints.set_break_on_failure(False)
+
+
+@pytest.fixture
+def http_dir(tmp_path):
+    """Serve tmp_path/www over HTTP on 127.0.0.1; yields (folder, base URL)."""
+    www = tmp_path / "www"
+    www.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(www)))
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield www, f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()

@@ -1,35 +1,15 @@
 """fetchurl against a real HTTP server on 127.0.0.1, and file: URLs."""
 import hashlib
-import http.server
 import io
 import os
 import tarfile
-import threading
 import zipfile
-from functools import partial
 from os.path import join
 
 import pytest
 
 from pylightnix import *
 from pylightnix import ChecksumError, ConfigError, FetchError, UnsafeArchiveError
-
-
-@pytest.fixture
-def http_dir(tmp_path):
-    """Serve tmp_path/www over HTTP on 127.0.0.1; yields (folder, base URL)."""
-    www = tmp_path / "www"
-    www.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(www)))
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield www, f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
 
 
 def sha(data: bytes) -> str:
