@@ -143,7 +143,7 @@ class DapAgent(Frontend):
             ch.call("pause", info, timeout=10)
         except ChannelError:
             return
-        fn, args = pause_frame.make(pause)
+        fn, args = pause_frame.make(pause, pause_frame.shown_location(pause))
         with self._lock:
             self._pause, self._step = pause, False
         self._warm_up_console()

@@ -86,10 +86,21 @@ def _describe(pause: BuildPause) -> str:
     return f"paused before building {pause.name}"
 
 
+def _shown_path(path: str) -> str:
+    """``path`` relative to the working directory when it is below it (shorter, and
+    still clickable in editors' terminals), else absolute."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith(os.pardir) else rel
+
+
 def banner(pause: BuildPause) -> str:
     """The text shown when the shell opens: where we are and what to type."""
     lines = [f"=== pylightnix: {_describe(pause)} ===",
              f"    {pause.dref}"]
+    loc = pause.location()
+    if loc is not None:
+        what = "raised at" if pause.kind == FAILURE else "declared at"
+        lines.append(f"    {what} {_shown_path(loc[0])}:{loc[1]}")
     if pause.breakpoint and pause.kind == BEFORE:
         lines.append(f"    (build breakpoint {pause.breakpoint!r})")
     lines.append("In scope: your script's globals, name, dref, config, buildargs"
