@@ -35,6 +35,10 @@ FORWARDED = {
     "source", "gotoTargets", "goto", "setDebuggerProperty", "pydevdSystemInfo",
     "debugpySystemInfo", "setPydevdSourceMap",
 }
+#: debugpy's one-time note when a step passes through code justMyCode hides. Our own
+#: steps (stopOnEntry through runpy, Step Into from a build pause through the engine)
+#: always do that, so in the Debug Console it would be noise the user did not cause.
+SKIPPED_FRAME_NOTE = "Frame skipped from debugging during step-in."
 #: how long any forwarded request may take before the client gets an error instead
 REQUEST_TIMEOUT = 60.0
 
@@ -470,6 +474,8 @@ class Session:
             body = dict(body, name=self.program_label)
         elif name == "continued":
             pass
+        elif name == "output" and str((body or {}).get("output", "")).startswith(SKIPPED_FRAME_NOTE):
+            return
         self.client.event(str(name), body)
 
     def _map_stopped(self, body: Dict[str, Any]) -> Dict[str, Any]:
