@@ -58,7 +58,8 @@ class Session:
         self.listener: Optional[Listener] = None
         self.secret = new_secret()
         self.book = Book()
-        self.break_on_failure = False
+        self.break_on_failure = False          # the "Failed builds" exception filter
+        self.launch_break_on_failure = False   # launch.json's breakOnFailedBuilds
         self.init_args: Dict[str, Any] = {}
         self.capabilities: Dict[str, Any] = {}
         self.mode: Optional[str] = None
@@ -203,6 +204,7 @@ class Session:
         try:
             out, self.program_label, self._entry_pending = launch_config.launch_args(
                 args, listener.port, self.secret)
+            self.launch_break_on_failure = launch_config.break_on_failed_builds(args)
         except launch_config.LaunchError as e:
             listener.close()
             self._fail_launch(req, str(e))
@@ -250,7 +252,8 @@ class Session:
         port = int(port)
         try:
             chan = attach_info.resolve(args, port)
-        except attach_info.AttachInfoError as e:
+            self.launch_break_on_failure = launch_config.break_on_failed_builds(args)
+        except (attach_info.AttachInfoError, launch_config.LaunchError) as e:
             self._fail_launch(req, f"attach: {e}")
             return
         self.book.launch_patterns = [str(p) for p in args.get("buildBreakpoints") or []]
@@ -333,7 +336,8 @@ class Session:
 
     def _agent_config(self) -> Dict[str, Any]:
         with self._lock:
-            return {"buildBreakpoints": self.book.patterns(), "breakOnFailure": self.break_on_failure,
+            return {"buildBreakpoints": self.book.patterns(),
+                    "breakOnFailure": self.break_on_failure or self.launch_break_on_failure,
                     "ready": self.configuration_done}
 
     def _req_configurationDone(self, req: Message) -> None:
