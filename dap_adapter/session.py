@@ -15,6 +15,7 @@ import threading
 from typing import Any, Callable, Dict, Optional
 
 from dap_adapter import attach_info, console, launch_config
+from dap_adapter.build_progress import BuildProgress
 from dap_adapter.channel import Channel, ChannelError, Listener, connect, new_secret
 from dap_adapter.debugpy_proxy import DebugpyGone, DebugpyProxy
 from dap_adapter.function_breakpoints import Book
@@ -75,6 +76,7 @@ class Session:
         self._entry_pending = False
         self._terminated_sent = False
         self._watchdog = Watchdog(REQUEST_TIMEOUT)
+        self.progress = BuildProgress(lambda event, body: self.client.event(event, body))
 
     # =====================================================================
     # client side
@@ -183,6 +185,8 @@ class Session:
         caps["supportsCompletionsRequest"] = True
         caps["supportsConfigurationDoneRequest"] = True
         caps["supportsExceptionInfoRequest"] = True
+        caps["supportsCancelRequest"] = True  # cancelling a realization's progress cancels the build
+        self.progress.enabled = bool(self.init_args.get("supportsProgressReporting"))
         filters = [f for f in caps.get("exceptionBreakpointFilters", [])
                    if f.get("filter") != FAILURE_FILTER["filter"]]
         caps["exceptionBreakpointFilters"] = filters + [dict(FAILURE_FILTER)]
@@ -438,6 +442,28 @@ class Session:
             self.client.respond(req["seq"], "disconnect")
         self.done.set()
 
+    def _req_cancel(self, req: Message) -> None:
+        """Cancel of the realization's progress: cancel the build (nothing partial is
+        stored; ``realize`` raises ``BuildCancelled``). A paused build is cancelled and
+        resumed. Cancelling a request is accepted and ignored (DAP allows that)."""
+        pid = (req.get("arguments") or {}).get("progressId")
+        ch = self.agent
+        if pid is None or not self.progress.is_current(pid) or ch is None or ch.closed:
+            self.client.respond(req["seq"], "cancel")
+            return
+        try:
+            answer = ch.call("cancel_realization", {}, timeout=5) or {}
+        except ChannelError as e:
+            self.client.error(req, f"cancel: {e}")
+            return
+        self.client.respond(req["seq"], "cancel")
+        if answer.get("paused") and self.debugpy is not None:
+            for tid in self.pauses.threads():
+                try:
+                    self.debugpy.call("continue", {"threadId": tid}, timeout=3)
+                except DebugpyGone:
+                    return
+
     def _req_terminate(self, req: Message) -> None:
         self._cancel_paused_builds()
         self.forward(req)
@@ -471,6 +497,7 @@ class Session:
         if name == "stopped":
             body = self._map_stopped(dict(body or {}))
         elif name in ("exited", "terminated"):
+            self.progress.end("Program ended")
             self._exited.set()
             if name == "terminated":
                 self._terminated_sent = True
@@ -530,6 +557,8 @@ class Session:
                 self.client.event("breakpoint", {"reason": "changed", "breakpoint": b.dap()})
         elif event == "resumed":
             self.pauses.resumed(str(body.get("dref", "")))
+        elif event == "progress":
+            self.progress.update(body)
         elif event == "output":
             self.client.event("output", {"category": body.get("category", "console"),
                                          "output": str(body.get("output", ""))})

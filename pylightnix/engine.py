@@ -195,6 +195,8 @@ def realize_steps(closure: Closure, force_rebuild: Set[DRef] = frozenset(),  # t
     rargs = realize_args or {}
     area = _TmpArea()
     gc_pause = GCPause()  # off while matching cached stages; on while building and while paused
+    error: Optional[BaseException] = None
+    events.notify("on_realize_start", closure.dref, total)
     try:
         for i, drv in enumerate(order):
             gc_pause.pause()
@@ -210,7 +212,11 @@ def realize_steps(closure: Closure, force_rebuild: Set[DRef] = frozenset(),  # t
                 rrefs = yield from _build(drv, ctx, i, total, forced, interrupt_here,
                                           dict(rargs.get(drv.dref, {})), area)
             results[drv.dref] = rrefs
+    except BaseException as e:
+        error = e
+        raise
     finally:
         gc_pause.resume()
         area.close()
+        events.notify("on_realize_end", closure.dref, total, error)
     return results[closure.dref]

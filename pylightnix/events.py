@@ -141,6 +141,12 @@ def user_traceback_line(tb: Optional[types.TracebackType]) -> Optional[Tuple[str
 class Frontend:
     """Base class for frontends; every hook is optional and does nothing here."""
 
+    def on_realize_start(self, target: str, total: int) -> None:
+        """A realization of ``target`` starts; its closure needs ``total`` derivations."""
+
+    def on_realize_end(self, target: str, total: int, error: Optional[BaseException]) -> None:
+        """The realization of ``target`` ended; ``error`` is what it raised, or None."""
+
     def on_instantiate(self, derivations: List[Tuple[str, str]]) -> None:
         """A closure was instantiated: ``[(dref, name), ...]`` in build order."""
 
@@ -222,6 +228,7 @@ def dispatch_pause(pause: BuildPause) -> None:
 
 
 def notify(event: str, *args: Any) -> None:
-    """Call ``event`` (``on_instantiate``, ``on_built``, ``on_progress``) on every frontend."""
+    """Call ``event`` (``on_instantiate``, ``on_realize_start``, ``on_progress``, ``on_built``,
+    ``on_realize_end``) on every frontend."""
     for f in frontends():
         getattr(f, event)(*args)
