@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from pylightnix import breakpoints, events
 from pylightnix.errors import BuildCancelled
-from pylightnix.events import FAILURE, BuildPause, Frontend
+from pylightnix.events import FAILURE, BuildPause, Frontend, user_traceback
 
 from dap_adapter import attach_info, console, pause_frame, pydevd_socket, tracing
 from dap_adapter.channel import Channel, ChannelError, Listener, connect, new_secret
@@ -50,7 +50,7 @@ def _exception_info(e: BaseException) -> Dict[str, Any]:
     return {"typeName": t.__name__,
             "fullTypeName": t.__qualname__ if mod in ("builtins", "__main__") else f"{mod}.{t.__qualname__}",
             "message": str(e),
-            "stackTrace": "".join(traceback.format_exception(t, e, e.__traceback__))}
+            "stackTrace": "".join(traceback.format_exception(t, e, user_traceback(e.__traceback__)))}
 
 
 class CancelledFromEditor(BuildCancelled):

@@ -50,6 +50,14 @@ class BuildProgress:
         else:
             self.send("progressUpdate", {"progressId": pid, "message": message, "percentage": percentage})
 
+    def paused(self, name: str, failed: bool) -> None:
+        """A build pause: say so instead of the stage built before it."""
+        with self._lock:
+            pid = self._id
+        if pid is not None:
+            what = "build failed, paused" if failed else "paused before building"
+            self.send("progressUpdate", {"progressId": pid, "message": f"{name}: {what}"})
+
     def end(self, message: str) -> None:
         with self._lock:
             pid, self._id = self._id, None

@@ -545,6 +545,7 @@ class Session:
             return self._agent_config()
         if method == "pause":
             self.pauses.announce(params)
+            self.progress.paused(str(params.get("name", "?")), params.get("kind") == FAILURE)
             return {"ok": True}
         raise ChannelError(f"unknown method {method}")
 

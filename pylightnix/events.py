@@ -122,17 +122,28 @@ def _library_dirs() -> Tuple[str, ...]:
     return tuple(d + os.sep for d in dirs)
 
 
+def _ours(frame: types.FrameType) -> bool:
+    module = str(frame.f_globals.get("__name__", ""))
+    return module == "pylightnix" or module.startswith("pylightnix.")
+
+
+def user_traceback(tb: Optional[types.TracebackType]) -> Optional[types.TracebackType]:
+    """``tb`` without pylightnix's own leading entries (the engine calling the realizer):
+    what a user reads starts at their stage. Unchanged if nothing else is left."""
+    t = tb
+    while t is not None and _ours(t.tb_frame):
+        t = t.tb_next
+    return t if t is not None else tb
+
+
 def user_traceback_line(tb: Optional[types.TracebackType]) -> Optional[Tuple[str, int]]:
     """``(file, line)`` of the innermost traceback entry in user code: not pylightnix's
     own modules, not the standard library or installed packages, and a real file."""
     libs = _library_dirs()
     found: Optional[Tuple[str, int]] = None
     while tb is not None:
-        frame = tb.tb_frame
-        module = str(frame.f_globals.get("__name__", ""))
-        path = os.path.abspath(frame.f_code.co_filename)
-        if not (module == "pylightnix" or module.startswith("pylightnix.")) \
-                and not path.startswith(libs) and os.path.isfile(path):
+        path = os.path.abspath(tb.tb_frame.f_code.co_filename)
+        if not _ours(tb.tb_frame) and not path.startswith(libs) and os.path.isfile(path):
             found = (path, tb.tb_lineno)
         tb = tb.tb_next
     return found

@@ -26,7 +26,7 @@ import types
 from typing import Any, Dict, Optional, TextIO
 
 from pylightnix.errors import PylightnixError
-from pylightnix.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause, Frontend
+from pylightnix.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause, Frontend, user_traceback
 
 #: what a pause does when there is no terminal to open a shell in
 NO_TTY_CONTINUE = "continue"
@@ -67,15 +67,6 @@ def terminal_problem() -> Optional[str]:
     except OSError:
         pass  # no job control information: assume foreground
     return None
-
-
-def _user_frames(tb: Optional[types.TracebackType]) -> Optional[types.TracebackType]:
-    """Drop the engine's own leading frames: the user wants to see their stage."""
-    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    t = tb
-    while t is not None and os.path.abspath(t.tb_frame.f_code.co_filename).startswith(here):
-        t = t.tb_next
-    return t if t is not None else tb
 
 
 def _describe(pause: BuildPause) -> str:
@@ -184,7 +175,7 @@ class TerminalFrontend(Frontend):
             return
         if pause.kind == FAILURE and pause.exception is not None:
             exc = pause.exception
-            self.stderr.write("".join(traceback.format_exception(type(exc), exc, _user_frames(exc.__traceback__))))
+            self.stderr.write("".join(traceback.format_exception(type(exc), exc, user_traceback(exc.__traceback__))))
         self._open_shell(pause)
         self._report(pause)
 

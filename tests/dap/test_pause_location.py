@@ -68,6 +68,9 @@ def test_failed_build_top_frame_is_the_raising_line(pipes_client, root):
     assert st["reason"] == "exception"
     top = user_top_frame(c, st["threadId"], "trainer")
     assert top["line"] == line_of(PIPELINE, 'b.model.load("weights.h5")')
+    # the exception's traceback starts at the user's stage, not in the engine that called it
+    trace = c.request("exceptionInfo", {"threadId": st["threadId"]})["body"]["details"]["stackTrace"]
+    assert "pylightnix" not in trace and "trainer_realize" in trace and "evaluate_broken" in trace, trace
     # the frame is still the pause: its variables are the failed build
     assert {"b", "exc", "name", "dref", "config"} <= set(locals_of(c, top["id"]))
 

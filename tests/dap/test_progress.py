@@ -82,6 +82,10 @@ def test_cancel_progress_at_a_pause_cancels_the_build(pipes_client, root, where)
         launch(c, root, filters=[FILTER], init=PROGRESS, env={"PIPELINE_BROKEN": "1"})
     st = c.event("stopped", timeout=30)["body"]
     assert st["reason"] == ("function breakpoint" if where == "before" else "exception")
+    # while paused, the progress says so (not the stage built before)
+    last = [b for e, b in progress_events(c) if e == "progressUpdate"][-1]
+    assert last["message"] == ("trainer: paused before building" if where == "before"
+                               else "trainer: build failed, paused")
     _cancel(c)
     assert c.event("exited", timeout=30)["body"]["exitCode"] != 0
     wait_output(c, "BuildCancelled", timeout=10)
