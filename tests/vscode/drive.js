@@ -281,16 +281,22 @@ const SCENARIOS = {
     if (cfg.finalOutput) await step('program-output', () => waitForText('.repl .monaco-list-rows', cfg.finalOutput));
   },
 
-  // "Failed builds" filter: stop on the failed stage, fix it in the console, commit, continue.
+  // "Failed builds" filter (or, with cfg.firstRun, the launch attribute breakOnFailedBuilds):
+  // stop on the failed stage, fix it in the console, commit, continue.
   async failedBuild() {
     await step('workbench', openWorkbench);
     await step('run-view', showRunView);
     if (cfg.openFile) await step('open-file', () => openFile(cfg.openFile));
-    await step('start-stop-on-entry', () => startConfiguration(cfg.configName));
-    await step('entry', () => page.locator('.debug-toolbar').waitFor({ state: 'visible', timeout: WAIT })
-      .then(() => waitForText(CALL_STACK, /paused/i)));
-    await step('filter-enabled', () => enableExceptionFilter('Failed builds'));
-    await step('continue-to-failure', () => runCommand('Debug: Continue'));
+    if (cfg.firstRun) {
+      // launch.json's "breakOnFailedBuilds": true: no stop on entry, no filter to tick
+      await step('start', () => startConfiguration(cfg.configName));
+    } else {
+      await step('start-stop-on-entry', () => startConfiguration(cfg.configName));
+      await step('entry', () => page.locator('.debug-toolbar').waitFor({ state: 'visible', timeout: WAIT })
+        .then(() => waitForText(CALL_STACK, /paused/i)));
+      await step('filter-enabled', () => enableExceptionFilter('Failed builds'));
+      await step('continue-to-failure', () => runCommand('Debug: Continue'));
+    }
     await step('failed-stop', () => waitForText(CALL_STACK, cfg.expectStop));
     if (cfg.expectUserCode) await step('user-code', () => assertUserCodeShown(cfg.expectUserCode));
     // The failed Build `b` and the exception are locals of the top frame.

@@ -264,6 +264,9 @@ def make_workspace(tmp_path: Path, bare_python: Optional[Path] = None) -> Dict[s
              "program": "${workspaceFolder}/broken_demo.py", "cwd": "${workspaceFolder}",
              "python": sys.executable, "env": env, "console": "internalConsole", "justMyCode": True,
              "stopOnEntry": True},
+            {"type": "pylightnix", "request": "launch", "name": "Pylightnix: broken demo, breakOnFailedBuilds",
+             "program": "${workspaceFolder}/broken_demo.py", "cwd": "${workspaceFolder}",
+             "python": sys.executable, "env": env, "console": "internalConsole", "breakOnFailedBuilds": True},
         ],
     }
     if bare_python is not None:
@@ -461,6 +464,24 @@ def test_failed_build_fixed_in_console(code_server: CodeServer, tools: Path, tmp
     assert repl.count("3000 train samples") == 1, f"training ran {repl.count('3000 train samples')} times"
     publish_screenshots(art, {"filter-enabled": "vscode-5-filter.png", "failed-locals": "vscode-6-failed.png",
                               "console-3": "vscode-7-fixed.png"})
+
+
+def test_break_on_failed_builds_from_the_first_run(code_server: CodeServer, tools: Path, tmp_path: Path,
+                                                  request: pytest.FixtureRequest) -> None:
+    """launch.json's ``breakOnFailedBuilds``: a fresh VS Code (the "Failed builds" filter not
+    known yet), no stopOnEntry, and the first run stops on the failed build in mnist.py."""
+    ws = make_workspace(tmp_path)
+    try:
+        drive(tools, "failedBuild", _artifacts(request), url=code_server.url(ws["workspace"]),
+              configName="Pylightnix: broken demo, breakOnFailedBuilds", firstRun=True,
+              expectStop="Build of convnn_mnist failed: AttributeError",
+              expectUserCode=user_code(ws, "mnist.py", 'b.model.load(join(o, "checkpoint.ckpt"))'),
+              adapterFiles=ADAPTER_FILES,
+              consoleLines=[{"line": "mnist_eval_correct(b)"}, {"line": "repl_continueBuild(b)", "expect": RREF_RE}],
+              finalOutput=RREF_RE)
+    except VSCodeTestError as e:
+        raise VSCodeTestError(f"{e}\ncode-server log:\n{_code_server_log(code_server)}") from None
+    assert_one_realization(ws["store"], "convnn_mnist")
 
 
 def test_add_build_breakpoint_command_lists_the_store(code_server: CodeServer, tools: Path, tmp_path: Path,
