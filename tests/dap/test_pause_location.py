@@ -94,3 +94,19 @@ def test_line_breakpoints_in_the_stage_do_not_stop_the_pause_frame(pipes_client,
     c.event("terminated", timeout=30, after=after)
     assert not [m for m in c.received[after:] if m.get("event") == "stopped"], stops
     wait_output(c, "RESULT rref:", timeout=10)
+
+
+def test_stage_file_hidden_by_rules_still_pauses(pipes_client, root):
+    """If the user's rules hide their own file from the debugger, a frame there would never
+    stop: the pause falls back to the adapter's template frame and still stops."""
+    c = pipes_client
+    launch(c, root, function_breakpoints=["trainer"],
+           extra={"rules": [{"path": PIPELINE, "include": False}]})
+    st = c.event("stopped", timeout=30)["body"]
+    assert st["description"] == "Paused before building trainer"
+    frames = c.request("stackTrace", {"threadId": st["threadId"]})["body"]["stackFrames"]
+    assert frames[0]["name"] == "trainer"
+    assert frames[0]["source"]["path"] != PIPELINE
+    c.request("continue", {"threadId": st["threadId"]})
+    c.event("terminated", timeout=30)
+    wait_output(c, "RESULT rref:", timeout=10)
