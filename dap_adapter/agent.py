@@ -11,15 +11,20 @@ the adapter over the authenticated side channel (:mod:`dap_adapter.channel`):
   breakpoint, so pydevd stops there with all its features (variables, console,
   stepping). When the user continues, the frame returns and the engine does
   whatever the pause says (commit, cancel, or run the realizer);
+- ``on_realize_start`` / ``on_progress`` / ``on_realize_end`` -> ``progress``
+  notifications (the adapter shows them as DAP progress);
 - adapter requests: ``configure`` (build breakpoints, break-on-failure),
-  ``step_into`` (arm pydevd's step-into for when the pause frame returns) and
-  ``cancel`` (cancel the pending pause).
+  ``step_into`` (arm pydevd's step-into for when the pause frame returns),
+  ``cancel`` (cancel the pending pause) and ``cancel_realization`` (the user
+  cancelled the progress: cancel the pause, or stop the running build with
+  :class:`CancelledFromEditor` raised in the realizing thread).
 
 The engine knows nothing about DAP; without a connected adapter the agent does
 nothing and every pause takes the engine's default.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
 import sys
@@ -28,7 +33,8 @@ import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
 from pylightnix import breakpoints, events
-from pylightnix.events import FAILURE, BuildPause, Frontend
+from pylightnix.errors import BuildCancelled
+from pylightnix.events import FAILURE, BuildPause, Frontend, user_traceback
 
 from dap_adapter import attach_info, console, pause_frame, pydevd_socket, tracing
 from dap_adapter.channel import Channel, ChannelError, Listener, connect, new_secret
@@ -44,7 +50,24 @@ def _exception_info(e: BaseException) -> Dict[str, Any]:
     return {"typeName": t.__name__,
             "fullTypeName": t.__qualname__ if mod in ("builtins", "__main__") else f"{mod}.{t.__qualname__}",
             "message": str(e),
-            "stackTrace": "".join(traceback.format_exception(t, e, e.__traceback__))}
+            "stackTrace": "".join(traceback.format_exception(t, e, user_traceback(e.__traceback__)))}
+
+
+class CancelledFromEditor(BuildCancelled):
+    """Raised inside the running build when the user cancels its progress in the editor;
+    the engine then removes what the build left, as for any failed build."""
+
+    def __init__(self, message: str = "the build was cancelled from the editor; nothing was stored",
+                 **kw: Any) -> None:
+        super().__init__(message, **kw)
+
+
+def _raise_in_thread(ident: int, exc_type: type) -> bool:
+    """Make ``exc_type`` raise in thread ``ident`` at its next Python instruction (the
+    only way to stop arbitrary code running in another thread; a thread blocked in C,
+    e.g. in ``time.sleep``, raises when that call returns)."""
+    n = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type))
+    return n == 1
 
 
 class DapAgent(Frontend):
@@ -57,6 +80,8 @@ class DapAgent(Frontend):
         self._step = False
         self._warmed = False
         self._lock = threading.Lock()
+        self._realizing: List[int] = []  # threads of the running realizations, innermost last
+        self._cancelling = False
 
     # -- channel ------------------------------------------------------------
     def attach_channel(self, sock: socket.socket) -> None:
@@ -117,13 +142,51 @@ class DapAgent(Frontend):
             if p is not None:
                 p.cancel()
             return {"ok": True, "cancelled": p is not None}
+        if method == "cancel_realization":
+            return self._cancel_realization()
         raise ChannelError(f"unknown method {method}")
+
+    def _cancel_realization(self) -> Dict[str, Any]:
+        """The user cancelled the progress: cancel the pause if the build is paused (the
+        adapter then resumes the thread), else stop the running build."""
+        with self._lock:
+            p = self._pause
+            if not self._realizing:
+                return {"ok": True, "cancelled": False, "paused": False}
+            ident, self._cancelling = self._realizing[0], True
+        if p is not None:
+            p.cancel()
+            return {"ok": True, "cancelled": True, "paused": True}
+        return {"ok": True, "cancelled": _raise_in_thread(ident, CancelledFromEditor), "paused": False}
 
     # -- engine hooks ---------------------------------------------------------
     def on_instantiate(self, derivations: List[Tuple[str, str]]) -> None:
         ch = self._connected()
         if ch is not None:
             ch.notify("instantiated", {"derivations": [[str(d), str(n)] for d, n in derivations]})
+
+    def on_realize_start(self, target: str, total: int) -> None:
+        with self._lock:
+            if not self._realizing:
+                self._cancelling = False
+            self._realizing.append(threading.get_ident())
+
+    def on_progress(self, index: int, total: int, dref: str, name: str) -> None:
+        ch = self._connected()
+        if ch is not None:
+            ch.notify("progress", {"index": index, "total": total, "dref": str(dref), "name": str(name)})
+
+    def on_realize_end(self, target: str, total: int, error: Optional[BaseException]) -> None:
+        with self._lock:
+            if threading.get_ident() in self._realizing:
+                self._realizing.remove(threading.get_ident())
+            if self._realizing:
+                return  # a realization run from a pause's console ended; the outer one goes on
+            cancelled = self._cancelling or isinstance(error, BuildCancelled)
+        ch = self._connected()
+        if ch is not None:
+            ch.notify("progress", {"done": True, "target": str(target),
+                                   "outcome": "cancelled" if cancelled else "failed" if error else "done"})
 
     def on_pause(self, pause: BuildPause) -> None:
         self._stop(pause)
@@ -135,6 +198,9 @@ class DapAgent(Frontend):
         ch = self._connected()
         if ch is None:
             return
+        if self._cancelling:  # the user cancelled this realization: no stop, just cancel
+            pause.cancel()
+            return
         info: Dict[str, Any] = {"kind": pause.kind, "name": pause.name, "dref": pause.dref,
                                 "breakpoint": pause.breakpoint}
         if pause.kind == FAILURE and pause.exception is not None:
@@ -143,7 +209,7 @@ class DapAgent(Frontend):
             ch.call("pause", info, timeout=10)
         except ChannelError:
             return
-        fn, args = pause_frame.make(pause)
+        fn, args = pause_frame.make(pause, pause_frame.shown_location(pause))
         with self._lock:
             self._pause, self._step = pause, False
         self._warm_up_console()

@@ -16,7 +16,16 @@ import dap_adapter
 PACKAGE_DIR = os.path.dirname(os.path.abspath(dap_adapter.__file__))
 PACKAGE_PARENT = os.path.dirname(PACKAGE_DIR)
 #: keys understood by the adapter and not passed to debugpy
-OUR_KEYS = ("buildBreakpoints", "pylightnixChannel", "pylightnixAttachFile")
+OUR_KEYS = ("buildBreakpoints", "breakOnFailedBuilds", "pylightnixChannel", "pylightnixAttachFile")
+
+
+def break_on_failed_builds(args: Dict[str, Any]) -> bool:
+    """launch.json's ``breakOnFailedBuilds``: the "Failed builds" filter from the first
+    run on (the filter in the Breakpoints view appears only once a session runs)."""
+    value = args.get("breakOnFailedBuilds", False)
+    if not isinstance(value, bool):
+        raise LaunchError(f"breakOnFailedBuilds: expected true or false, got {value!r}")
+    return value
 
 
 class LaunchError(Exception):

@@ -15,6 +15,7 @@ import threading
 from typing import Any, Callable, Dict, Optional
 
 from dap_adapter import attach_info, console, launch_config
+from dap_adapter.build_progress import BuildProgress
 from dap_adapter.channel import Channel, ChannelError, Listener, connect, new_secret
 from dap_adapter.debugpy_proxy import DebugpyGone, DebugpyProxy
 from dap_adapter.function_breakpoints import Book
@@ -35,6 +36,10 @@ FORWARDED = {
     "source", "gotoTargets", "goto", "setDebuggerProperty", "pydevdSystemInfo",
     "debugpySystemInfo", "setPydevdSourceMap",
 }
+#: debugpy's one-time note when a step passes through code justMyCode hides. Our own
+#: steps (stopOnEntry through runpy, Step Into from a build pause through the engine)
+#: always do that, so in the Debug Console it would be noise the user did not cause.
+SKIPPED_FRAME_NOTE = "Frame skipped from debugging during step-in."
 #: how long any forwarded request may take before the client gets an error instead
 REQUEST_TIMEOUT = 60.0
 
@@ -54,7 +59,8 @@ class Session:
         self.listener: Optional[Listener] = None
         self.secret = new_secret()
         self.book = Book()
-        self.break_on_failure = False
+        self.break_on_failure = False          # the "Failed builds" exception filter
+        self.launch_break_on_failure = False   # launch.json's breakOnFailedBuilds
         self.init_args: Dict[str, Any] = {}
         self.capabilities: Dict[str, Any] = {}
         self.mode: Optional[str] = None
@@ -70,6 +76,7 @@ class Session:
         self._entry_pending = False
         self._terminated_sent = False
         self._watchdog = Watchdog(REQUEST_TIMEOUT)
+        self.progress = BuildProgress(lambda event, body: self.client.event(event, body))
 
     # =====================================================================
     # client side
@@ -178,6 +185,8 @@ class Session:
         caps["supportsCompletionsRequest"] = True
         caps["supportsConfigurationDoneRequest"] = True
         caps["supportsExceptionInfoRequest"] = True
+        caps["supportsCancelRequest"] = True  # cancelling a realization's progress cancels the build
+        self.progress.enabled = bool(self.init_args.get("supportsProgressReporting"))
         filters = [f for f in caps.get("exceptionBreakpointFilters", [])
                    if f.get("filter") != FAILURE_FILTER["filter"]]
         caps["exceptionBreakpointFilters"] = filters + [dict(FAILURE_FILTER)]
@@ -199,6 +208,7 @@ class Session:
         try:
             out, self.program_label, self._entry_pending = launch_config.launch_args(
                 args, listener.port, self.secret)
+            self.launch_break_on_failure = launch_config.break_on_failed_builds(args)
         except launch_config.LaunchError as e:
             listener.close()
             self._fail_launch(req, str(e))
@@ -246,7 +256,8 @@ class Session:
         port = int(port)
         try:
             chan = attach_info.resolve(args, port)
-        except attach_info.AttachInfoError as e:
+            self.launch_break_on_failure = launch_config.break_on_failed_builds(args)
+        except (attach_info.AttachInfoError, launch_config.LaunchError) as e:
             self._fail_launch(req, f"attach: {e}")
             return
         self.book.launch_patterns = [str(p) for p in args.get("buildBreakpoints") or []]
@@ -329,7 +340,8 @@ class Session:
 
     def _agent_config(self) -> Dict[str, Any]:
         with self._lock:
-            return {"buildBreakpoints": self.book.patterns(), "breakOnFailure": self.break_on_failure,
+            return {"buildBreakpoints": self.book.patterns(),
+                    "breakOnFailure": self.break_on_failure or self.launch_break_on_failure,
                     "ready": self.configuration_done}
 
     def _req_configurationDone(self, req: Message) -> None:
@@ -430,6 +442,28 @@ class Session:
             self.client.respond(req["seq"], "disconnect")
         self.done.set()
 
+    def _req_cancel(self, req: Message) -> None:
+        """Cancel of the realization's progress: cancel the build (nothing partial is
+        stored; ``realize`` raises ``BuildCancelled``). A paused build is cancelled and
+        resumed. Cancelling a request is accepted and ignored (DAP allows that)."""
+        pid = (req.get("arguments") or {}).get("progressId")
+        ch = self.agent
+        if pid is None or not self.progress.is_current(pid) or ch is None or ch.closed:
+            self.client.respond(req["seq"], "cancel")
+            return
+        try:
+            answer = ch.call("cancel_realization", {}, timeout=5) or {}
+        except ChannelError as e:
+            self.client.error(req, f"cancel: {e}")
+            return
+        self.client.respond(req["seq"], "cancel")
+        if answer.get("paused") and self.debugpy is not None:
+            for tid in self.pauses.threads():
+                try:
+                    self.debugpy.call("continue", {"threadId": tid}, timeout=3)
+                except DebugpyGone:
+                    return
+
     def _req_terminate(self, req: Message) -> None:
         self._cancel_paused_builds()
         self.forward(req)
@@ -463,6 +497,7 @@ class Session:
         if name == "stopped":
             body = self._map_stopped(dict(body or {}))
         elif name in ("exited", "terminated"):
+            self.progress.end("Program ended")
             self._exited.set()
             if name == "terminated":
                 self._terminated_sent = True
@@ -470,6 +505,8 @@ class Session:
             body = dict(body, name=self.program_label)
         elif name == "continued":
             pass
+        elif name == "output" and str((body or {}).get("output", "")).startswith(SKIPPED_FRAME_NOTE):
+            return
         self.client.event(str(name), body)
 
     def _map_stopped(self, body: Dict[str, Any]) -> Dict[str, Any]:
@@ -508,6 +545,7 @@ class Session:
             return self._agent_config()
         if method == "pause":
             self.pauses.announce(params)
+            self.progress.paused(str(params.get("name", "?")), params.get("kind") == FAILURE)
             return {"ok": True}
         raise ChannelError(f"unknown method {method}")
 
@@ -520,6 +558,8 @@ class Session:
                 self.client.event("breakpoint", {"reason": "changed", "breakpoint": b.dap()})
         elif event == "resumed":
             self.pauses.resumed(str(body.get("dref", "")))
+        elif event == "progress":
+            self.progress.update(body)
         elif event == "output":
             self.client.event("output", {"category": body.get("category", "console"),
                                          "output": str(body.get("output", ""))})

@@ -119,7 +119,7 @@ def _pause(kind: str, drv: Derivation, ctx: Context, session: BuildSession, rarg
     return BuildPause(kind=kind, name=_name(drv), dref=drv.dref, config=drv.config.val, context=dict(ctx),
                       reason=reason, stage_function=derivation_stage_function(drv),
                       make_buildargs=make_buildargs, commit_paths=commit_paths, build=build, exception=exc,
-                      breakpoint=bp)
+                      breakpoint=bp, origin=drv.origin)
 
 
 def _run_realizer(drv: Derivation, ctx: Context, session: BuildSession, rarg: RealizeArg) -> Steps:

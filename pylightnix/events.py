@@ -12,7 +12,10 @@ the innermost active pause (see :func:`current_pause`).
 """
 from __future__ import annotations
 
+import os
+import sysconfig
 import threading
+import types
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from pylightnix.errors import ReplError
@@ -43,7 +46,7 @@ class BuildPause:
                  make_buildargs: Callable[[], Any],
                  commit_paths: Callable[[Sequence[str]], List[str]],
                  build: Any = None, exception: Optional[BaseException] = None,
-                 breakpoint: Optional[str] = None) -> None:
+                 breakpoint: Optional[str] = None, origin: Optional[Tuple[str, int]] = None) -> None:
         self.kind = kind
         self.name = name
         self.dref = dref
@@ -57,6 +60,8 @@ class BuildPause:
         self.stage_function = stage_function
         self.build = build
         self.exception = exception
+        #: (file, line) of the stage function that declared the derivation, if known
+        self.origin = origin
         self.state = PENDING
         self.rrefs: Optional[List[str]] = None
         self._make_buildargs = make_buildargs
@@ -86,6 +91,19 @@ class BuildPause:
         if self.state == PENDING:
             self.state = CANCELLED
 
+    def location(self) -> Optional[Tuple[str, int]]:
+        """Where the user's code is for this pause, as ``(absolute file, line)``: for a
+        failure, the innermost line of user code in the exception's traceback (the line
+        that raised, or the user's call into a library that raised); otherwise the
+        stage function that declared the derivation. ``None`` if neither is a real file."""
+        if self.kind == FAILURE and self.exception is not None:
+            loc = user_traceback_line(self.exception.__traceback__)
+            if loc is not None:
+                return loc
+        if self.origin is not None and os.path.isfile(self.origin[0]):
+            return os.path.abspath(self.origin[0]), int(self.origin[1])
+        return None
+
     @property
     def pending(self) -> bool:
         return self.state == PENDING
@@ -96,6 +114,39 @@ class BuildPause:
 
     def __repr__(self) -> str:
         return f"<BuildPause {self.kind} {self.name} {self.dref} {self.state}>"
+
+
+def _library_dirs() -> Tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    dirs = {os.path.abspath(paths[k]) for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    return tuple(d + os.sep for d in dirs)
+
+
+def _ours(frame: types.FrameType) -> bool:
+    module = str(frame.f_globals.get("__name__", ""))
+    return module == "pylightnix" or module.startswith("pylightnix.")
+
+
+def user_traceback(tb: Optional[types.TracebackType]) -> Optional[types.TracebackType]:
+    """``tb`` without pylightnix's own leading entries (the engine calling the realizer):
+    what a user reads starts at their stage. Unchanged if nothing else is left."""
+    t = tb
+    while t is not None and _ours(t.tb_frame):
+        t = t.tb_next
+    return t if t is not None else tb
+
+
+def user_traceback_line(tb: Optional[types.TracebackType]) -> Optional[Tuple[str, int]]:
+    """``(file, line)`` of the innermost traceback entry in user code: not pylightnix's
+    own modules, not the standard library or installed packages, and a real file."""
+    libs = _library_dirs()
+    found: Optional[Tuple[str, int]] = None
+    while tb is not None:
+        path = os.path.abspath(tb.tb_frame.f_code.co_filename)
+        if not _ours(tb.tb_frame) and not path.startswith(libs) and os.path.isfile(path):
+            found = (path, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
 
 
 class Frontend:

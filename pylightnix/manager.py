@@ -1,8 +1,9 @@
 """Instantiation: stage functions register derivations in a Manager; the result is a Closure."""
 from __future__ import annotations
 
+import sys
 import threading
-from typing import Any, Callable, Dict, FrozenSet, List, NamedTuple
+from typing import Any, Callable, Dict, FrozenSet, List, NamedTuple, Optional, Tuple
 
 from pylightnix import events
 from pylightnix.build import realizer_arity, stage_function
@@ -23,6 +24,8 @@ class Derivation(NamedTuple):
     deps: FrozenSet[DRef]
     arity: int
     check_promises: bool
+    #: where it was declared: (file, first line) of the stage function that called mkdrv
+    origin: Optional[Tuple[str, int]] = None
 
 
 class Closure(NamedTuple):
@@ -40,6 +43,19 @@ class Manager:
 
     def __init__(self) -> None:
         self.builders: Dict[DRef, Derivation] = {}
+
+
+def _is_ours(module: str) -> bool:
+    return module == "pylightnix" or module.startswith("pylightnix.")
+
+
+def _declaring_stage() -> Optional[Tuple[str, int]]:
+    """(file, def line) of the innermost caller outside pylightnix: the user's stage
+    function that called ``mkdrv`` (directly or through a pylightnix helper)."""
+    f: Any = sys._getframe(2)
+    while f is not None and _is_ours(str(f.f_globals.get("__name__", ""))):
+        f = f.f_back
+    return None if f is None else (f.f_code.co_filename, f.f_code.co_firstlineno)
 
 
 def mkdrv(m: Manager, config: Config, matcher: Matcher, realizer: Realizer,
@@ -67,7 +83,8 @@ def mkdrv(m: Manager, config: Config, matcher: Matcher, realizer: Realizer,
                                f"this Manager; call the dependency's stage function with the same Manager")
     dref = store_instantiate(config)
     remember_deps(dref, deps)
-    m.builders[dref] = Derivation(dref, matcher, realizer, config, deps, realizer_arity(realizer), check_promises)
+    m.builders[dref] = Derivation(dref, matcher, realizer, config, deps, realizer_arity(realizer), check_promises,
+                                 _declaring_stage())
     return dref
 
 

@@ -26,7 +26,7 @@ import types
 from typing import Any, Dict, Optional, TextIO
 
 from pylightnix.errors import PylightnixError
-from pylightnix.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause, Frontend
+from pylightnix.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause, Frontend, user_traceback
 
 #: what a pause does when there is no terminal to open a shell in
 NO_TTY_CONTINUE = "continue"
@@ -69,15 +69,6 @@ def terminal_problem() -> Optional[str]:
     return None
 
 
-def _user_frames(tb: Optional[types.TracebackType]) -> Optional[types.TracebackType]:
-    """Drop the engine's own leading frames: the user wants to see their stage."""
-    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    t = tb
-    while t is not None and os.path.abspath(t.tb_frame.f_code.co_filename).startswith(here):
-        t = t.tb_next
-    return t if t is not None else tb
-
-
 def _describe(pause: BuildPause) -> str:
     if pause.kind == FAILURE:
         exc = pause.exception
@@ -86,10 +77,21 @@ def _describe(pause: BuildPause) -> str:
     return f"paused before building {pause.name}"
 
 
+def _shown_path(path: str) -> str:
+    """``path`` relative to the working directory when it is below it (shorter, and
+    still clickable in editors' terminals), else absolute."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith(os.pardir) else rel
+
+
 def banner(pause: BuildPause) -> str:
     """The text shown when the shell opens: where we are and what to type."""
     lines = [f"=== pylightnix: {_describe(pause)} ===",
              f"    {pause.dref}"]
+    loc = pause.location()
+    if loc is not None:
+        what = "raised at" if pause.kind == FAILURE else "declared at"
+        lines.append(f"    {what} {_shown_path(loc[0])}:{loc[1]}")
     if pause.breakpoint and pause.kind == BEFORE:
         lines.append(f"    (build breakpoint {pause.breakpoint!r})")
     lines.append("In scope: your script's globals, name, dref, config, buildargs"
@@ -174,7 +176,7 @@ class TerminalFrontend(Frontend):
             return
         if pause.kind == FAILURE and pause.exception is not None:
             exc = pause.exception
-            self.stderr.write("".join(traceback.format_exception(type(exc), exc, _user_frames(exc.__traceback__))))
+            self.stderr.write("".join(traceback.format_exception(type(exc), exc, user_traceback(exc.__traceback__))))
         self._open_shell(pause)
         self._report(pause)
 

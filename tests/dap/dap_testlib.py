@@ -106,9 +106,10 @@ INIT_ARGS = {"adapterID": "pylightnix", "clientID": "pytest", "clientName": "pyt
 def launch(c: Client, root: str, program: str = PIPELINE, function_breakpoints: List[str] = (),
            filters: List[str] = ("uncaught",), env: Optional[Dict[str, str]] = None,
            extra: Optional[Dict[str, Any]] = None, line_breakpoints: Optional[Dict[str, List[int]]] = None,
-           ) -> Dict[str, Any]:
-    """initialize, launch, breakpoints, configurationDone; returns the launch response."""
-    caps = c.request("initialize", INIT_ARGS)["body"]
+           init: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """initialize (``INIT_ARGS`` updated with ``init``), launch, breakpoints,
+    configurationDone; returns the launch response."""
+    caps = c.request("initialize", {**INIT_ARGS, **(init or {})})["body"]
     args: Dict[str, Any] = {"program": program, "console": "internalConsole", "cwd": os.path.dirname(program),
                             "justMyCode": True,
                             "env": {"PYLIGHTNIX_ROOT": root, "PYLIGHTNIX_PROGRESS": "0", **(env or {})}}

@@ -1,7 +1,9 @@
 """The "Failed builds" filter: stop at a raising realizer, fix in the console, commit, continue."""
+import os
+
 import pytest
 
-from dap_testlib import wait_output, launch, locals_of, realizations, repl, top_frame
+from dap_testlib import PIPELINE, launch, locals_of, realizations, repl, top_frame, wait_output
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -72,3 +74,27 @@ def test_failure_without_filter_does_not_stop(pipes_client, root):
     launch(c, root, filters=[], env={"PIPELINE_BROKEN": "1"})
     assert c.event("exited", timeout=30)["body"]["exitCode"] != 0
     assert c.events("stopped") == []
+
+
+def test_break_on_failed_builds_launch_attribute_works_from_the_first_run(pipes_client, root):
+    """launch.json's breakOnFailedBuilds: no filter sent (VS Code's first run knows no
+    "Failed builds" filter yet), no stopOnEntry, and the failed build still stops."""
+    c = pipes_client
+    launch(c, root, filters=[], env={"PIPELINE_BROKEN": "1"}, extra={"breakOnFailedBuilds": True})
+    st = c.event("stopped", timeout=30)["body"]
+    assert st["reason"] == "exception"
+    assert st["description"].startswith("Build of trainer failed: AttributeError")
+    assert c.request("exceptionInfo", {"threadId": st["threadId"]})["body"]["exceptionId"] == "AttributeError"
+    c.request("continue", {"threadId": st["threadId"]})
+    assert c.event("exited", timeout=30)["body"]["exitCode"] != 0
+    assert realizations(root, "trainer") == []
+
+
+def test_break_on_failed_builds_must_be_a_boolean(pipes_client, root, tmp_path):
+    c = pipes_client
+    c.request("initialize", {"adapterID": "pylightnix"})
+    resp = c.request("launch", {"program": PIPELINE, "breakOnFailedBuilds": "yes",
+                                "env": {"PYLIGHTNIX_ROOT": root}}, ok=False)
+    assert resp["success"] is False
+    assert resp["message"] == "breakOnFailedBuilds: expected true or false, got 'yes'"
+    assert not os.path.exists(root)  # nothing ran

@@ -102,6 +102,29 @@ def test_failed_build_fixed_and_committed_without_retraining(env: Env) -> None:
     assert env.tmp_leftovers() == []
 
 
+def _line_of(text: str) -> int:
+    return next(i for i, line in enumerate(PIPELINE.read_text().splitlines(), 1) if text in line)
+
+
+def test_banner_names_the_users_file_and_line(env: Env) -> None:
+    """Before a build: the stage function that declared the derivation; after a failure:
+    the line of the user's realizer that raised. Never a pylightnix file."""
+    s = env.debug("--break", "linreg", "--break-on-failure", str(PIPELINE), extra={"PIPELINE_BUGGY": "1"})
+    s.expect("paused before building linreg")
+    s.expect(r"declared at (\S+):(\d+)")
+    assert (s.child.match.group(1), int(s.child.match.group(2))) == (str(PIPELINE), _line_of("def linreg(m"))
+    s.prompt()
+    s.eof()
+    s.expect("build of linreg failed")
+    s.expect(r"raised at (\S+):(\d+)")
+    where = (s.child.match.group(1), int(s.child.match.group(2)))
+    assert where == (str(PIPELINE), _line_of("# bug: numpy arrays have no .load"))
+    s.last_prompt = 0  # nothing ran at the first pause: the same shell shows In [1] again
+    s.prompt()
+    s.eof()
+    assert s.finish() == 1
+
+
 def test_failed_build_left_alone_reraises(env: Env) -> None:
     s = env.debug("--break-on-failure", str(PIPELINE), extra={"PIPELINE_BUGGY": "1"})
     s.expect("build of linreg failed")

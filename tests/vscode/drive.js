@@ -208,6 +208,29 @@ async function enableExceptionFilter(label) {
   if (!(await box.isChecked())) throw new Error(`exception filter "${label}" did not get checked`);
 }
 
+/** Labels of the editor tabs that are open. */
+async function openTabs() {
+  return page.locator('.tabs-container .tab .label-name').allInnerTexts();
+}
+
+/** No editor tab shows one of the adapter's own files (cfg.adapterFiles). */
+async function assertNoAdapterFileOpen() {
+  const tabs = await openTabs();
+  const internal = tabs.filter((t) => (cfg.adapterFiles || []).includes(t.trim()));
+  log({ tabs });
+  if (internal.length) throw new Error(`the adapter's own file(s) opened in the editor: ${internal.join(', ')}`);
+}
+
+/** At a stop, the editor shows the user's code: the active tab is `where.file`, the cursor
+ *  is on `where.line`, the top frame of the Call Stack names that file, no adapter file is open. */
+async function assertUserCodeShown(where) {
+  await page.locator('.tabs-container .tab.active .label-name', { hasText: new RegExp(`^${escapeRe(where.file)}$`) })
+    .first().waitFor({ state: 'visible', timeout: SHORT });
+  await waitForText('.statusbar', new RegExp(`Ln ${where.line}, Col \\d+`), SHORT);
+  await waitForText('.debug-call-stack .monaco-list-row', where.file, SHORT);
+  await assertNoAdapterFileOpen();
+}
+
 // The Call Stack pane, header included: with one thread the stop reason is shown in the header.
 const CALL_STACK = '.pane:has(.debug-call-stack)';
 
@@ -235,6 +258,7 @@ const SCENARIOS = {
     await step('function-breakpoint', () => addFunctionBreakpoint('convnn_mnist'));
     await step('start', () => startConfiguration(cfg.configName));
     await step('paused', () => waitForText(CALL_STACK, 'Paused before building convnn_mnist'));
+    if (cfg.expectUserCode) await step('user-code', () => assertUserCodeShown(cfg.expectUserCode));
     await step('variables', () => waitForText('.debug-variables', 'buildargs'));
     await step('console', openDebugConsole);
     for (const [i, item] of cfg.consoleLines.entries()) {
@@ -242,6 +266,7 @@ const SCENARIOS = {
     }
     await step('continue-ended', continueAndWaitForEnd);
     if (cfg.finalOutput) await step('program-output', () => waitForText('.repl .monaco-list-rows', cfg.finalOutput));
+    await step('no-adapter-file', assertNoAdapterFileOpen);
   },
 
   // Pause at a build breakpoint (from the configuration or cfg.functionBreakpoint); Continue at once
@@ -256,17 +281,24 @@ const SCENARIOS = {
     if (cfg.finalOutput) await step('program-output', () => waitForText('.repl .monaco-list-rows', cfg.finalOutput));
   },
 
-  // "Failed builds" filter: stop on the failed stage, fix it in the console, commit, continue.
+  // "Failed builds" filter (or, with cfg.firstRun, the launch attribute breakOnFailedBuilds):
+  // stop on the failed stage, fix it in the console, commit, continue.
   async failedBuild() {
     await step('workbench', openWorkbench);
     await step('run-view', showRunView);
     if (cfg.openFile) await step('open-file', () => openFile(cfg.openFile));
-    await step('start-stop-on-entry', () => startConfiguration(cfg.configName));
-    await step('entry', () => page.locator('.debug-toolbar').waitFor({ state: 'visible', timeout: WAIT })
-      .then(() => waitForText(CALL_STACK, /paused/i)));
-    await step('filter-enabled', () => enableExceptionFilter('Failed builds'));
-    await step('continue-to-failure', () => runCommand('Debug: Continue'));
+    if (cfg.firstRun) {
+      // launch.json's "breakOnFailedBuilds": true: no stop on entry, no filter to tick
+      await step('start', () => startConfiguration(cfg.configName));
+    } else {
+      await step('start-stop-on-entry', () => startConfiguration(cfg.configName));
+      await step('entry', () => page.locator('.debug-toolbar').waitFor({ state: 'visible', timeout: WAIT })
+        .then(() => waitForText(CALL_STACK, /paused/i)));
+      await step('filter-enabled', () => enableExceptionFilter('Failed builds'));
+      await step('continue-to-failure', () => runCommand('Debug: Continue'));
+    }
     await step('failed-stop', () => waitForText(CALL_STACK, cfg.expectStop));
+    if (cfg.expectUserCode) await step('user-code', () => assertUserCodeShown(cfg.expectUserCode));
     // The failed Build `b` and the exception are locals of the top frame.
     await step('failed-locals', () => waitForText('.debug-variables', '<Model')
       .then(() => waitForText('.debug-variables', 'AttributeError')));
@@ -276,6 +308,7 @@ const SCENARIOS = {
     }
     await step('continue-ended', continueAndWaitForEnd);
     if (cfg.finalOutput) await step('program-output', () => waitForText('.repl .monaco-list-rows', cfg.finalOutput));
+    await step('no-adapter-file', assertNoAdapterFileOpen);
   },
 
   // "Pylightnix: Add Build Breakpoint" lists the store's derivations and adds the chosen one.

@@ -264,6 +264,9 @@ def make_workspace(tmp_path: Path, bare_python: Optional[Path] = None) -> Dict[s
              "program": "${workspaceFolder}/broken_demo.py", "cwd": "${workspaceFolder}",
              "python": sys.executable, "env": env, "console": "internalConsole", "justMyCode": True,
              "stopOnEntry": True},
+            {"type": "pylightnix", "request": "launch", "name": "Pylightnix: broken demo, breakOnFailedBuilds",
+             "program": "${workspaceFolder}/broken_demo.py", "cwd": "${workspaceFolder}",
+             "python": sys.executable, "env": env, "console": "internalConsole", "breakOnFailedBuilds": True},
         ],
     }
     if bare_python is not None:
@@ -370,6 +373,14 @@ def publish_screenshots(artifacts: Path, mapping: Dict[str, str]) -> None:
 
 
 RREF_RE = r"re:rref:[0-9a-f]{32}-[0-9a-f]{32}-convnn_mnist"
+#: the adapter's own files: none of them may ever open in the editor
+ADAPTER_FILES = sorted(p.name for p in (REPO / "dap_adapter").glob("*.py"))
+
+
+def user_code(ws: Dict[str, Path], file: str, text: str) -> Dict[str, Any]:
+    """Where the editor must show the user's code: ``file`` at the line containing ``text``."""
+    lines = (ws["workspace"] / file).read_text().splitlines()
+    return {"file": file, "line": next(i for i, line in enumerate(lines, 1) if text in line)}
 
 
 # --------------------------------------------------------------------------- tests
@@ -391,12 +402,17 @@ def test_missing_pylightnix_gives_clear_message(code_server: CodeServer, tools: 
 
 def test_build_breakpoint_commit_by_hand(code_server: CodeServer, tools: Path, tmp_path: Path,
                                          request: pytest.FixtureRequest) -> None:
-    """Pause before convnn_mnist, build it by hand in the IPython Debug Console, continue."""
+    """Pause before convnn_mnist, build it by hand in the IPython Debug Console, continue.
+
+    At the pause the editor switches from mnist.py to the stage that declared the
+    derivation (demo.py's ``def convnn_mnist_fixed``); no adapter file is ever opened."""
     ws = make_workspace(tmp_path)
     art = _artifacts(request)
     started = time.monotonic()
     try:
-        drive(tools, "buildBreakpoint", art, url=code_server.url(ws["workspace"]), configName="Pylightnix: demo", openFile="demo.py",
+        drive(tools, "buildBreakpoint", art, url=code_server.url(ws["workspace"]), configName="Pylightnix: demo",
+              openFile="mnist.py", expectUserCode=user_code(ws, "demo.py", "def convnn_mnist_fixed(m)"),
+              adapterFiles=ADAPTER_FILES,
               consoleLines=[
                   {"line": "b = Model(repl_buildargs())"},
                   {"line": "type(b).__name__", "expect": "Model"},
@@ -420,12 +436,16 @@ def test_build_breakpoint_commit_by_hand(code_server: CodeServer, tools: Path, t
 
 def test_failed_build_fixed_in_console(code_server: CodeServer, tools: Path, tmp_path: Path,
                                        request: pytest.FixtureRequest) -> None:
-    """"Failed builds" filter: stop on the AttributeError, fix and commit from the console, continue."""
+    """"Failed builds" filter: stop on the AttributeError, fix and commit from the console, continue.
+
+    At the failure the editor shows the line of mnist.py that raised; no adapter file is ever opened."""
     ws = make_workspace(tmp_path)
     art = _artifacts(request)
     started = time.monotonic()
     try:
-        drive(tools, "failedBuild", art, url=code_server.url(ws["workspace"]), configName="Pylightnix: broken demo", openFile="mnist.py",
+        drive(tools, "failedBuild", art, url=code_server.url(ws["workspace"]), configName="Pylightnix: broken demo",
+              openFile="broken_demo.py", expectUserCode=user_code(ws, "mnist.py", 'b.model.load(join(o, "checkpoint.ckpt"))'),
+              adapterFiles=ADAPTER_FILES,
               expectStop="Build of convnn_mnist failed: AttributeError",
               consoleLines=[
                   {"line": "type(b).__name__", "expect": "Model"},
@@ -444,6 +464,24 @@ def test_failed_build_fixed_in_console(code_server: CodeServer, tools: Path, tmp
     assert repl.count("3000 train samples") == 1, f"training ran {repl.count('3000 train samples')} times"
     publish_screenshots(art, {"filter-enabled": "vscode-5-filter.png", "failed-locals": "vscode-6-failed.png",
                               "console-3": "vscode-7-fixed.png"})
+
+
+def test_break_on_failed_builds_from_the_first_run(code_server: CodeServer, tools: Path, tmp_path: Path,
+                                                  request: pytest.FixtureRequest) -> None:
+    """launch.json's ``breakOnFailedBuilds``: a fresh VS Code (the "Failed builds" filter not
+    known yet), no stopOnEntry, and the first run stops on the failed build in mnist.py."""
+    ws = make_workspace(tmp_path)
+    try:
+        drive(tools, "failedBuild", _artifacts(request), url=code_server.url(ws["workspace"]),
+              configName="Pylightnix: broken demo, breakOnFailedBuilds", firstRun=True,
+              expectStop="Build of convnn_mnist failed: AttributeError",
+              expectUserCode=user_code(ws, "mnist.py", 'b.model.load(join(o, "checkpoint.ckpt"))'),
+              adapterFiles=ADAPTER_FILES,
+              consoleLines=[{"line": "mnist_eval_correct(b)"}, {"line": "repl_continueBuild(b)", "expect": RREF_RE}],
+              finalOutput=RREF_RE)
+    except VSCodeTestError as e:
+        raise VSCodeTestError(f"{e}\ncode-server log:\n{_code_server_log(code_server)}") from None
+    assert_one_realization(ws["store"], "convnn_mnist")
 
 
 def test_add_build_breakpoint_command_lists_the_store(code_server: CodeServer, tools: Path, tmp_path: Path,

@@ -1,7 +1,8 @@
 """A two-stage pipeline for the adapter tests.
 
 ``prep`` writes a number; ``trainer`` (class ``Model``) trains (counted in
-$TRAIN_COUNT_FILE) and evaluates. With PIPELINE_BROKEN=1 the evaluation is
+$TRAIN_COUNT_FILE) and evaluates; with PIPELINE_PARTIAL=1 it first writes a partial
+output and says TRAINING STARTED. With PIPELINE_BROKEN=1 the evaluation is
 the buggy one (AttributeError), like the design document's mnist_eval.
 Prints ``RESULT <rref> <accuracy>`` at the end.
 """
@@ -15,6 +16,7 @@ from pylightnix import (Build, build_outpath, build_wrapper, build_wrapper_, ins
 BROKEN = os.environ.get("PIPELINE_BROKEN", "") == "1"
 COUNT_FILE = os.environ.get("TRAIN_COUNT_FILE", "")
 WORK = int(os.environ.get("PIPELINE_WORK", "1000"))
+PARTIAL = os.environ.get("PIPELINE_PARTIAL", "") == "1"
 
 
 class Model(Build):
@@ -51,6 +53,10 @@ def evaluate_broken(b: Model) -> None:
 
 
 def trainer_realize(b: Model) -> None:
+    if PARTIAL:  # leave a half-written output, then train (for PIPELINE_WORK iterations)
+        with open(join(build_outpath(b), "partial.txt"), "w") as f:
+            f.write("half")
+        print("TRAINING STARTED", flush=True)
     train(b)
     if BROKEN:
         evaluate_broken(b)
