@@ -698,3 +698,26 @@ def test_bundle_serves_an_interpreter_with_only_pylightnix(code_server: CodeServ
     assert rref in repl, f"{rref} not in the Debug Console output:\n{repl}"
     if base == str(PY310):
         assert "(3, 10)" in repl, repl
+
+
+def test_bundle_prefers_the_interpreters_own_compatible_packages(bundled_wheel: Path, tmp_path: Path) -> None:
+    """``dap_adapter.bundle.use()`` from the .vsix: the interpreter's own IPython (new enough) wins over
+    the bundled one; a debugpy older than 1.8.0 on the path is passed over for the bundled one;
+    pylightnix never comes from the bundle."""
+    bundled = bundled_wheel.parents[1]
+    old = tmp_path / "old-site"
+    (old / "debugpy").mkdir(parents=True)
+    (old / "debugpy/__init__.py").write_text("raise ImportError('the old debugpy was imported')\n")
+    (old / "debugpy-1.0.0.dist-info").mkdir()
+    (old / "debugpy-1.0.0.dist-info/METADATA").write_text("Metadata-Version: 2.1\nName: debugpy\nVersion: 1.0.0\n")
+    code = ("import json, dap_adapter.bundle as b; libs = b.use(); import IPython, debugpy, pylightnix;"
+            "print(json.dumps([libs, IPython.__file__, debugpy.__file__, pylightnix.__file__]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=str(tmp_path),
+                          env=clean_env(PYTHONPATH=os.pathsep.join([str(bundled / "adapter"), str(old)])))
+    assert proc.returncode == 0, proc.stderr
+    libs, ipython, debugpy, pylightnix = json.loads(proc.stdout)
+    assert libs == str(bundled / "libs")
+    import IPython
+    assert ipython == IPython.__file__  # this interpreter's IPython >= 8.12, not the bundled one
+    assert debugpy == str(bundled / "libs/debugpy/__init__.py")
+    assert not pylightnix.startswith(str(bundled))
