@@ -286,6 +286,7 @@ const SCENARIOS = {
     if (cfg.expectTab) await step('opened', () => waitForText('.tabs-container .tab.active', cfg.expectTab));
     if (cfg.expectStatus) await step('selected', () => waitForText('.statusbar', cfg.expectStatus));
     if (cfg.expectSetting) await step('opened', () => waitForText('.settings-editor .setting-item-contents', cfg.expectSetting));
+    if (cfg.expectSettingsScope) await step('scope', () => waitForText('.settings-editor .settings-tabs-widget .checked', cfg.expectSettingsScope));
     if (await page.locator('.debug-toolbar').isVisible()) throw new Error('a debug session started anyway');
   },
 

@@ -653,7 +653,8 @@ def test_error_dialogs_name_the_cause_and_open_it(code_server: CodeServer, tools
     (ws["workspace"] / ".vscode/settings.json").write_text(json.dumps({"pylightnix.python": "/nonexistent/setting-python"}))
     steps = drive(tools, "errorDialog", art / "settings", url=code_server.url(ws["workspace"]),
                   configName="Pylightnix: demo", click="Open Settings",
-                  expectSetting="Python interpreter (3.10 or newer) that runs the debug adapter")
+                  expectSetting="Python interpreter (3.10 or newer) that runs the debug adapter",
+                  expectSettingsScope="Workspace")  # where the bad value is
     assert _dialog(steps) == {
         "message": 'Pylightnix cannot start debugging: the Python interpreter "/nonexistent/setting-python" was not found.',
         "detail": 'It comes from the "pylightnix.python" setting. Choose a Python 3.10 or newer.',
@@ -690,6 +691,7 @@ def test_bundle_serves_an_interpreter_with_only_pylightnix(code_server: CodeServ
               {"line": "b = Model(repl_buildargs())"},
               {"line": "%timeit -n1 -r1 1+1", "expect": "per loop"},
               {"line": "mnist_train(b)", "expect": "train samples"},
+              {"line": "mnist_eval_correct(b)"},
               {"line": "repl_continueBuild(b)", "expect": RREF_RE},
           ],
           finalOutput=RREF_RE)

@@ -213,7 +213,11 @@ async function reportProblem(problem, folder, configuration, output) {
   output.appendLine(`${problem.message} ${problem.detail}`);
   const choice = await vscode.window.showErrorMessage(problem.message, { modal: true, detail: problem.detail }, ...problem.actions);
   if (choice === OPEN_SETTINGS) {
-    await vscode.commands.executeCommand('workbench.action.openSettings', 'pylightnix.python');
+    // the scope that holds the value: the workspace's settings.json or the user's
+    const where = vscode.workspace.getConfiguration('pylightnix', folder ? folder.uri : undefined).inspect('python') || {};
+    const inWorkspace = where.workspaceFolderValue !== undefined || where.workspaceValue !== undefined;
+    await vscode.commands.executeCommand(inWorkspace ? 'workbench.action.openWorkspaceSettings' : 'workbench.action.openSettings',
+      { query: 'pylightnix.python' });
   } else if (choice === OPEN_LAUNCH_JSON) {
     await openLaunchJson(folder, configuration.name);
   } else if (choice === COPY_COMMAND && problem.command) {
