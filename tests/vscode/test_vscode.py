@@ -616,8 +616,9 @@ def _dialog(steps: List[Dict[str, Any]]) -> Dict[str, Any]:
 def test_error_dialogs_name_the_cause_and_open_it(code_server: CodeServer, tools: Path, tmp_path: Path,
                                                   request: pytest.FixtureRequest) -> None:
     """The pre-flight modal: a missing launch.json ``python`` offers "Open 'launch.json'", a missing
-    ``pylightnix.python`` "Open Settings", a Python without pylightnix the install command
-    (run here: afterwards pylightnix imports). Exact texts; no session starts."""
+    ``pylightnix.python`` "Open Settings", a Python without pylightnix (or with the unrelated
+    "pylightnix" from the index) the command that installs ours (run here: afterwards
+    pylightnix.breakpoints imports). Exact texts; no session starts."""
     bare = make_venv(tmp_path / "bare-venv")
     assert not can_import(bare, "pylightnix")
     ws = make_workspace(tmp_path, bare_python=bare)
@@ -647,7 +648,20 @@ def test_error_dialogs_name_the_cause_and_open_it(code_server: CodeServer, tools
         "detail": f'It comes from "python" in the launch configuration "Pylightnix: without pylightnix". '
                   f'Install it with: {command}',
         "buttons": ["Cancel", "Copy Install Command", "Open 'launch.json'"]}
-    run_hint(command)
+
+    # The unrelated "pylightnix" from the package index has the same import name.
+    run_hint(f"{bare} -m pip install -q pylightnix==0.3.0")
+    assert can_import(bare, "pylightnix") and not can_import(bare, "pylightnix.breakpoints")
+    steps = drive(tools, "errorDialog", art / "unrelated", url=code_server.url(ws["workspace"]),
+                  configName="Pylightnix: without pylightnix", click="Copy Install Command")
+    dialog = _dialog(steps)
+    replace = f"{bare} -m pip uninstall -y pylightnix && {command}"
+    assert dialog["message"] == f'Pylightnix cannot start debugging: the pylightnix installed for "{bare}" has no build breakpoints.'
+    assert dialog["detail"].startswith('It is probably the unrelated "pylightnix" from PyPI (ImportError: cannot import name '), dialog
+    assert dialog["detail"].endswith('). It comes from "python" in the launch configuration "Pylightnix: without pylightnix". '
+                                     f'Replace it with: {replace}'), dialog
+    assert dialog["buttons"] == ["Cancel", "Copy Install Command", "Open 'launch.json'"]
+    run_hint(replace)  # it runs `command`, the hint of the dialog before
     assert can_import(bare, "pylightnix.breakpoints")
 
     (ws["workspace"] / ".vscode/settings.json").write_text(json.dumps({"pylightnix.python": "/nonexistent/setting-python"}))

@@ -108,7 +108,8 @@ const PROBE = [
   '    from pylightnix import breakpoints, events',
   '    r["pylightnix"] = "ok"',
   'except ImportError as e:',
-  '    r["pylightnix"] = "missing" if getattr(e, "name", None) == "pylightnix" else "%s: %s" % (type(e).__name__, e)',
+  '    missing = type(e).__name__ == "ModuleNotFoundError" and e.name == "pylightnix"',
+  '    r["pylightnix"] = "missing" if missing else "%s: %s" % (type(e).__name__, e)',
   'print(json.dumps(r))',
 ].join('\n');
 
@@ -180,10 +181,13 @@ async function preflight(folder, configuration) {
     if (info.pylightnix === 'missing') {
       return { ...fail(`pylightnix is not installed for "${python}".`, `${where.text} ${installHint(python)}`, copy), command };
     }
+    // the unrelated "pylightnix" from PyPI provides the same import name: replace it
+    const replace = command && `${shellWord(python)} -m pip uninstall -y pylightnix && ${command}`;
     return {
-      ...fail(`the pylightnix installed for "${python}" has no build breakpoints (${info.pylightnix}).`,
-        `It may be the unrelated "pylightnix" from PyPI. ${where.text} Replace it: ${shellWord(python)} -m pip uninstall pylightnix, then ${command || installHint(python)}`, copy),
-      command,
+      ...fail(`the pylightnix installed for "${python}" has no build breakpoints.`,
+        `It is probably the unrelated "pylightnix" from PyPI (${info.pylightnix}). ${where.text} ` +
+        (replace ? `Replace it with: ${replace}` : installHint(python)), copy),
+      command: replace,
     };
   }
   return undefined;
