@@ -576,9 +576,27 @@ def run_hint(command: str) -> None:
     assert proc.returncode == 0, f"the hint `{command}` failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
 
 
+def adapter_initialize_error(python: Path, cwd: Path) -> str:
+    """The message of a failed ``initialize`` to ``python -m dap_adapter`` (stdio)."""
+    from dap_adapter.client import Client
+    from dap_adapter.messaging import Endpoint
+    proc = subprocess.Popen([str(python), "-m", "dap_adapter"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            env=clean_env(), cwd=str(cwd), bufsize=0)
+    assert proc.stdin is not None and proc.stdout is not None
+    client = Client(Endpoint.from_streams(proc.stdout, proc.stdin), None, proc)
+    try:
+        resp = client.request("initialize", {"adapterID": "pylightnix"}, timeout=60, ok=False)
+    finally:
+        client.close()
+        proc.kill()
+        proc.wait(timeout=10)
+    assert not resp["success"], resp
+    return str(resp.get("message"))
+
+
 def test_listen_install_hints_work(bundled_wheel: Path, tmp_path: Path) -> None:
-    """``pylightnix debug --listen`` without dap_adapter, then without debugpy: each error names a
-    command; running it makes --listen work."""
+    """``pylightnix debug --listen`` without dap_adapter, then without debugpy (and ``python -m
+    dap_adapter`` without debugpy): each error names a command; running it makes --listen work."""
     python = make_venv(tmp_path / "venv")
     run_hint(f"{python} -m pip install -q --no-deps {bundled_wheel}")
     site = Path(subprocess.run([str(python), "-c", "import pylightnix, os; print(os.path.dirname(os.path.dirname("
@@ -599,6 +617,8 @@ def test_listen_install_hints_work(bundled_wheel: Path, tmp_path: Path) -> None:
         assert proc.returncode == 2, (proc.stdout, proc.stderr)
         match = re.search(rf"--listen needs {missing}, .*; install it with: (.*)$", proc.stderr.strip())
         assert match, proc.stderr
+        if missing == "debugpy":  # `python -m dap_adapter` (debugServer) names the same command
+            assert match.group(1) in adapter_initialize_error(python, cwd=tmp_path)
         run_hint(match.group(1))
     assert can_import(python, "dap_adapter.agent") and can_import(python, "debugpy")
     proc = listen()
