@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Callable, List, Optional
 
+from dap_adapter import bundle
 from dap_adapter.messaging import Endpoint
 from dap_adapter.session import Session
 
@@ -56,6 +57,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--log", default=None,
                    help="append diagnostics and every DAP message (client and debugpy side) to this file")
     ns = p.parse_args(argv)
+    bundle.use()  # debugpy, if this interpreter has none
     log = _logger(ns.log)
     try:
         if ns.port is None:

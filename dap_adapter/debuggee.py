@@ -27,6 +27,8 @@ def main(argv: List[str]) -> None:
         rest = rest[1:]
     if rest and rest[0] == "--":
         rest = rest[1:]
+    from dap_adapter import bundle
+    bundle.use()  # IPython for the Debug Console, if this interpreter has none
     from dap_adapter import agent, tracing
     agent.start_from_env()
     sys.argv = [target, *rest]

@@ -1,6 +1,8 @@
 """The connection from our adapter to a real debugpy adapter.
 
-Either spawns ``python -m debugpy.adapter`` and talks to it over pipes (launch)
+Either spawns debugpy's adapter (``python <debugpy>/adapter``, by path like
+Microsoft's Python Debugger, so a debugpy that is only on this process's
+``sys.path``, e.g. the extension's bundled one, works) and talks to it over pipes (launch)
 or connects to the debugpy adapter that ``debugpy.listen()`` started inside a
 running program (attach). It has its own ``seq`` numbering; the session maps
 the client's requests onto it and copies answers back with the client's
@@ -8,7 +10,9 @@ the client's requests onto it and copies answers back with the client's
 """
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -46,8 +50,16 @@ class DebugpyProxy:
 
     @classmethod
     def spawn(cls, python: str = sys.executable, **handlers: Any) -> "DebugpyProxy":
-        """Start ``python -m debugpy.adapter`` on pipes."""
-        proc = subprocess.Popen([python, "-m", "debugpy.adapter"], stdin=subprocess.PIPE,
+        """Start the debugpy adapter of the debugpy this process imports, on pipes.
+
+        It launches the debuggee with that same debugpy (by path), whatever the
+        debuggee's interpreter has installed."""
+        spec = importlib.util.find_spec("debugpy")
+        if spec is None or not spec.origin:
+            raise DebugpyGone(f"debugpy is not installed for {sys.executable}; install it with "
+                              f"`{sys.executable} -m pip install 'debugpy>=1.8.0'`")
+        adapter = os.path.join(os.path.dirname(spec.origin), "adapter")
+        proc = subprocess.Popen([python, adapter], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
         assert proc.stdin is not None and proc.stdout is not None
         return cls(Endpoint.from_streams(proc.stdout, proc.stdin), proc=proc, **handlers)

@@ -12,6 +12,7 @@ import os
 from typing import Any, Dict, List, Tuple
 
 import dap_adapter
+from dap_adapter import bundle
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(dap_adapter.__file__))
 PACKAGE_PARENT = os.path.dirname(PACKAGE_DIR)
@@ -40,6 +41,8 @@ def rules(args: Dict[str, Any]) -> List[Dict[str, Any]]:
     out.append({"path": os.path.join(PACKAGE_DIR, "pause_frame.py"), "include": True})
     out.append({"path": os.path.join(PACKAGE_DIR, "*"), "include": False})
     out.append({"module": "dap_adapter", "include": False})
+    if bundle.LIBS:  # the extension's debugpy and IPython are library code, not the user's
+        out.append({"path": os.path.join(bundle.LIBS, "*"), "include": False})
     if args.get("justMyCode", True) is not False:
         out.append({"module": "pylightnix", "include": False})
     return out
@@ -65,8 +68,9 @@ def launch_args(args: Dict[str, Any], channel_port: int, secret: str) -> Tuple[D
     env = dict(args.get("env") or {})
     env["PYLIGHTNIX_DAP_CHANNEL"] = f"127.0.0.1:{channel_port}"
     env["PYLIGHTNIX_DAP_SECRET"] = secret
-    pp = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
-    env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + pp if pp else "")
+    pp = [p for p in env.get("PYTHONPATH", os.environ.get("PYTHONPATH", "")).split(os.pathsep)
+          if p and p != PACKAGE_PARENT]
+    env["PYTHONPATH"] = os.pathsep.join([PACKAGE_PARENT, *pp])
     out = {k: v for k, v in args.items() if k not in OUR_KEYS and k not in ("program", "module")}
     # debugpy would stop on entry to our bootstrap; the bootstrap stops on the program's
     # first line instead, and the session reports that stop as "entry"

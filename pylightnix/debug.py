@@ -14,10 +14,14 @@ served instead to a VS Code ``attach`` on a loopback address
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import ipaddress
+import json
 import os
 import runpy
+import shlex
 import sys
+import urllib.parse
 from typing import List, Optional, Tuple
 
 from pylightnix import breakpoints, events
@@ -105,13 +109,50 @@ def parse_listen(value: str) -> Tuple[str, int]:
     return host, port
 
 
+DIST = "pylightnix-breakpoints"
+
+
+def installed_from() -> Tuple[Optional[str], bool]:
+    """Where this pylightnix was installed from, as ``(path, editable)``: pip's record
+    (PEP 610 ``direct_url.json``), else the source checkout it is imported from."""
+    try:
+        info = json.loads(importlib.metadata.distribution(DIST).read_text("direct_url.json") or "{}")
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        info = {}
+    url = str(info.get("url", ""))
+    if url.startswith("file://"):
+        return urllib.parse.unquote(url[len("file://"):]), bool(info.get("dir_info", {}).get("editable"))
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.isfile(os.path.join(checkout, "pyproject.toml")):
+        return checkout, True
+    return None, False
+
+
+def install_hint(missing: str) -> str:
+    """A command that installs ``missing`` (``debugpy`` or ``dap_adapter``) into this interpreter.
+
+    debugpy comes from the package index. dap_adapter ships with pylightnix itself
+    (distribution ``pylightnix-breakpoints``, not on the index), so the hint reinstalls
+    from the wheel or checkout this pylightnix came from."""
+    py = shlex.quote(sys.executable)
+    if missing == "debugpy":
+        return f"{py} -m pip install 'debugpy>=1.8.0'"
+    source, editable = installed_from()
+    if source is None:
+        return (f"{py} -m pip install --force-reinstall --no-deps WHEEL, where WHEEL is the "
+                f"{DIST} wheel (the VS Code extension ships it in its bundled/wheels folder)")
+    return f"{py} -m pip install --force-reinstall --no-deps {'-e ' if editable else ''}{shlex.quote(source)}"
+
+
 def _serve_attach(host: str, port: int, wait: Optional[bool]) -> None:
     try:
         from dap_adapter import agent  # lazy: the adapter is optional for terminal use
+        import debugpy  # noqa: F401  (the "dap" extra)
     except ImportError as e:
+        missing = "debugpy" if e.name == "debugpy" else "dap_adapter"
         raise PylightnixError(
-            f"--listen needs the dap_adapter package, which cannot be imported ({e}); "
-            f"install pylightnix with its debugger support in this interpreter") from e
+            f"--listen needs {missing}, which cannot be imported ({e}); "
+            f"install it with: {install_hint(missing)}") from e
     serve = getattr(agent, "serve_attach", None)
     if serve is None:
         raise PylightnixError("--listen: dap_adapter.agent has no serve_attach(); "

@@ -242,14 +242,6 @@ const SCENARIOS = {
     await step('function-breakpoint', () => addFunctionBreakpoint('convnn_mnist'));
   },
 
-  // The adapter cannot start (pylightnix missing in the chosen interpreter): a clear message.
-  async missingPylightnix() {
-    await step('workbench', openWorkbench);
-    await step('start', () => startConfiguration(cfg.configName));
-    await step('error-message', () => waitForText('.notifications-toasts, .notification-toast, .monaco-dialog-box',
-      cfg.expectMessage));
-  },
-
   // Build breakpoint on convnn_mnist, commit by hand in the IPython Debug Console.
   async buildBreakpoint() {
     await step('workbench', openWorkbench);
@@ -309,6 +301,26 @@ const SCENARIOS = {
     await step('continue-ended', continueAndWaitForEnd);
     if (cfg.finalOutput) await step('program-output', () => waitForText('.repl .monaco-list-rows', cfg.finalOutput));
     await step('no-adapter-file', assertNoAdapterFileOpen);
+  },
+
+  // The extension's pre-flight check refuses to start: record the modal's exact text and
+  // buttons, click cfg.click and wait for what it opens (cfg.expectTab, cfg.expectStatus, cfg.expectSetting).
+  async errorDialog() {
+    await step('workbench', openWorkbench);
+    await step('start', () => startConfiguration(cfg.configName));
+    const dialog = page.locator('.monaco-dialog-box');
+    await step('dialog', () => dialog.waitFor({ state: 'visible', timeout: WAIT }));
+    log({ dialog: {
+      message: await dialog.locator('.dialog-message-text').innerText(),
+      detail: await dialog.locator('.dialog-message-detail').innerText(),
+      buttons: await dialog.locator('.dialog-buttons .monaco-button').allInnerTexts(),
+    } });
+    await step('click', () => dialog.locator('.dialog-buttons .monaco-button', { hasText: cfg.click }).first().click());
+    if (cfg.expectTab) await step('opened', () => waitForText('.tabs-container .tab.active', cfg.expectTab));
+    if (cfg.expectStatus) await step('selected', () => waitForText('.statusbar', cfg.expectStatus));
+    if (cfg.expectSetting) await step('opened', () => waitForText('.settings-editor .setting-item-contents', cfg.expectSetting));
+    if (cfg.expectSettingsScope) await step('scope', () => waitForText('.settings-editor .settings-tabs-widget .checked', cfg.expectSettingsScope));
+    if (await page.locator('.debug-toolbar').isVisible()) throw new Error('a debug session started anyway');
   },
 
   // "Pylightnix: Add Build Breakpoint" lists the store's derivations and adds the chosen one.

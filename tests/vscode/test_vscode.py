@@ -22,6 +22,7 @@ import sys
 import time
 import urllib.request
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -279,17 +280,6 @@ def make_workspace(tmp_path: Path, bare_python: Optional[Path] = None) -> Dict[s
     return {"workspace": ws, "store": store}
 
 
-def python_without_pylightnix(where: Path) -> Path:
-    """A fresh, empty virtual environment's Python: pylightnix is not installed there."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True, timeout=120)
-    python = where / "bin/python"
-    probe = subprocess.run([str(python), "-c", "import pylightnix"], cwd=str(where), capture_output=True,
-                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, timeout=60)
-    if probe.returncode == 0:
-        raise VSCodeTestError(f"{python} can import pylightnix; the missing-pylightnix test needs one that cannot")
-    return python
-
-
 def cli_ls(store: Path) -> List[Dict[str, Any]]:
     """``python -m pylightnix ls --json`` on ``store``."""
     env = dict(os.environ, PYLIGHTNIX_ROOT=str(store))
@@ -390,14 +380,6 @@ def test_workbench_extension_and_function_breakpoint(code_server: CodeServer, to
     ws = make_workspace(tmp_path)
     steps = drive(tools, "smoke", _artifacts(request), url=code_server.url(ws["workspace"]))
     assert [s["step"] for s in steps if "step" in s] == ["workbench", "run-view", "function-breakpoint"]
-
-
-def test_missing_pylightnix_gives_clear_message(code_server: CodeServer, tools: Path, tmp_path: Path,
-                                                request: pytest.FixtureRequest) -> None:
-    """Starting the debug type with an interpreter lacking pylightnix says what to install."""
-    ws = make_workspace(tmp_path, bare_python=python_without_pylightnix(tmp_path / "bare-venv"))
-    drive(tools, "missingPylightnix", _artifacts(request), url=code_server.url(ws["workspace"]),
-          configName="Pylightnix: without pylightnix", expectMessage="re:module \"pylightnix\" is missing.*-m pip install pylightnix")
 
 
 def test_build_breakpoint_commit_by_hand(code_server: CodeServer, tools: Path, tmp_path: Path,
@@ -592,3 +574,224 @@ def test_attach_to_pylightnix_debug_listen(code_server: CodeServer, tools: Path,
     out_text = (tmp_path / "job.out").read_text()
     rref = rref_of(assert_one_realization(ws["store"], "convnn_mnist"))
     assert rref in out_text, f"the job printed {out_text!r}, not {rref}"
+
+
+# --------------------------------------------------------------------------- install story
+@pytest.fixture(scope="session")
+def bundled_wheel(vsix: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pylightnix wheel inside the packaged .vsix (what the extension's install hint names)."""
+    out = tmp_path_factory.mktemp("vsix-unpacked")
+    with zipfile.ZipFile(vsix) as z:
+        z.extractall(out)
+    wheels = sorted((out / "extension/bundled/wheels").glob("pylightnix_breakpoints-*-py3-none-any.whl"))
+    if len(wheels) != 1:
+        raise VSCodeTestError(f"expected one pylightnix wheel in the .vsix, found {wheels}")
+    return wheels[0]
+
+
+def clean_env(**extra: str) -> Dict[str, str]:
+    """The environment without this test run's Python set-up (PYTHONPATH, PYLIGHTNIX_*)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("PYLIGHTNIX_")}
+    env.update(extra)
+    return env
+
+
+def make_venv(where: Path, base: str = sys.executable, with_pip: bool = True) -> Path:
+    """A fresh virtual environment of ``base``; returns its python."""
+    args = [base, "-m", "venv", str(where)] + ([] if with_pip else ["--without-pip"])
+    subprocess.run(args, check=True, timeout=300, env=clean_env())
+    return where / "bin/python"
+
+
+def can_import(python: Path, module: str) -> bool:
+    return subprocess.run([str(python), "-c", f"import {module}"], capture_output=True, timeout=60,
+                          env=clean_env(), cwd=str(python.parent)).returncode == 0
+
+
+def run_hint(command: str) -> None:
+    """Run an install hint exactly as shown to the user, in a shell."""
+    proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=600, env=clean_env())
+    assert proc.returncode == 0, f"the hint `{command}` failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+
+
+def adapter_initialize_error(python: Path, cwd: Path) -> str:
+    """The message of a failed ``initialize`` to ``python -m dap_adapter`` (stdio)."""
+    from dap_adapter.client import Client
+    from dap_adapter.messaging import Endpoint
+    proc = subprocess.Popen([str(python), "-m", "dap_adapter"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            env=clean_env(), cwd=str(cwd), bufsize=0)
+    assert proc.stdin is not None and proc.stdout is not None
+    client = Client(Endpoint.from_streams(proc.stdout, proc.stdin), None, proc)
+    try:
+        resp = client.request("initialize", {"adapterID": "pylightnix"}, timeout=60, ok=False)
+    finally:
+        client.close()
+        proc.kill()
+        proc.wait(timeout=10)
+    assert not resp["success"], resp
+    return str(resp.get("message"))
+
+
+def test_listen_install_hints_work(bundled_wheel: Path, tmp_path: Path) -> None:
+    """``pylightnix debug --listen`` without dap_adapter, then without debugpy (and ``python -m
+    dap_adapter`` without debugpy): each error names a command; running it makes --listen work."""
+    python = make_venv(tmp_path / "venv")
+    run_hint(f"{python} -m pip install -q --no-deps {bundled_wheel}")
+    site = Path(subprocess.run([str(python), "-c", "import pylightnix, os; print(os.path.dirname(os.path.dirname("
+                                "pylightnix.__file__)))"], capture_output=True, text=True, check=True,
+                               env=clean_env(), timeout=60, cwd=str(tmp_path)).stdout.strip())
+    assert site.is_relative_to(tmp_path / "venv"), site  # never delete anything outside the venv
+    shutil.rmtree(site / "dap_adapter")
+    script = tmp_path / "job.py"
+    script.write_text("print('the job ran')\n")
+    env = clean_env(PYLIGHTNIX_DEBUG_DIR=str(tmp_path / "debug"), PYLIGHTNIX_ROOT=str(tmp_path / "store"))
+
+    def listen() -> subprocess.CompletedProcess:
+        return subprocess.run([str(python), "-m", "pylightnix", "debug", "--listen", f"127.0.0.1:{_free_port()}",
+                               str(script)], capture_output=True, text=True, timeout=120, env=env, cwd=str(tmp_path))
+
+    for missing in ("dap_adapter", "debugpy"):
+        proc = listen()
+        assert proc.returncode == 2, (proc.stdout, proc.stderr)
+        match = re.search(rf"--listen needs {missing}, .*; install it with: (.*)$", proc.stderr.strip())
+        assert match, proc.stderr
+        if missing == "debugpy":  # `python -m dap_adapter` (debugServer) names the same command
+            assert match.group(1) in adapter_initialize_error(python, cwd=tmp_path)
+        run_hint(match.group(1))
+    assert can_import(python, "dap_adapter.agent") and can_import(python, "debugpy")
+    proc = listen()
+    assert proc.returncode == 0, proc.stderr
+    assert "waiting for a debugger to attach" in proc.stderr and "the job ran" in proc.stdout
+
+
+def _dialog(steps: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The modal's texts, buttons sorted (their order depends on the platform)."""
+    found = [s["dialog"] for s in steps if "dialog" in s]
+    assert len(found) == 1, steps
+    return dict(found[0], buttons=sorted(found[0]["buttons"]))
+
+
+def test_error_dialogs_name_the_cause_and_open_it(code_server: CodeServer, tools: Path, tmp_path: Path,
+                                                  request: pytest.FixtureRequest) -> None:
+    """The pre-flight modal: a missing launch.json ``python`` offers "Open 'launch.json'", a missing
+    ``pylightnix.python`` "Open Settings", a Python without pylightnix (or with the unrelated
+    "pylightnix" from the index) the command that installs ours (run here: afterwards
+    pylightnix.breakpoints imports). Exact texts; no session starts."""
+    bare = make_venv(tmp_path / "bare-venv")
+    assert not can_import(bare, "pylightnix")
+    ws = make_workspace(tmp_path, bare_python=bare)
+    launch_file = ws["workspace"] / ".vscode/launch.json"
+    launch = json.loads(launch_file.read_text())
+    launch["configurations"].append(dict(launch["configurations"][0], name="Pylightnix: no such python",
+                                         python="/nonexistent/launch-python"))
+    launch_file.write_text(json.dumps(launch, indent=2))
+    art = _artifacts(request)
+
+    steps = drive(tools, "errorDialog", art / "launch-json", url=code_server.url(ws["workspace"]),
+                  configName="Pylightnix: no such python", click="Open 'launch.json'", expectTab="launch.json",
+                  expectStatus="(8 selected)")  # "python" of that configuration
+    assert _dialog(steps) == {
+        "message": 'Pylightnix cannot start debugging: the Python interpreter "/nonexistent/launch-python" was not found.',
+        "detail": 'It comes from "python" in the launch configuration "Pylightnix: no such python". '
+                  'Choose a Python 3.10 or newer.',
+        "buttons": ["Cancel", "Open 'launch.json'"]}
+
+    steps = drive(tools, "errorDialog", art / "install", url=code_server.url(ws["workspace"]),
+                  configName="Pylightnix: without pylightnix", click="Copy Install Command")
+    dialog = _dialog(steps)
+    wheel = next(code_server.extensions.glob("pylightnix.pylightnix-debug-*/bundled/wheels/*.whl"))
+    command = f"{bare} -m pip install {wheel}"
+    assert dialog == {
+        "message": f'Pylightnix cannot start debugging: pylightnix is not installed for "{bare}".',
+        "detail": f'It comes from "python" in the launch configuration "Pylightnix: without pylightnix". '
+                  f'Install it with: {command}',
+        "buttons": ["Cancel", "Copy Install Command", "Open 'launch.json'"]}
+
+    # The unrelated "pylightnix" from the package index has the same import name.
+    run_hint(f"{bare} -m pip install -q pylightnix==0.3.0")
+    assert can_import(bare, "pylightnix") and not can_import(bare, "pylightnix.breakpoints")
+    steps = drive(tools, "errorDialog", art / "unrelated", url=code_server.url(ws["workspace"]),
+                  configName="Pylightnix: without pylightnix", click="Copy Install Command")
+    dialog = _dialog(steps)
+    replace = f"{bare} -m pip uninstall -y pylightnix && {command}"
+    assert dialog["message"] == f'Pylightnix cannot start debugging: the pylightnix installed for "{bare}" has no build breakpoints.'
+    assert dialog["detail"].startswith('It is probably the unrelated "pylightnix" from PyPI (ImportError: cannot import name '), dialog
+    assert dialog["detail"].endswith('). It comes from "python" in the launch configuration "Pylightnix: without pylightnix". '
+                                     f'Replace it with: {replace}'), dialog
+    assert dialog["buttons"] == ["Cancel", "Copy Install Command", "Open 'launch.json'"]
+    run_hint(replace)  # it runs `command`, the hint of the dialog before
+    assert can_import(bare, "pylightnix.breakpoints")
+
+    (ws["workspace"] / ".vscode/settings.json").write_text(json.dumps({"pylightnix.python": "/nonexistent/setting-python"}))
+    steps = drive(tools, "errorDialog", art / "settings", url=code_server.url(ws["workspace"]),
+                  configName="Pylightnix: demo", click="Open Settings",
+                  expectSetting="Python interpreter (3.10 or newer) that runs the debug adapter",
+                  expectSettingsScope="Workspace")  # where the bad value is
+    assert _dialog(steps) == {
+        "message": 'Pylightnix cannot start debugging: the Python interpreter "/nonexistent/setting-python" was not found.',
+        "detail": 'It comes from the "pylightnix.python" setting. Choose a Python 3.10 or newer.',
+        "buttons": ["Cancel", "Open Settings"]}
+
+
+PY310 = Path.home() / ".pyenv/versions/3.10.13/bin/python"
+
+
+def test_bundle_serves_an_interpreter_with_only_pylightnix(code_server: CodeServer, tools: Path, tmp_path: Path,
+                                                           bundled_wheel: Path, request: pytest.FixtureRequest) -> None:
+    """A Python 3.10 with pylightnix (--no-deps) and numpy but neither debugpy nor IPython: the
+    extension's bundled debugpy and IPython pause the build and run the Debug Console."""
+    base = str(PY310) if PY310.is_file() else sys.executable
+    python = make_venv(tmp_path / "only-pylightnix", base=base, with_pip=False)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
+                    str(bundled_wheel), "numpy"], check=True, timeout=600, env=clean_env())
+    assert can_import(python, "pylightnix.breakpoints") and can_import(python, "numpy")
+    assert not can_import(python, "debugpy") and not can_import(python, "IPython")
+    ws = make_workspace(tmp_path)
+    launch_file = ws["workspace"] / ".vscode/launch.json"
+    launch = json.loads(launch_file.read_text())
+    launch["configurations"].append(dict(launch["configurations"][0], name="Pylightnix: demo, only pylightnix",
+                                         python=str(python)))
+    launch_file.write_text(json.dumps(launch, indent=2))
+    art = _artifacts(request)
+    bundled = r"pylightnix\.pylightnix-debug-[^/]+/bundled/libs"
+    drive(tools, "buildBreakpoint", art, url=code_server.url(ws["workspace"]),
+          configName="Pylightnix: demo, only pylightnix",
+          consoleLines=[
+              {"line": "import os, sys, IPython, debugpy; print(sys.version_info[:2], os.path.realpath(IPython.__file__), "
+                       "os.path.realpath(debugpy.__file__))",
+               "expect": f"re:{bundled}/IPython/__init__\\.py .*{bundled}/debugpy/__init__\\.py"},
+              {"line": "b = Model(repl_buildargs())"},
+              {"line": "%timeit -n1 -r1 1+1", "expect": "per loop"},
+              {"line": "mnist_train(b)", "expect": "train samples"},
+              {"line": "mnist_eval_correct(b)"},
+              {"line": "repl_continueBuild(b)", "expect": RREF_RE},
+          ],
+          finalOutput=RREF_RE)
+    rref = rref_of(assert_one_realization(ws["store"], "convnn_mnist"))
+    repl = (art / "buildBreakpoint-repl.txt").read_text()
+    assert rref in repl, f"{rref} not in the Debug Console output:\n{repl}"
+    if base == str(PY310):
+        assert "(3, 10)" in repl, repl
+
+
+def test_bundle_prefers_the_interpreters_own_compatible_packages(bundled_wheel: Path, tmp_path: Path) -> None:
+    """``dap_adapter.bundle.use()`` from the .vsix: the interpreter's own IPython (new enough) wins over
+    the bundled one; a debugpy older than 1.8.0 on the path is passed over for the bundled one;
+    pylightnix never comes from the bundle."""
+    bundled = bundled_wheel.parents[1]
+    old = tmp_path / "old-site"
+    (old / "debugpy").mkdir(parents=True)
+    (old / "debugpy/__init__.py").write_text("raise ImportError('the old debugpy was imported')\n")
+    (old / "debugpy-1.0.0.dist-info").mkdir()
+    (old / "debugpy-1.0.0.dist-info/METADATA").write_text("Metadata-Version: 2.1\nName: debugpy\nVersion: 1.0.0\n")
+    code = ("import json, dap_adapter.bundle as b; libs = b.use(); import IPython, debugpy, pylightnix;"
+            "print(json.dumps([libs, IPython.__file__, debugpy.__file__, pylightnix.__file__]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=str(tmp_path),
+                          env=clean_env(PYTHONPATH=os.pathsep.join([str(bundled / "adapter"), str(old)])))
+    assert proc.returncode == 0, proc.stderr
+    libs, ipython, debugpy, pylightnix = json.loads(proc.stdout)
+    assert libs == str(bundled / "libs")
+    import IPython
+    assert ipython == IPython.__file__  # this interpreter's IPython >= 8.12, not the bundled one
+    assert debugpy == str(bundled / "libs/debugpy/__init__.py")
+    assert not pylightnix.startswith(str(bundled))

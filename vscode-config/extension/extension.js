@@ -1,5 +1,6 @@
-// Pylightnix debugger extension: starts `python -m dap_adapter` for the
-// `pylightnix` debug type and offers "Pylightnix: Add Build Breakpoint".
+// Pylightnix debugger extension: starts `python -m dap_adapter` (from the
+// bundled/ folder that package.sh fills) for the `pylightnix` debug type and
+// offers "Pylightnix: Add Build Breakpoint".
 // Plain JavaScript, no build step.
 'use strict';
 
@@ -58,39 +59,174 @@ async function pythonExtensionInterpreter(folder) {
  */
 async function choosePython(folder, configuration) {
   const setting = vscode.workspace.getConfiguration('pylightnix', folder ? folder.uri : undefined).get('python');
-  if (setting) return { python: expandVariables(setting, folder), source: 'the "pylightnix.python" setting' };
+  if (setting) return { python: expandVariables(setting, folder), source: 'setting' };
   if (configuration && typeof configuration.python === 'string' && configuration.python) {
-    return { python: configuration.python, source: 'the launch configuration\'s "python"' };
+    return { python: configuration.python, source: 'launch' };
   }
   const fromExt = await pythonExtensionInterpreter(folder);
-  if (fromExt) return { python: fromExt, source: 'the Python extension\'s selected interpreter' };
-  return { python: 'python3', source: 'the default' };
+  if (fromExt) return { python: fromExt, source: 'pythonExtension' };
+  return { python: 'python3', source: 'default' };
 }
 
-function installHint(python, source) {
-  return `Install it into that interpreter with \`${python} -m pip install pylightnix\` ` +
-    `(it brings debugpy and ipython), or set "pylightnix.python" to an interpreter that has it ` +
-    `(now using ${python}, from ${source}).`;
+/** The extension's bundled/ folder (dap_adapter, debugpy, IPython, a wheel of pylightnix), if packaged. */
+let bundleRoot;
+let bundleInfo;
+
+function loadBundle(extensionPath) {
+  const root = path.join(extensionPath, 'bundled');
+  try {
+    bundleInfo = JSON.parse(fs.readFileSync(path.join(root, 'bundle.json'), 'utf8'));
+    bundleRoot = root;
+  } catch (e) {
+    bundleRoot = undefined;
+    bundleInfo = undefined;
+  }
 }
 
-/** Check that `python` can start the adapter; resolves to an error message or undefined. */
-async function checkAdapter(python, source, cwd) {
-  // First the packages (a clean "install pylightnix" message), then the adapter's own start-up.
-  const checks = [['-c', 'import pylightnix, debugpy, IPython'], ['-m', 'dap_adapter', '--help']];
-  for (const args of checks) {
-    const r = await run(python, args, { cwd });
-    if (!r.error) continue;
-    if (r.error.code === 'ENOENT') {
-      return `Pylightnix: cannot start the debug adapter: the Python interpreter "${python}" was not found. ` +
-        `Set "pylightnix.python" to a Python that has pylightnix installed (now using ${source}).`;
+/** A command-line word, quoted only when it needs to be. */
+function shellWord(word) {
+  return /^[A-Za-z0-9_\/.:=+@%,-]+$/.test(word) ? word : `"${word.replace(/(["\\$`])/g, '\\$1')}"`;
+}
+
+/** The command that installs pylightnix into `python`: the wheel this extension ships. */
+function installCommand(python) {
+  if (!bundleInfo) return undefined;
+  return `${shellWord(python)} -m pip install ${shellWord(path.join(bundleRoot, bundleInfo.wheel))}`;
+}
+
+function installHint(python) {
+  const cmd = installCommand(python);
+  return cmd ? `Install it with: ${cmd}` : 'Install pylightnix-breakpoints there (see docs/vscode-install.md).';
+}
+
+const MIN_PYTHON = [3, 10];
+/** Prints what the pre-flight check needs to know about an interpreter, as JSON. */
+const PROBE = [
+  'import json, sys',
+  'r = {"version": "%d.%d" % sys.version_info[:2]}',
+  'try:',
+  '    from pylightnix import breakpoints, events',
+  '    r["pylightnix"] = "ok"',
+  'except ImportError as e:',
+  '    missing = type(e).__name__ == "ModuleNotFoundError" and e.name == "pylightnix"',
+  '    r["pylightnix"] = "missing" if missing else "%s: %s" % (type(e).__name__, e)',
+  'print(json.dumps(r))',
+].join('\n');
+
+/** Where an interpreter came from, for the message, and the button that changes it. */
+function describeSource(source, configuration) {
+  switch (source) {
+    case 'setting':
+      return { text: 'It comes from the "pylightnix.python" setting.', action: OPEN_SETTINGS };
+    case 'launch':
+      return { text: `It comes from "python" in the launch configuration "${configuration.name}".`, action: OPEN_LAUNCH_JSON };
+    case 'pythonExtension':
+      return { text: 'It is the Python extension\'s selected interpreter; the "pylightnix.python" setting overrides it.', action: OPEN_SETTINGS };
+    default:
+      return { text: 'It is the default: neither the "pylightnix.python" setting nor "python" in the launch configuration is set.', action: OPEN_SETTINGS };
+  }
+}
+
+const OPEN_SETTINGS = 'Open Settings';
+const OPEN_LAUNCH_JSON = 'Open \'launch.json\'';
+const COPY_COMMAND = 'Copy Install Command';
+
+/** Run PROBE with `python`: { version, pylightnix } or { notFound } or { failed: reason }. */
+async function probe(python, cwd) {
+  const r = await run(python, ['-c', PROBE], { cwd });
+  if (r.error && r.error.code === 'ENOENT') return { notFound: true };
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').pop());
+  } catch (e) {
+    const lines = (r.stderr || String(r.error && r.error.message) || '').trim().split('\n');
+    return { failed: lines[lines.length - 1] || `exit code ${r.error && r.error.code}` };
+  }
+}
+
+function tooOld(version) {
+  const [major, minor] = String(version).split('.').map(Number);
+  return major < MIN_PYTHON[0] || (major === MIN_PYTHON[0] && minor < MIN_PYTHON[1]);
+}
+
+/**
+ * Why this configuration cannot start, or undefined. The adapter's interpreter needs
+ * Python >= 3.10 (the extension brings dap_adapter, debugpy and IPython); for launch,
+ * the program's interpreter also needs pylightnix, which the program imports anyway.
+ * Returns { message, detail, actions: [button...], python, command }.
+ */
+async function preflight(folder, configuration) {
+  const cwd = folder ? folder.uri.fsPath : undefined;
+  const adapter = await choosePython(folder, configuration);
+  const checks = [{ ...adapter, needsPylightnix: false }];
+  if (configuration.request !== 'attach') {
+    const program = typeof configuration.python === 'string' && configuration.python
+      ? { python: configuration.python, source: 'launch' } : adapter;
+    if (program.python === adapter.python) checks[0].needsPylightnix = true;
+    else checks.push({ ...program, needsPylightnix: true });
+  }
+  for (const { python, source, needsPylightnix } of checks) {
+    const where = describeSource(source, configuration);
+    const info = await probe(python, cwd);
+    const fail = (message, detail, extra = []) => ({ message: `Pylightnix cannot start debugging: ${message}`, detail, actions: [...extra, where.action], python });
+    if (info.notFound) {
+      return fail(`the Python interpreter "${python}" was not found.`, `${where.text} Choose a Python ${MIN_PYTHON.join('.')} or newer.`);
     }
-    const lines = r.stderr.trim().split('\n');
-    const last = lines[lines.length - 1] || String(r.error.message);
-    const missing = /No module named '?([^'\s]+)'?/.exec(last);
-    const what = missing ? `the module "${missing[1]}" is missing` : last;
-    return `Pylightnix: cannot start the debug adapter with ${python}: ${what}. ` + installHint(python, source);
+    if (info.failed) return fail(`"${python}" did not run: ${info.failed}.`, where.text);
+    if (tooOld(info.version)) {
+      return fail(`"${python}" is Python ${info.version}; the debugger needs Python ${MIN_PYTHON.join('.')} or newer.`, where.text);
+    }
+    if (!needsPylightnix || info.pylightnix === 'ok') continue;
+    const command = installCommand(python);
+    const copy = command ? [COPY_COMMAND] : [];
+    if (info.pylightnix === 'missing') {
+      return { ...fail(`pylightnix is not installed for "${python}".`, `${where.text} ${installHint(python)}`, copy), command };
+    }
+    // the unrelated "pylightnix" from PyPI provides the same import name: replace it
+    const replace = command && `${shellWord(python)} -m pip uninstall -y pylightnix && ${command}`;
+    return {
+      ...fail(`the pylightnix installed for "${python}" has no build breakpoints.`,
+        `It is probably the unrelated "pylightnix" from PyPI (${info.pylightnix}). ${where.text} ` +
+        (replace ? `Replace it with: ${replace}` : installHint(python)), copy),
+      command: replace,
+    };
   }
   return undefined;
+}
+
+/** Open .vscode/launch.json at the "python" of the configuration named `name`. */
+async function openLaunchJson(folder, name) {
+  const file = folder ? vscode.Uri.joinPath(folder.uri, '.vscode', 'launch.json') : undefined;
+  if (!file || !fs.existsSync(file.fsPath)) {
+    await vscode.commands.executeCommand('workbench.action.debug.configure');
+    return;
+  }
+  const doc = await vscode.workspace.openTextDocument(file);
+  const text = doc.getText();
+  const at = text.indexOf(JSON.stringify(name));
+  const py = at >= 0 ? text.indexOf('"python"', at) : -1;
+  const editor = await vscode.window.showTextDocument(doc);
+  if (py >= 0) {
+    const pos = doc.positionAt(py);
+    editor.selection = new vscode.Selection(pos, doc.positionAt(py + '"python"'.length));
+    editor.revealRange(new vscode.Range(pos, pos));
+  }
+}
+
+/** Show `problem` as a modal error and do what the chosen button says. */
+async function reportProblem(problem, folder, configuration, output) {
+  output.appendLine(`${problem.message} ${problem.detail}`);
+  const choice = await vscode.window.showErrorMessage(problem.message, { modal: true, detail: problem.detail }, ...problem.actions);
+  if (choice === OPEN_SETTINGS) {
+    // the scope that holds the value: the workspace's settings.json or the user's
+    const where = vscode.workspace.getConfiguration('pylightnix', folder ? folder.uri : undefined).inspect('python') || {};
+    const inWorkspace = where.workspaceFolderValue !== undefined || where.workspaceValue !== undefined;
+    await vscode.commands.executeCommand(inWorkspace ? 'workbench.action.openWorkspaceSettings' : 'workbench.action.openSettings',
+      { query: 'pylightnix.python' });
+  } else if (choice === OPEN_LAUNCH_JSON) {
+    await openLaunchJson(folder, configuration.name);
+  } else if (choice === COPY_COMMAND && problem.command) {
+    await vscode.env.clipboard.writeText(problem.command);
+  }
 }
 
 class AdapterFactory {
@@ -100,21 +236,24 @@ class AdapterFactory {
     const folder = session.workspaceFolder;
     const { python, source } = await choosePython(folder, session.configuration);
     const cwd = folder ? folder.uri.fsPath : undefined;
-    this.output.appendLine(`starting adapter: ${python} -m dap_adapter (interpreter from ${source})`);
-    const problem = await checkAdapter(python, source, cwd);
-    if (problem) {
-      this.output.appendLine(problem);
-      // VS Code shows a thrown error as the reason the session could not start.
-      throw new Error(problem);
-    }
     const args = ['-m', 'dap_adapter'];
     const logFile = vscode.workspace.getConfiguration('pylightnix', folder ? folder.uri : undefined).get('adapterLog');
     if (logFile) args.push('--log', expandVariables(logFile, folder));
-    return new vscode.DebugAdapterExecutable(python, args, { cwd });
+    // The bundled dap_adapter comes first; it appends the bundled debugpy and IPython
+    // after the interpreter's own packages (dap_adapter/bundle.py).
+    const env = {};
+    if (bundleRoot) {
+      env.PYTHONPATH = [path.join(bundleRoot, 'adapter'), process.env.PYTHONPATH].filter(Boolean).join(path.delimiter);
+    }
+    this.output.appendLine(`starting adapter: ${python} ${args.join(' ')} (interpreter from ${source}` +
+      `${env.PYTHONPATH ? `, PYTHONPATH=${env.PYTHONPATH}` : ''})`);
+    return new vscode.DebugAdapterExecutable(python, args, { cwd, env });
   }
 }
 
 class ConfigurationProvider {
+  constructor(output) { this.output = output; }
+
   /** F5 without a launch.json: debug the active Python file. */
   resolveDebugConfiguration(folder, config) {
     if (!config.type && !config.request && !config.name) {
@@ -134,6 +273,15 @@ class ConfigurationProvider {
         .then(() => undefined);
     }
     return config;
+  }
+
+  /** Check the interpreters before the session starts; on a problem, say which setting fixes it. */
+  async resolveDebugConfigurationWithSubstitutedVariables(folder, config) {
+    if (config.debugServer) return config;  // the user runs the adapter
+    const problem = await preflight(folder, config);
+    if (!problem) return config;
+    await reportProblem(problem, folder, config, this.output);
+    return undefined;  // undefined: VS Code aborts the start without a dialog of its own
   }
 }
 
@@ -162,7 +310,7 @@ class TrackerFactory {
         write('exit', { code, signal });
         if (!initialized && code) {
           const msg = `Pylightnix: the debug adapter exited with code ${code} before it started. ` +
-            'Run `python -m dap_adapter --help` with the same interpreter to see why (see the "Pylightnix" output).';
+            'The "Pylightnix" output shows the command that started it; run it with --help to see why.';
           output.appendLine(msg);
           vscode.window.showErrorMessage(msg);
         }
@@ -188,7 +336,7 @@ function storeRoot(folder) {
 async function listDerivations(folder, output) {
   const launchConfigs = vscode.workspace.getConfiguration('launch', folder ? folder.uri : undefined).get('configurations') || [];
   const first = launchConfigs.find((c) => c && c.type === DEBUG_TYPE) || {};
-  const { python, source } = await choosePython(folder, { python: expandVariables(first.python, folder) });
+  const { python } = await choosePython(folder, { python: expandVariables(first.python, folder) });
   const env = { ...process.env };
   const root = storeRoot(folder);
   if (root) env.PYLIGHTNIX_ROOT = root;
@@ -197,7 +345,7 @@ async function listDerivations(folder, output) {
   const r = await run(python, ['-m', 'pylightnix', 'ls', '--json'], { env, cwd });
   if (r.error) {
     const last = (r.stderr.trim().split('\n').pop() || String(r.error.message));
-    throw new Error(`Pylightnix: could not list the store with ${python}: ${last}. ` + installHint(python, source));
+    throw new Error(`Pylightnix: could not list the store with ${python}: ${last}. ` + installHint(python));
   }
   let items;
   try {
@@ -259,11 +407,13 @@ async function addBuildBreakpoint(output, nameArg) {
 
 function activate(context) {
   const output = vscode.window.createOutputChannel('Pylightnix');
-  output.appendLine(`Pylightnix debugger ${context.extension ? context.extension.packageJSON.version : ''} active`);
+  loadBundle(context.extensionPath);
+  output.appendLine(`Pylightnix debugger ${context.extension ? context.extension.packageJSON.version : ''} active; ` +
+    (bundleRoot ? `bundled libraries in ${bundleRoot}` : 'no bundled/ folder: the interpreter must have pylightnix-breakpoints[dap]'));
   context.subscriptions.push(
     output,
     vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, new AdapterFactory(output)),
-    vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, new ConfigurationProvider()),
+    vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, new ConfigurationProvider(output)),
     vscode.debug.registerDebugAdapterTrackerFactory(DEBUG_TYPE, new TrackerFactory(output)),
     vscode.commands.registerCommand('pylightnix.addBuildBreakpoint', (name) => addBuildBreakpoint(output, name)),
   );
