@@ -8,13 +8,19 @@ while only build breakpoints are set (:mod:`dap_adapter.tracing`), and runs
 the program as ``__main__`` the way ``python P ARGS`` / ``python -m M ARGS``
 would: same ``sys.argv``, same ``sys.path[0]``, exceptions and exit codes
 untouched.
+
+:func:`serve_attach` makes a running process attachable instead
+(``pylightnix debug --listen``).
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import runpy
 import sys
-from typing import List
+from typing import Any, Dict, List, Optional
+
+ENV_WAIT = "PYLIGHTNIX_DEBUG_WAIT"
 
 
 def main(argv: List[str]) -> None:
@@ -48,6 +54,53 @@ def main(argv: List[str]) -> None:
         if tracing.is_untraced():
             tracing.report_uncaught(sys.exc_info())
         raise
+
+
+def _connect_debugger(params: Dict[str, Any]) -> Dict[str, Any]:
+    """Side-channel request of an authenticated adapter: connect pydevd out to its debugpy
+    adapter, presenting the adapter's access token."""
+    host, port, token = str(params.get("host", "")), int(params.get("port", 0)), str(params.get("token", ""))
+    if not ipaddress.ip_address(host).is_loopback or not 0 < port < 65536 or not token:
+        raise ValueError(f"connect_debugger: need a loopback host, a port and a token, got {host}:{port}")
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # stdlib breakpoints are not our use
+    import debugpy
+    debugpy.connect((host, port), access_token=token)
+    return {"ok": True, "pid": os.getpid()}
+
+
+def serve_attach(host: str, port: int, wait: Optional[bool] = None) -> str:
+    """Make this process attachable by ``dap_adapter`` (``pylightnix debug --listen``).
+
+    Listens on ``host:port`` (loopback) for the side channel only, writes the attach
+    file with the per-session secret (:mod:`dap_adapter.attach_info`) and installs the
+    agent. Nothing here listens for a debugger: an adapter that proved the secret asks
+    the program (``connect_debugger``) to connect pydevd out to the adapter's own
+    debugpy, with that adapter's access token. With ``wait`` (default:
+    ``$PYLIGHTNIX_DEBUG_WAIT``), blocks until an adapter has attached and sent its
+    breakpoints. Returns the attach file's path; the caller runs the script.
+    Raises :class:`dap_adapter.attach_info.AttachInfoError` for an unusable attach-file
+    directory, OSError when the port cannot be bound.
+    """
+    from dap_adapter import agent as agent_mod, attach_info, tracing
+    from dap_adapter.channel import Listener, new_secret
+    if wait is None:
+        wait = os.environ.get(ENV_WAIT, "") not in ("", "0", "false", "no")
+    attach_info.private_directory()  # refuse a shared directory before listening
+    secret = new_secret()
+    listener = Listener(secret, port=port, host=host)
+    path = attach_info.write(listener.port, {"pid": os.getpid(), "host": listener.host,
+                                             "port": listener.port, "secret": secret})
+    import atexit
+    atexit.register(attach_info.remove, listener.port, os.getpid())
+    agent = agent_mod.install()
+    agent.methods["connect_debugger"] = _connect_debugger
+    listener.serve_forever(agent.attach_channel)
+    print(f"pylightnix: waiting for a debugger to attach on {listener.host}:{listener.port} "
+          f"(attach file {path})", file=sys.stderr, flush=True)
+    if wait:
+        agent.configured.wait()
+        tracing.go_untraced()
+    return path
 
 
 if __name__ == "__main__":

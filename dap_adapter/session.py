@@ -53,6 +53,11 @@ class Session:
         self.agent: Optional[Channel] = None
         self.listener: Optional[Listener] = None
         self.secret = new_secret()
+        #: what the program's pydevd must present to our debugpy adapter (attach and launch)
+        self.debugpy_token = new_secret()
+        self._server_port: Optional[int] = None
+        self._server_listening = threading.Event()
+        self._answered: set = set()  # client requests already answered with an error here
         self.book = Book()
         self.break_on_failure = False
         self.init_args: Dict[str, Any] = {}
@@ -129,7 +134,7 @@ class Session:
 
         def on_response(resp: Message) -> None:
             self._watchdog.discard(resp.get("request_seq", -1))
-            if answered.is_set():
+            if answered.is_set() or req["seq"] in self._answered:
                 return
             answered.set()
             body = resp.get("body")
@@ -189,7 +194,7 @@ class Session:
                 "on_close": self._debugpy_closed, "log": self.trace}
 
     def _spawn_debugpy(self) -> DebugpyProxy:
-        return DebugpyProxy.spawn(sys.executable, **self._handlers())
+        return DebugpyProxy.spawn(self.debugpy_token, sys.executable, **self._handlers())
 
     # -- launch / attach --------------------------------------------------------
     def _req_launch(self, req: Message) -> None:
@@ -243,23 +248,16 @@ class Session:
             self._fail_launch(req, "attach: give `connect: {host, port}` of a process started with "
                                    "`python -m pylightnix debug --listen HOST:PORT SCRIPT`")
             return
-        port = int(port)
         try:
-            chan = attach_info.resolve(args, port)
-        except attach_info.AttachInfoError as e:
+            chan = attach_info.resolve(args, int(port))
+        except (attach_info.AttachInfoError, ValueError) as e:
             self._fail_launch(req, f"attach: {e}")
             return
         self.book.launch_patterns = [str(p) for p in args.get("buildBreakpoints") or []]
-        # talk to the debugpy adapter inside the listening process instead of our own
-        if self.debugpy is not None:
-            old, self.debugpy = self.debugpy, None  # so its close is not taken for debugpy dying
-            old.close()
-        try:
-            self.debugpy = DebugpyProxy.connect(host, port, timeout=10, **self._handlers())
-            self.debugpy.call("initialize", self.init_args, timeout=30)
-        except DebugpyGone as e:
-            self._fail_launch(req, f"attach: {e}")
+        if self.debugpy is None or self.debugpy.closed:
+            self._fail_launch(req, "attach: no debugpy adapter (send initialize first)")
             return
+        # 1. prove we know the program's secret on its side channel
         try:
             sock = connect(chan["host"], int(chan["port"]), chan["secret"])
         except (ChannelError, OSError) as e:
@@ -267,8 +265,32 @@ class Session:
                                    f"{chan['host']}:{chan['port']}: {e}")
             return
         self._set_agent(sock)
-        self.forward(req, launch_config.attach_args(args, host, port))
+        # 2. our debugpy adapter listens for the program's debug server (token-checked) ...
+        out = launch_config.attach_args(args, host, int(port))
+        out.pop("connect", None)
+        out["listen"] = {"host": "127.0.0.1", "port": 0}
+        self.forward(req, out)
+        # not in the client's reader thread: debugpy.connect returns after configurationDone
+        threading.Thread(target=self._connect_program, args=(req,), name="dap-attach", daemon=True).start()
+
+    def _connect_program(self, req: Message) -> None:
+        """Attach, step 3: the program connects out to our debugpy, presenting its token."""
+        ch = self.agent
+        if not self._server_listening.wait(10) or self._server_port is None or ch is None:
+            self._fail_attach(req, "attach: debugpy did not open its server port")
+            return
+        try:
+            ch.call("connect_debugger", {"host": "127.0.0.1", "port": self._server_port,
+                                         "token": self.debugpy_token}, timeout=REQUEST_TIMEOUT)
+        except ChannelError as e:
+            self._fail_attach(req, f"attach: the program could not connect its debugger: {e}")
+            return
         self._configure_agent()
+
+    def _fail_attach(self, req: Message, text: str) -> None:
+        with self._lock:
+            self._answered.add(req["seq"])
+        self._fail_launch(req, text)
 
     # -- breakpoints ----------------------------------------------------------
     def _req_setFunctionBreakpoints(self, req: Message) -> None:
@@ -468,8 +490,9 @@ class Session:
                 self._terminated_sent = True
         elif name == "process" and body and self.program_label:
             body = dict(body, name=self.program_label)
-        elif name == "continued":
-            pass
+        elif name == "debugpyWaitingForServer" and self.mode == "attach":
+            self._server_port = int((body or {}).get("port") or 0) or None
+            self._server_listening.set()
         self.client.event(str(name), body)
 
     def _map_stopped(self, body: Dict[str, Any]) -> Dict[str, Any]:
