@@ -33,7 +33,8 @@ def main(argv: List[str]) -> None:
         rest = rest[1:]
     if rest and rest[0] == "--":
         rest = rest[1:]
-    from dap_adapter import agent, tracing
+    from dap_adapter import agent, console, tracing
+    agent.install().methods["interrupt"] = console.interrupt
     agent.start_from_env()
     sys.argv = [target, *rest]
     sys.path[0] = os.path.dirname(os.path.abspath(target)) if kind == "--program" else os.getcwd()
@@ -81,7 +82,7 @@ def serve_attach(host: str, port: int, wait: Optional[bool] = None) -> str:
     Raises :class:`dap_adapter.attach_info.AttachInfoError` for an unusable attach-file
     directory, OSError when the port cannot be bound.
     """
-    from dap_adapter import agent as agent_mod, attach_info, tracing
+    from dap_adapter import agent as agent_mod, attach_info, console, tracing
     from dap_adapter.channel import Listener, new_secret
     if wait is None:
         wait = os.environ.get(ENV_WAIT, "") not in ("", "0", "false", "no")
@@ -94,6 +95,7 @@ def serve_attach(host: str, port: int, wait: Optional[bool] = None) -> str:
     atexit.register(attach_info.remove, listener.port, os.getpid())
     agent = agent_mod.install()
     agent.methods["connect_debugger"] = _connect_debugger
+    agent.methods["interrupt"] = console.interrupt
     listener.serve_forever(agent.attach_channel)
     print(f"pylightnix: waiting for a debugger to attach on {listener.host}:{listener.port} "
           f"(attach file {path})", file=sys.stderr, flush=True)

@@ -10,6 +10,8 @@ the debuggee reports (instantiated derivations, build pauses) to DAP:
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import threading
 from typing import Any, Callable, Dict, Optional
@@ -37,6 +39,8 @@ FORWARDED = {
 }
 #: how long any forwarded request may take before the client gets an error instead
 REQUEST_TIMEOUT = 60.0
+#: seconds ``terminate`` waits for the program to exit before killing it
+TERMINATE_GRACE = 1.5
 
 
 class Session:
@@ -58,6 +62,8 @@ class Session:
         self._server_port: Optional[int] = None
         self._server_listening = threading.Event()
         self._answered: set = set()  # client requests already answered with an error here
+        self._cells: set = set()     # client seqs of console cells (repl evaluates) running
+        self.program_pid: Optional[int] = None  # from the agent's hello (authenticated)
         self.book = Book()
         self.break_on_failure = False
         self.init_args: Dict[str, Any] = {}
@@ -125,8 +131,10 @@ class Session:
 
     def forward(self, req: Message, arguments: Optional[Dict[str, Any]] = None,
                 command: Optional[str] = None,
-                rewrite: Optional[Callable[[Message], Optional[Dict[str, Any]]]] = None) -> None:
-        """Send ``req`` to debugpy; answer the client under its own seq when debugpy answers."""
+                rewrite: Optional[Callable[[Message], Optional[Dict[str, Any]]]] = None,
+                finished: Optional[Callable[[], None]] = None) -> None:
+        """Send ``req`` to debugpy; answer the client under its own seq when debugpy answers.
+        ``finished`` is called once the client has its answer (or an error)."""
         if self.debugpy is None or self.debugpy.closed:
             self.client.error(req, f"{req['command']}: no debug session (launch or attach first)")
             return
@@ -142,6 +150,8 @@ class Session:
                 body = rewrite(resp)
             self.client.respond(req["seq"], req["command"], body, bool(resp.get("success")),
                                 resp.get("message"))
+            if finished is not None:
+                finished()
 
         try:
             dseq = self.debugpy.request(command or req["command"],
@@ -149,12 +159,16 @@ class Session:
                                         on_response)
         except DebugpyGone as e:
             self.client.error(req, f"{req['command']}: {e}")
+            if finished is not None:
+                finished()
             return
 
         def on_timeout() -> None:
             if not answered.is_set():
                 answered.set()
                 self.client.error(req, f"{req['command']}: debugpy did not answer in {REQUEST_TIMEOUT:.0f}s")
+                if finished is not None:
+                    finished()
 
         self._watchdog.add(dseq, on_timeout)
 
@@ -183,6 +197,7 @@ class Session:
         caps["supportsCompletionsRequest"] = True
         caps["supportsConfigurationDoneRequest"] = True
         caps["supportsExceptionInfoRequest"] = True
+        caps["supportsCancelRequest"] = True  # interrupts a running console cell
         filters = [f for f in caps.get("exceptionBreakpointFilters", [])
                    if f.get("filter") != FAILURE_FILTER["filter"]]
         caps["exceptionBreakpointFilters"] = filters + [dict(FAILURE_FILTER)]
@@ -378,7 +393,32 @@ class Session:
             return
         self.forward(req, {"threadId": tid}, command="continue", rewrite=lambda r: None)
 
+    def _interrupt_cells(self) -> bool:
+        """KeyboardInterrupt in the running console cells, like Ctrl-C in IPython."""
+        with self._lock:
+            running = bool(self._cells)
+        ch = self.agent
+        if not running or ch is None or ch.closed:
+            return False
+        try:
+            ch.call("interrupt", {}, timeout=5)
+        except ChannelError as e:
+            self.log(f"interrupt failed: {e}")
+            return False
+        return True
+
+    def _req_cancel(self, req: Message) -> None:
+        """``cancel`` of a running console cell interrupts it; its evaluate then answers
+        with the KeyboardInterrupt traceback. Other cancels are no-ops (allowed by DAP)."""
+        rid = (req.get("arguments") or {}).get("requestId")
+        with self._lock:
+            running = rid in self._cells
+        if running:
+            self._interrupt_cells()
+        self.client.respond(req["seq"], "cancel")
+
     def _req_pause(self, req: Message) -> None:
+        self._interrupt_cells()  # Pause while a console cell runs: interrupt the cell
         # an untraced thread cannot be suspended by pydevd: switch tracing on first
         ch = self.agent
         if ch is not None and not ch.closed:
@@ -407,7 +447,14 @@ class Session:
                 body.pop("presentationHint", None)
                 return body
 
-            self.forward(req, args, rewrite=clean)
+            with self._lock:
+                self._cells.add(req["seq"])
+
+            def finished() -> None:
+                with self._lock:
+                    self._cells.discard(req["seq"])
+
+            self.forward(req, args, rewrite=clean, finished=finished)
             return
         self.forward(req, args)
 
@@ -453,8 +500,21 @@ class Session:
         self.done.set()
 
     def _req_terminate(self, req: Message) -> None:
+        threading.Thread(target=self._kill_if_alive, args=(TERMINATE_GRACE,), daemon=True).start()
+        self._interrupt_cells()
         self._cancel_paused_builds()
         self.forward(req)
+
+    def _kill_if_alive(self, grace: float) -> None:
+        """``terminate`` ends the program within about 2 s whatever it is doing (a console
+        cell blocked in C, a stuck thread): after ``grace`` seconds it gets SIGKILL."""
+        if self._exited.wait(grace) or self.program_pid is None:
+            return
+        self.log(f"terminate: program {self.program_pid} still running after {grace}s: killing it")
+        try:
+            os.kill(self.program_pid, signal.SIGKILL)
+        except OSError:
+            pass
 
     def _cancel_paused_builds(self) -> None:
         """Disconnect/terminate at a build pause cancels the build: the agent marks the
@@ -528,6 +588,8 @@ class Session:
     # =====================================================================
     def _agent_request(self, method: str, params: Dict[str, Any]) -> Any:
         if method == "hello":
+            pid = params.get("pid")
+            self.program_pid = pid if isinstance(pid, int) and pid > 0 else None
             return self._agent_config()
         if method == "pause":
             self.pauses.announce(params)
