@@ -26,7 +26,7 @@ LOOPBACK = "127.0.0.1"
 #: seconds a new side-channel connection has to present the secret
 AUTH_TIMEOUT = 2.0
 #: connections that may be authenticating at the same time
-MAX_PENDING = 16
+MAX_PENDING = 64
 
 Handler = Callable[[str, Dict[str, Any]], Any]
 

@@ -111,7 +111,8 @@ class Session:
     def _bad_input(self, bad: BadMessage) -> None:
         self.log(f"bad input: {bad.kind}: {bad.detail}")
         req = bad.parsed if isinstance(bad.parsed, dict) else None
-        if req is not None and req.get("type") == "request" and isinstance(req.get("seq"), int):
+        seq = req.get("seq") if req is not None else None
+        if req is not None and req.get("type") == "request" and isinstance(seq, int) and not isinstance(seq, bool):
             self.client.error({"seq": req["seq"], "command": str(req.get("command", ""))},
                               f"invalid request: {bad.detail}")
             return
