@@ -1,15 +1,18 @@
 """How an attaching adapter finds the agent's side channel and its secret.
 
 A process started with ``python -m pylightnix debug --listen 127.0.0.1:PORT``
-listens for debugpy on PORT and for the side channel on another loopback port.
-It writes ``{"pid", "host", "port", "secret"}`` to an *attach file* that only
-the user can read (directory 0700, file 0600):
+listens on PORT for the side channel only (nothing there speaks DAP). It writes
+``{"pid", "host", "port", "secret"}`` to an *attach file* that only the user can
+read (file 0600, in a directory that must be the user's own and writable by
+nobody else; it is never chmod'ed):
 
     $PYLIGHTNIX_DEBUG_DIR/attach-PORT.json   (default ~/.cache/pylightnix/debug)
 
-The attach request finds it by the debugpy PORT. Alternatives in the attach
-configuration: ``pylightnixAttachFile`` (a path, e.g. a copy from a remote
-box) or ``pylightnixChannel: {"host", "port", "secret"}``.
+The attach request finds it by PORT. Alternatives in the attach configuration:
+``pylightnixAttachFile`` (a path, e.g. a copy from a remote box) or
+``pylightnixChannel: {"host", "port", "secret"}``. An adapter that proved the
+secret then asks the program to connect its debugger out to the adapter
+(see docs/security.md).
 """
 from __future__ import annotations
 

@@ -282,9 +282,12 @@ class Session:
             return
         self._set_agent(sock)
         # 2. our debugpy adapter listens for the program's debug server (token-checked) ...
+        # (a fixed port for a remote program: `ssh -R PORT:127.0.0.1:PORT` carries it back)
+        back = args.get("pylightnixConnectBack") or {}
         out = launch_config.attach_args(args, host, int(port))
         out.pop("connect", None)
-        out["listen"] = {"host": "127.0.0.1", "port": 0}
+        out.pop("pylightnixConnectBack", None)
+        out["listen"] = {"host": "127.0.0.1", "port": int(back.get("port", 0) or 0)}
         self.forward(req, out)
         # not in the client's reader thread: debugpy.connect returns after configurationDone
         threading.Thread(target=self._connect_program, args=(req,), name="dap-attach", daemon=True).start()

@@ -103,7 +103,8 @@ def parse_listen(value: str) -> Tuple[str, int]:
             raise PylightnixError(
                 f"--listen {value!r}: refusing to listen on non-loopback host {host!r}; "
                 f"a debug attach can run arbitrary code in this process. Listen on "
-                f"127.0.0.1 and forward the port (e.g. ssh -L {port}:127.0.0.1:{port} HOST)")
+                f"127.0.0.1 and forward the port (e.g. ssh -L {port}:127.0.0.1:{port} HOST; "
+                f"docs/security.md tells how to attach from another machine)")
     return host, port
 
 
