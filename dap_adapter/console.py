@@ -20,6 +20,7 @@ import ast
 import contextlib
 import ctypes
 import io
+import signal
 import sys
 import threading
 import traceback
@@ -60,13 +61,19 @@ def _leave(tid: int) -> None:
 
 def interrupt(params: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Raise KeyboardInterrupt in every thread running a console cell, as Ctrl-C does in
-    IPython (side-channel method ``interrupt``). Each cell is interrupted at most once;
-    code blocked in C (e.g. a long ``time.sleep``) sees it when it returns to Python."""
+    IPython (side-channel method ``interrupt``). Each cell is interrupted at most once.
+    In the main thread this is a real SIGINT (if the program kept Python's handler), which
+    also ends a blocking call such as ``time.sleep``; in other threads an asynchronous
+    exception, which code blocked in C sees only when it returns to Python."""
     with _running_lock:
         targets = [tid for tid, sent in _running.items() if not sent]
         for tid in targets:
             _running[tid] = True
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(KeyboardInterrupt))
+            if tid == threading.main_thread().ident and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                # a real SIGINT also wakes a blocking call (sleep, I/O) of the main thread
+                signal.pthread_kill(tid, signal.SIGINT)
+            else:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(KeyboardInterrupt))
     return {"interrupted": len(targets)}
 
 

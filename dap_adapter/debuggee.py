@@ -18,6 +18,7 @@ import ipaddress
 import os
 import runpy
 import sys
+import time
 from typing import Any, Dict, List, Optional
 
 ENV_WAIT = "PYLIGHTNIX_DEBUG_WAIT"
@@ -34,7 +35,8 @@ def main(argv: List[str]) -> None:
     if rest and rest[0] == "--":
         rest = rest[1:]
     from dap_adapter import agent, console, tracing
-    agent.install().methods["interrupt"] = console.interrupt
+    methods = agent.install().methods
+    methods["interrupt"], methods["exit"] = console.interrupt, _exit_now
     agent.start_from_env()
     sys.argv = [target, *rest]
     sys.path[0] = os.path.dirname(os.path.abspath(target)) if kind == "--program" else os.getcwd()
@@ -57,6 +59,29 @@ def main(argv: List[str]) -> None:
         raise
 
 
+#: exit status of a program ended by the adapter's ``terminate`` (as if SIGKILLed)
+EXIT_TERMINATED = 137
+
+
+def _exit_now(params: Dict[str, Any]) -> None:
+    """Side-channel request ``exit``: ``terminate`` found the program still running."""
+    sys.stderr.flush()
+    os._exit(EXIT_TERMINATED)
+
+
+def _wait_for_previous_debugger(timeout: float = 10.0) -> None:
+    """A re-attach: pydevd disposes of the previous adapter's connection shortly after it
+    went away; until then ``debugpy.connect`` would not connect anew."""
+    if "pydevd" not in sys.modules:
+        return
+    from pydevd import get_global_debugger
+    deadline = time.monotonic() + timeout
+    while get_global_debugger() is not None:
+        if time.monotonic() > deadline:
+            raise RuntimeError("a debugger is still connected to this program")
+        time.sleep(0.05)
+
+
 def _connect_debugger(params: Dict[str, Any]) -> Dict[str, Any]:
     """Side-channel request of an authenticated adapter: connect pydevd out to its debugpy
     adapter, presenting the adapter's access token."""
@@ -65,6 +90,7 @@ def _connect_debugger(params: Dict[str, Any]) -> Dict[str, Any]:
         raise ValueError(f"connect_debugger: need a loopback host, a port and a token, got {host}:{port}")
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # stdlib breakpoints are not our use
     import debugpy
+    _wait_for_previous_debugger()
     debugpy.connect((host, port), access_token=token)
     return {"ok": True, "pid": os.getpid()}
 
@@ -96,6 +122,12 @@ def serve_attach(host: str, port: int, wait: Optional[bool] = None) -> str:
     agent = agent_mod.install()
     agent.methods["connect_debugger"] = _connect_debugger
     agent.methods["interrupt"] = console.interrupt
+
+    def exit_now(params: Dict[str, Any]) -> None:
+        attach_info.remove(listener.port, os.getpid())
+        _exit_now(params)
+
+    agent.methods["exit"] = exit_now
     listener.serve_forever(agent.attach_channel)
     print(f"pylightnix: waiting for a debugger to attach on {listener.host}:{listener.port} "
           f"(attach file {path})", file=sys.stderr, flush=True)

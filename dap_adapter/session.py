@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Any, Callable, Dict, Optional
 
 from dap_adapter import attach_info, console, launch_config
@@ -39,8 +40,23 @@ FORWARDED = {
 }
 #: how long any forwarded request may take before the client gets an error instead
 REQUEST_TIMEOUT = 60.0
-#: seconds ``terminate`` waits for the program to exit before killing it
-TERMINATE_GRACE = 1.5
+#: seconds ``terminate`` waits for the program to exit before ending it
+TERMINATE_GRACE = 1.2
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    """Whether ``pid`` is a descendant of ``ancestor`` (Linux /proc; False elsewhere)."""
+    for _ in range(64):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+        if pid == ancestor:
+            return True
+        if pid <= 1:
+            return False
+    return False
 
 
 class Session:
@@ -510,15 +526,35 @@ class Session:
         self.forward(req)
 
     def _kill_if_alive(self, grace: float) -> None:
-        """``terminate`` ends the program within about 2 s whatever it is doing (a console
-        cell blocked in C, a stuck thread): after ``grace`` seconds it gets SIGKILL."""
-        if self._exited.wait(grace) or self.program_pid is None:
+        """``terminate`` ends the program within 2 s whatever it is doing (a console cell
+        blocked in C, a stuck thread): after ``grace`` seconds the agent is told to exit
+        the process; a launched program that still lives then gets SIGKILL."""
+        ch = self.agent
+        # the program is gone when its side channel closes (debugpy may say "terminated"
+        # for an attached program that still runs)
+        gone = (lambda: ch.closed) if ch is not None else self._exited.is_set
+        deadline = time.monotonic() + grace
+        while not gone() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if gone():
             return
-        self.log(f"terminate: program {self.program_pid} still running after {grace}s: killing it")
-        try:
-            os.kill(self.program_pid, signal.SIGKILL)
-        except OSError:
-            pass
+        self.log(f"terminate: the program is still running after {grace}s: ending it")
+        if ch is not None:
+            try:
+                ch.call("exit", {}, timeout=0.2)
+            except ChannelError:
+                pass  # no answer: the process is gone
+            time.sleep(0.2)
+            if gone():
+                return
+        pid = self.program_pid
+        # only our own descendant: an attached program's pid may be another machine's
+        if pid and self.mode == "launch" and self.debugpy is not None and self.debugpy.proc is not None \
+                and _descends_from(pid, self.debugpy.proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
     def _cancel_paused_builds(self) -> None:
         """Disconnect/terminate at a build pause cancels the build: the agent marks the

@@ -9,6 +9,9 @@ from dap_testlib import debuggee_pid, launch, repl, top_frame, wait_gone
 pytestmark = pytest.mark.timeout(90)
 
 SPIN = "n = 0\nwhile True:\n    n += 1"
+SLEEP = "n = 1\nimport time\ntime.sleep(600)"
+#: a cell that swallows KeyboardInterrupt: only ending the process stops it
+STUBBORN = "import time\nwhile True:\n    try:\n        time.sleep(600)\n    except KeyboardInterrupt:\n        pass"
 
 
 def _paused(c, root):
@@ -31,10 +34,11 @@ def test_capability_is_announced(pipes_client):
     assert pipes_client.request("initialize", INIT_ARGS)["body"]["supportsCancelRequest"] is True
 
 
+@pytest.mark.parametrize("cell", [SPIN, SLEEP], ids=["spin", "sleep"])
 @pytest.mark.parametrize("how", ["cancel", "pause"])
-def test_interrupting_a_running_cell(client, root, how):
+def test_interrupting_a_running_cell(client, root, how, cell):
     pid, tid, fid = _paused(client, root)
-    seq = _start_cell(client, fid, SPIN)
+    seq = _start_cell(client, fid, cell)
     t0 = time.monotonic()
     if how == "cancel":
         assert client.request("cancel", {"requestId": seq})["success"]
@@ -51,7 +55,7 @@ def test_interrupting_a_running_cell(client, root, how):
     wait_gone(pid, 10)
 
 
-@pytest.mark.parametrize("cell", [SPIN, "import time\ntime.sleep(600)"])
+@pytest.mark.parametrize("cell", [SPIN, SLEEP, STUBBORN], ids=["spin", "sleep", "stubborn"])
 def test_terminate_ends_the_program_while_a_cell_runs(client, root, cell):
     pid, tid, fid = _paused(client, root)
     _start_cell(client, fid, cell)
