@@ -111,3 +111,59 @@ def test_tcp_adapter_serves_only_its_user(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def _pose_as_debug_server(port, token):
+    """Connect to debugpy's server port as pydevd would and answer its ``pydevdAuthorize``
+    with ``token``; returns whether the adapter kept the connection."""
+    import json
+    import socket
+    import time
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        buf = b""
+        while b"pydevdAuthorize" not in buf or not buf.endswith(b"}"):
+            chunk = s.recv(65536)
+            assert chunk, "closed before asking for the token"
+            buf += chunk
+        req = json.loads(buf[buf.index(b"\r\n\r\n") + 4:])
+        body = json.dumps({"seq": 1, "type": "response", "request_seq": req["seq"], "success": True,
+                           "command": "pydevdAuthorize", "body": {"clientAccessToken": token}}).encode()
+        s.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        s.settimeout(2)
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            try:
+                if not s.recv(65536):
+                    return False
+            except socket.timeout:
+                break
+        return True
+    finally:
+        s.close()
+
+
+def test_debug_server_port_wants_the_session_token(tmp_path):
+    """Attached: debugpy's server port drops a "debug server" without the session's access
+    token (debugpy itself checks none in attach/listen mode) and keeps one with it."""
+    proc, port, _ = start_listening(tmp_path, wait=True)
+    c = spawn_pipes(SchemaChecker())
+    try:
+        seq = attach(c, tmp_path, port)
+        assert c.response(seq, timeout=30)["success"]
+        st = c.event("stopped", timeout=30)["body"]
+        server_port = c.events("debugpyWaitingForServer")[0]["body"]["port"]
+        debugpy_pid = listening_ports(process_tree(c.proc.pid))[server_port]
+        with open(f"/proc/{debugpy_pid}/environ", "rb") as f:  # the user can read it, others not
+            env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+        token = env[b"PYLIGHTNIX_DEBUGPY_TOKEN"].decode()
+        assert _pose_as_debug_server(server_port, "wrong-token") is False
+        assert _pose_as_debug_server(server_port, None) is False
+        assert _pose_as_debug_server(server_port, token) is True  # the check is real
+        fid = top_frame(c, st["threadId"])["id"]
+        assert repl(c, fid, "name") == "'trainer'"  # the session is unaffected
+        c.request("continue", {"threadId": st["threadId"]})
+        assert proc.wait(timeout=60) == 0
+    finally:
+        c.close()
+        stop(proc)
