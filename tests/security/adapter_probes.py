@@ -77,7 +77,7 @@ def call(cmd, args, wait=1.0):
 try:
     call("pydevdAuthorize", {"debugServerAccessToken": "wrong-token"})
     call("initialize", {"adapterID": "probe", "clientID": "probe", "linesStartAt1": True,
-                        "columnsStartAt1": True, "pathFormat": "path"})
+                        "columnsStartAt1": True, "pathFormat": "path"}, wait=5.0)  # may spawn debugpy
     call("launch", {"program": marker + ".py", "console": "internalConsole", "cwd": "/"})
     call("attach", {"connect": {"host": "127.0.0.1", "port": port}, "justMyCode": False})
     if pid:
