@@ -36,12 +36,11 @@ from pylightnix import breakpoints, events
 from pylightnix.errors import BuildCancelled
 from pylightnix.events import FAILURE, BuildPause, Frontend, user_traceback
 
-from dap_adapter import attach_info, console, pause_frame, pydevd_socket, tracing
-from dap_adapter.channel import Channel, ChannelError, Listener, connect, new_secret
+from dap_adapter import console, pause_frame, pydevd_socket, tracing
+from dap_adapter.channel import Channel, ChannelError, connect
 
 ENV_CHANNEL = "PYLIGHTNIX_DAP_CHANNEL"
 ENV_SECRET = "PYLIGHTNIX_DAP_SECRET"
-ENV_WAIT = "PYLIGHTNIX_DEBUG_WAIT"
 
 
 def _exception_info(e: BaseException) -> Dict[str, Any]:
@@ -82,6 +81,8 @@ class DapAgent(Frontend):
         self._lock = threading.Lock()
         self._realizing: List[int] = []  # threads of the running realizations, innermost last
         self._cancelling = False
+        #: more side-channel methods (``connect_debugger`` in --listen mode)
+        self.methods: Dict[str, Any] = {}
 
     # -- channel ------------------------------------------------------------
     def attach_channel(self, sock: socket.socket) -> None:
@@ -144,6 +145,9 @@ class DapAgent(Frontend):
             return {"ok": True, "cancelled": p is not None}
         if method == "cancel_realization":
             return self._cancel_realization()
+        extra = self.methods.get(method)
+        if extra is not None:
+            return extra(params)
         raise ChannelError(f"unknown method {method}")
 
     def _cancel_realization(self) -> Dict[str, Any]:
@@ -256,37 +260,3 @@ def start_from_env() -> Optional[DapAgent]:
         return agent
     agent.attach_channel(sock)
     return agent
-
-
-def serve_attach(host: str, port: int, wait: Optional[bool] = None) -> None:
-    """Make this process attachable by ``dap_adapter`` (``pylightnix debug --listen``).
-
-    Starts ``debugpy.listen((host, port))``, a side-channel listener on 127.0.0.1
-    (port + 1 if free, so one SSH forward pattern covers both), writes the attach
-    file with the per-session secret (:mod:`dap_adapter.attach_info`), installs
-    the agent and stops tracing until something needs it. With ``wait`` (default:
-    ``$PYLIGHTNIX_DEBUG_WAIT``), blocks until an adapter has attached and sent
-    its breakpoints. Then returns; the caller runs the script.
-    """
-    # the frozen-modules warning is noise here: stdlib breakpoints are not our use case
-    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    import debugpy
-    if wait is None:
-        wait = os.environ.get(ENV_WAIT, "") not in ("", "0", "false", "no")
-    debugpy.listen((host, port))
-    secret = new_secret()
-    try:
-        listener = Listener(secret, port=port + 1 if 0 < port < 65535 else 0)
-    except OSError:
-        listener = Listener(secret, port=0)
-    path = attach_info.write(port, {"pid": os.getpid(), "host": "127.0.0.1", "port": listener.port,
-                                     "secret": secret})
-    import atexit
-    atexit.register(attach_info.remove, port, os.getpid())
-    agent = install()
-    listener.serve_forever(agent.attach_channel)
-    print(f"pylightnix: waiting for a debugger to attach on {host}:{port} "
-          f"(side channel 127.0.0.1:{listener.port}; secret in {path})", file=sys.stderr, flush=True)
-    if wait:
-        agent.configured.wait()
-    tracing.go_untraced()

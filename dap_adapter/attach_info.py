@@ -1,20 +1,24 @@
 """How an attaching adapter finds the agent's side channel and its secret.
 
 A process started with ``python -m pylightnix debug --listen 127.0.0.1:PORT``
-listens for debugpy on PORT and for the side channel on another loopback port.
-It writes ``{"pid", "host", "port", "secret"}`` to an *attach file* that only
-the user can read (directory 0700, file 0600):
+listens on PORT for the side channel only (nothing there speaks DAP). It writes
+``{"pid", "host", "port", "secret"}`` to an *attach file* that only the user can
+read (file 0600, in a directory that must be the user's own and writable by
+nobody else; it is never chmod'ed):
 
     $PYLIGHTNIX_DEBUG_DIR/attach-PORT.json   (default ~/.cache/pylightnix/debug)
 
-The attach request finds it by the debugpy PORT. Alternatives in the attach
-configuration: ``pylightnixAttachFile`` (a path, e.g. a copy from a remote
-box) or ``pylightnixChannel: {"host", "port", "secret"}``.
+The attach request finds it by PORT. Alternatives in the attach configuration:
+``pylightnixAttachFile`` (a path, e.g. a copy from a remote box) or
+``pylightnixChannel: {"host", "port", "secret"}``. An adapter that proved the
+secret then asks the program to connect its debugger out to the adapter
+(see docs/security.md).
 """
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from typing import Any, Dict
 
@@ -33,11 +37,35 @@ def path_for(port: int) -> str:
     return os.path.join(directory(), f"attach-{port}.json")
 
 
-def write(port: int, info: Dict[str, Any]) -> str:
-    """Write the attach file for debugpy ``port`` readable by the user only."""
+def private_directory() -> str:
+    """The attach-file directory, created 0700 if missing.
+
+    An existing directory must belong to this user and be writable by nobody
+    else (another user could swap the attach file); it is never chmod'ed: a
+    shared directory such as ``/tmp`` (mode 1777) is refused with
+    :class:`AttachInfoError` instead."""
     d = directory()
-    os.makedirs(d, mode=0o700, exist_ok=True)
-    os.chmod(d, 0o700)
+    try:
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        st = os.stat(d)
+    except OSError as e:
+        raise AttachInfoError(f"cannot create the attach-file directory {d}: {e}") from e
+    if not stat.S_ISDIR(st.st_mode):
+        raise AttachInfoError(f"PYLIGHTNIX_DEBUG_DIR {d} is not a directory")
+    if st.st_uid != os.getuid():
+        raise AttachInfoError(
+            f"PYLIGHTNIX_DEBUG_DIR {d} belongs to uid {st.st_uid}, not to you (uid {os.getuid()}); "
+            f"the attach file holds a secret: point PYLIGHTNIX_DEBUG_DIR at a directory of your own")
+    if st.st_mode & 0o022:
+        raise AttachInfoError(
+            f"PYLIGHTNIX_DEBUG_DIR {d} is writable by other users (mode {stat.S_IMODE(st.st_mode):04o}); "
+            f"the attach file holds a secret: use a directory only you can write (e.g. mode 0700)")
+    return d
+
+
+def write(port: int, info: Dict[str, Any]) -> str:
+    """Write the attach file for ``port`` readable by the user only."""
+    d = private_directory()
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".attach-")
     try:
         os.fchmod(fd, 0o600)

@@ -7,21 +7,26 @@ that both sides may send requests (``{"id", "method", "params"}``), answers
 (``{"id", "result"}`` / ``{"id", "error"}``) and notifications
 (``{"event", "body"}``).
 
-Only 127.0.0.1 is ever bound. The channel can make the debuggee run code (the
+Only loopback addresses are ever bound (127.0.0.1 unless told otherwise). The channel can make the debuggee run code (the
 console), which is why it is authenticated.
 """
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import secrets
 import socket
 import sys
 import threading
+import time
 from typing import Any, Callable, Dict, Optional, Tuple
 
 LOOPBACK = "127.0.0.1"
-AUTH_TIMEOUT = 5.0
+#: seconds a new side-channel connection has to present the secret
+AUTH_TIMEOUT = 2.0
+#: connections that may be authenticating at the same time
+MAX_PENDING = 64
 
 Handler = Callable[[str, Dict[str, Any]], Any]
 
@@ -158,9 +163,15 @@ class Channel:
         self._sock.close()
 
 
-def _read_line(sock: socket.socket, limit: int = 4096) -> bytes:
+def _read_line(sock: socket.socket, limit: int = 4096, deadline: Optional[float] = None) -> bytes:
+    """One line (at most ``limit`` bytes); with ``deadline`` (monotonic), what came by then."""
     buf = b""
     while not buf.endswith(b"\n") and len(buf) < limit:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            sock.settimeout(left)
         chunk = sock.recv(1)
         if not chunk:
             break
@@ -168,63 +179,91 @@ def _read_line(sock: socket.socket, limit: int = 4096) -> bytes:
     return buf
 
 
+def _daemon(target: Callable[..., Any], name: str, *args: Any) -> threading.Thread:
+    t = threading.Thread(target=target, args=args, name=name, daemon=True)
+    # pydevd must not trace or suspend our own threads
+    t.pydev_do_not_trace = True  # type: ignore[attr-defined]
+    t.is_pydev_daemon_thread = True  # type: ignore[attr-defined]
+    t.start()
+    return t
+
+
 class Listener:
     """Accepts side-channel connections on 127.0.0.1 that present ``secret``.
 
-    Refused attempts are reported to ``log`` (stderr by default) and counted in
-    :attr:`refused`.
+    Each connection is authenticated in its own thread with a deadline of
+    :data:`AUTH_TIMEOUT` seconds, so idle or slow connections never delay the
+    real peer; at most :data:`MAX_PENDING` may be authenticating at once (more
+    are closed at once). Refused attempts are reported to ``log`` (stderr by
+    default) and counted in :attr:`refused`.
     """
 
-    def __init__(self, secret: str, port: int = 0, log: Optional[Callable[[str], None]] = None) -> None:
+    def __init__(self, secret: str, port: int = 0, log: Optional[Callable[[str], None]] = None,
+                 host: str = LOOPBACK) -> None:
         self.secret = secret
+        self.host = LOOPBACK if host == "localhost" else host
         self.refused = 0
         self._log = log or (lambda s: print(s, file=sys.stderr, flush=True))
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._lock = threading.Lock()
+        self._pending = 0
+        if not ipaddress.ip_address(self.host).is_loopback:
+            raise ValueError(f"side channel: refusing to listen on non-loopback {self.host}")
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((LOOPBACK, port))
-        self._sock.listen(8)
+        self._sock.bind((self.host, port))
+        self._sock.listen(16)
         self.port: int = self._sock.getsockname()[1]
 
-    def accept(self, timeout: Optional[float] = None) -> socket.socket:
-        """Wait for the first authenticated connection; refuse the others."""
-        self._sock.settimeout(timeout)
-        while True:
+    def _authenticate(self, conn: socket.socket, addr: Tuple[str, int],
+                      on_conn: Callable[[socket.socket], None]) -> None:
+        try:
             try:
-                conn, addr = self._sock.accept()
-            except socket.timeout as e:
-                raise ChannelError("no side-channel connection in time") from e
-            conn.settimeout(AUTH_TIMEOUT)
-            try:
-                line = _read_line(conn)
+                line = _read_line(conn, deadline=time.monotonic() + AUTH_TIMEOUT)
                 got = json.loads(line).get("auth", "") if line.strip() else ""
-            except (OSError, ValueError, AttributeError):
+            except (OSError, ValueError, AttributeError, RecursionError):
                 got = ""
             if isinstance(got, str) and hmac.compare_digest(got.encode(), self.secret.encode()):
-                conn.settimeout(None)
-                conn.sendall(b'{"ok": true}\n')
-                return conn
+                try:
+                    conn.settimeout(None)
+                    conn.sendall(b'{"ok": true}\n')
+                except OSError:
+                    conn.close()
+                    return
+                on_conn(conn)
+                return
+            self._refuse(conn, f"from {addr[0]}:{addr[1]}")
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+    def _refuse(self, conn: socket.socket, why: str) -> None:
+        with self._lock:
             self.refused += 1
-            self._log(f"pylightnix side channel: refused unauthenticated connection from {addr[0]}:{addr[1]}")
-            try:
-                conn.sendall(b'{"error": "unauthorized"}\n')
-            except OSError:
-                pass
-            conn.close()
+        self._log(f"pylightnix side channel: refused unauthenticated connection {why}")
+        try:
+            conn.sendall(b'{"error": "unauthorized"}\n')
+        except OSError:
+            pass
+        conn.close()
 
     def serve_forever(self, on_conn: Callable[[socket.socket], None]) -> threading.Thread:
-        """Accept authenticated connections in a daemon thread, one after another."""
+        """Accept connections in a daemon thread; ``on_conn`` gets each authenticated one."""
         def loop() -> None:
             while True:
                 try:
-                    conn = self.accept()
-                except (ChannelError, OSError):
+                    conn, addr = self._sock.accept()
+                except OSError:
                     return
-                on_conn(conn)
-        t = threading.Thread(target=loop, name="pylightnix-channel-listener", daemon=True)
-        t.pydev_do_not_trace = True  # type: ignore[attr-defined]
-        t.is_pydev_daemon_thread = True  # type: ignore[attr-defined]
-        t.start()
-        return t
+                with self._lock:
+                    busy = self._pending >= MAX_PENDING
+                    if not busy:
+                        self._pending += 1
+                if busy:
+                    self._refuse(conn, f"from {addr[0]}:{addr[1]} (too many connections authenticating)")
+                    continue
+                _daemon(self._authenticate, "pylightnix-channel-auth", conn, addr, on_conn)
+        return _daemon(loop, "pylightnix-channel-listener")
 
     def close(self) -> None:
         self._sock.close()

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import ctypes
 import io
+import signal
 import sys
 import threading
 import traceback
@@ -30,6 +32,50 @@ _shell_lock = threading.Lock()
 #: names the console adds to the namespace when the program does not define them
 HELPERS = ("repl_buildargs", "repl_continueBuild", "repl_cancel", "get_ipython",
            "lsref", "catref", "rmref", "shell", "shellref", "du")  # the last six: pylightnix.bashlike
+
+
+#: threads running a console cell's code -> whether an interrupt was sent to it already
+_running: Dict[int, bool] = {}
+_running_lock = threading.Lock()
+
+
+def _enter(tid: int) -> None:
+    with _running_lock:
+        _running[tid] = False
+
+
+def _leave(tid: int) -> None:
+    """The thread leaves the cell's code: no interrupt is sent after this, and one sent but
+    not raised yet is raised and swallowed here (idempotent).
+
+    (Clearing it with ``PyThreadState_SetAsyncExc(tid, NULL)`` instead leaves CPython's
+    eval breaker set: the thread then spins.)"""
+    try:
+        with _running_lock:
+            sent = _running.pop(tid, False)
+        if sent:
+            for _ in range(100):  # the eval loop checks for async exceptions on each jump back
+                pass
+    except KeyboardInterrupt:
+        pass
+
+
+def interrupt(params: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Raise KeyboardInterrupt in every thread running a console cell, as Ctrl-C does in
+    IPython (side-channel method ``interrupt``). Each cell is interrupted at most once.
+    In the main thread this is a real SIGINT (if the program kept Python's handler), which
+    also ends a blocking call such as ``time.sleep``; in other threads an asynchronous
+    exception, which code blocked in C sees only when it returns to Python."""
+    with _running_lock:
+        targets = [tid for tid, sent in _running.items() if not sent]
+        for tid in targets:
+            _running[tid] = True
+            if tid == threading.main_thread().ident and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                # a real SIGINT also wakes a blocking call (sleep, I/O) of the main thread
+                signal.pthread_kill(tid, signal.SIGINT)
+            else:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(KeyboardInterrupt))
+    return {"interrupted": len(targets)}
 
 
 class CellResult:
@@ -122,7 +168,20 @@ def _split_last_expr(source: str) -> tuple:
 
 
 def run_cell(cell: str, ns: Dict[str, Any]) -> CellResult:
-    """Run one console cell in namespace ``ns`` and return what it printed/displayed."""
+    """Run one console cell in namespace ``ns`` and return what it printed/displayed.
+
+    The cell's code can be interrupted (:func:`interrupt`); the KeyboardInterrupt shows
+    as the cell's traceback and the pause stays usable."""
+    tid = threading.get_ident()
+    try:
+        return _run_cell(cell, ns, tid)
+    except KeyboardInterrupt:  # landed in our bookkeeping right around the user's code
+        return CellResult("KeyboardInterrupt", None, True)
+    finally:
+        _leave(tid)
+
+
+def _run_cell(cell: str, ns: Dict[str, Any], tid: int) -> CellResult:
     sh = shell()
     added = {k: v for k, v in _helpers(sh).items() if k not in ns}
     ns.update(added)
@@ -137,9 +196,16 @@ def run_cell(cell: str, ns: Dict[str, Any]) -> CellResult:
             try:
                 source = sh.transform_cell(cell)
                 body, last = _split_last_expr(source)
-                exec(compile(body, "<console>", "exec"), ns)
+                code = compile(body, "<console>", "exec")
+                expr = compile(last, "<console>", "eval") if last is not None else None
+                _enter(tid)
+                try:
+                    exec(code, ns)
+                    if expr is not None:
+                        value = eval(expr, ns)
+                finally:
+                    _leave(tid)
                 if last is not None:
-                    value = eval(compile(last, "<console>", "eval"), ns)
                     silent = source.rstrip().endswith(";")
                     if value is not None and not silent:
                         print(_display_text(sh, value))

@@ -1,12 +1,18 @@
 """The connection from our adapter to a real debugpy adapter.
 
-Either spawns debugpy's adapter (``python <debugpy>/adapter``, by path like
-Microsoft's Python Debugger, so a debugpy that is only on this process's
-``sys.path``, e.g. the extension's bundled one, works) and talks to it over pipes (launch)
-or connects to the debugpy adapter that ``debugpy.listen()`` started inside a
-running program (attach). It has its own ``seq`` numbering; the session maps
+Spawns the adapter of the debugpy this process imports (the user's own, or the VS
+Code extension's bundled one: see :mod:`dap_adapter.bundle`) and talks to it over
+pipes, for launch and attach alike. It has its own ``seq`` numbering; the session maps
 the client's requests onto it and copies answers back with the client's
 ``request_seq``.
+
+The spawned adapter's *access token* (the proof that a debug server, i.e. pydevd
+in the program, must present when it connects to the adapter's server port) is
+pinned to a value the session chooses (:data:`BOOTSTRAP`), instead of one only
+debugpy knows. The session hands it to the program over the authenticated side
+channel for attach (``debugpy.connect(..., access_token=...)``); launch passes it
+to debugpy's launcher as debugpy always does. debugpy itself drops the token for
+``attach`` with ``listen``; the pinned token keeps it checked there too.
 """
 from __future__ import annotations
 
@@ -18,9 +24,35 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Optional
 
-from dap_adapter.messaging import BadMessage, Endpoint, Message, connect_retrying
+from dap_adapter.messaging import BadMessage, Endpoint, Message
 
 ResponseCallback = Callable[[Message], None]
+
+#: environment variable carrying the access token to the spawned adapter (removed there)
+TOKEN_ENV = "PYLIGHTNIX_DEBUGPY_TOKEN"
+#: environment variable naming the folder that holds the debugpy package to run (removed there)
+DEBUGPY_HOME_ENV = "PYLIGHTNIX_DEBUGPY_HOME"
+#: runs ``debugpy.adapter`` with
+#: - ``debugpy.adapter.access_token`` fixed to $PYLIGHTNIX_DEBUGPY_TOKEN: assignments to it (a
+#:   random token at start, None for attach/listen) are ignored;
+#: - no listener for more DAP clients: debugpy opens one even on stdio (for subprocess
+#:   sessions), and any local process could send it ``attach`` (e.g. by PID, injecting
+#:   debugpy into another of the user's processes). Our session is its only client;
+#:   subprocesses then run undebugged (debugpy unblocks them).
+BOOTSTRAP = f"""
+import os, sys, types
+token = os.environ.pop({TOKEN_ENV!r})
+sys.path.insert(0, os.environ.pop({DEBUGPY_HOME_ENV!r}))
+import debugpy.adapter
+class _PinnedToken(types.ModuleType):
+    access_token = property(lambda self: token, lambda self, value: None)
+debugpy.adapter.__class__ = _PinnedToken
+from debugpy.adapter import clients
+clients.listener = None
+clients.serve = lambda host, port: (host, 0)
+from debugpy.adapter.__main__ import main
+main()
+"""
 
 
 class DebugpyGone(Exception):
@@ -49,29 +81,20 @@ class DebugpyProxy:
         self._thread.start()
 
     @classmethod
-    def spawn(cls, python: str = sys.executable, **handlers: Any) -> "DebugpyProxy":
-        """Start the debugpy adapter of the debugpy this process imports, on pipes.
-
-        It launches the debuggee with that same debugpy (by path), whatever the
-        debuggee's interpreter has installed."""
+    def spawn(cls, token: str, python: str = sys.executable, **handlers: Any) -> "DebugpyProxy":
+        """Start the adapter of the debugpy this process imports, on pipes; debug servers
+        must present ``token`` to it. That adapter launches the debuggee with the same
+        debugpy (by path), whatever the debuggee's interpreter has installed."""
         spec = importlib.util.find_spec("debugpy")
         if spec is None or not spec.origin:
             raise DebugpyGone(f"debugpy is not installed for {sys.executable}; install it with "
                               f"`{sys.executable} -m pip install 'debugpy>=1.8.0'`")
-        adapter = os.path.join(os.path.dirname(spec.origin), "adapter")
-        proc = subprocess.Popen([python, adapter], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+        home = os.path.dirname(os.path.dirname(spec.origin))
+        env = dict(os.environ, **{TOKEN_ENV: token, DEBUGPY_HOME_ENV: home})
+        proc = subprocess.Popen([python, "-c", BOOTSTRAP], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0, env=env)
         assert proc.stdin is not None and proc.stdout is not None
         return cls(Endpoint.from_streams(proc.stdout, proc.stdin), proc=proc, **handlers)
-
-    @classmethod
-    def connect(cls, host: str, port: int, timeout: float = 10.0, **handlers: Any) -> "DebugpyProxy":
-        """Connect to a debugpy adapter listening for clients (``debugpy.listen``)."""
-        try:
-            sock = connect_retrying(host, port, timeout, interval=0.1)
-        except OSError as e:
-            raise DebugpyGone(f"cannot connect to debugpy at {host}:{port}: {e}") from e
-        return cls(Endpoint.from_socket(sock), **handlers)
 
     def request(self, command: str, arguments: Optional[Dict[str, Any]] = None,
                 on_response: Optional[ResponseCallback] = None) -> int:

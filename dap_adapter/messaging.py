@@ -22,6 +22,8 @@ HEADER = b"Content-Length:"
 SEPARATOR = b"\r\n\r\n"
 #: refuse absurd bodies instead of trying to allocate them
 MAX_BODY = 64 * 1024 * 1024
+#: a header block longer than this without its blank line is garbage
+MAX_HEADER = 8 * 1024
 
 Message = Dict[str, Any]
 
@@ -38,12 +40,19 @@ class BadMessage:
 
 
 class MessageReader:
-    """Parse DAP messages out of chunks returned by ``read_chunk`` (``b""`` = EOF)."""
+    """Parse DAP messages out of chunks returned by ``read_chunk`` (``b""`` = EOF).
+
+    Work is linear in the input: garbage is dropped as it arrives (only a tail
+    that may hold the start of a header is kept), a header may be at most
+    :data:`MAX_HEADER` bytes, and the buffer is a ``bytearray`` (no quadratic
+    copying of large bodies)."""
 
     def __init__(self, read_chunk: Callable[[], bytes]) -> None:
         self._read_chunk = read_chunk
-        self._buf = b""
+        self._buf = bytearray()
         self._eof = False
+        self._skipped = 0          #: garbage bytes dropped and not reported yet
+        self._skipped_head = b""   #: the first of them, for the report
 
     def _fill(self) -> bool:
         if self._eof:
@@ -62,6 +71,21 @@ class MessageReader:
                 return
             yield item
 
+    def _drop(self, n: int) -> bytes:
+        """Drop ``n`` garbage bytes from the buffer (counted for the next report)."""
+        garbage = bytes(self._buf[:n])
+        del self._buf[:n]
+        if garbage.strip():
+            if not self._skipped:
+                self._skipped_head = garbage[:200]
+            self._skipped += len(garbage)
+        return garbage
+
+    def _garbage_report(self, detail: str) -> BadMessage:
+        n, head = self._skipped, self._skipped_head
+        self._skipped, self._skipped_head = 0, b""
+        return BadMessage("header", f"{detail} ({n} bytes skipped)", head)
+
     def read(self) -> Optional[Union[Message, BadMessage]]:
         """Next message, a :class:`BadMessage`, or None at end of stream."""
         # 1. find a header start; anything before it is garbage
@@ -69,23 +93,32 @@ class MessageReader:
             start = self._buf.find(HEADER)
             sep = self._buf.find(SEPARATOR)
             if start != 0 and sep >= 0 and (start < 0 or sep < start):
-                garbage, self._buf = self._buf[:sep + len(SEPARATOR)], self._buf[sep + len(SEPARATOR):]
-                return BadMessage("header", "header block without Content-Length", garbage[:200])
+                self._drop(sep + len(SEPARATOR))
+                return self._garbage_report("header block without Content-Length")
             if start > 0:
-                garbage, self._buf = self._buf[:start], self._buf[start:]
-                if garbage.strip():
-                    return BadMessage("header", "data before Content-Length header", garbage[:200])
+                self._drop(start)
+                if self._skipped:
+                    return self._garbage_report("data before Content-Length header")
                 continue
-            if start == 0:
-                end = self._buf.find(SEPARATOR)
-                if end >= 0:
-                    break
+            if start < 0:  # keep only what may be the beginning of a header
+                keep = len(HEADER) - 1
+                if len(self._buf) > keep:
+                    self._drop(len(self._buf) - keep)
+            elif sep >= 0:
+                end = sep
+                break
+            elif len(self._buf) > MAX_HEADER:
+                self._drop(len(HEADER))  # the rest is garbage until the next header
+                self._skipped = 0
+                return BadMessage("header", f"header longer than {MAX_HEADER} bytes without a blank line",
+                                  bytes(self._buf[:200]))
             if not self._fill():
-                rest, self._buf = self._buf, b""
-                if rest.strip():
-                    return BadMessage("header", "truncated or malformed header at end of stream", rest[:200])
+                self._drop(len(self._buf))
+                if self._skipped:
+                    return self._garbage_report("truncated or malformed header at end of stream")
                 return None
-        header, self._buf = self._buf[:end], self._buf[end + len(SEPARATOR):]
+        header = bytes(self._buf[:end])
+        del self._buf[:end + len(SEPARATOR)]
         length: Optional[int] = None
         for line in header.split(b"\r\n"):
             key, _, value = line.partition(b":")
@@ -99,18 +132,35 @@ class MessageReader:
         # 2. the body
         while len(self._buf) < length:
             if not self._fill():
-                body, self._buf = self._buf, b""
+                body = bytes(self._buf)
+                self._buf.clear()
                 return BadMessage("json", f"stream ended {length - len(body)} bytes into a body", body[:200])
-        body, self._buf = self._buf[:length], self._buf[length:]
-        try:
-            msg = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
-            return BadMessage("json", f"invalid JSON body: {e}", body[:200])
-        if not isinstance(msg, dict) or msg.get("type") not in ("request", "response", "event"):
-            return BadMessage("shape", "not a DAP message (needs type request/response/event)", body[:200], msg)
-        if msg["type"] == "request" and not isinstance(msg.get("command"), str):
-            return BadMessage("shape", "request without a command", body[:200], msg)
-        return msg
+        body = bytes(self._buf[:length])
+        del self._buf[:length]
+        return parse(body)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def parse(body: bytes) -> Union[Message, BadMessage]:
+    """One message body: the message, or a :class:`BadMessage` saying what is wrong with it."""
+    try:
+        msg = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        return BadMessage("json", f"invalid JSON body: {str(e)[:200]}", body[:200])
+    if not isinstance(msg, dict) or msg.get("type") not in ("request", "response", "event"):
+        return BadMessage("shape", "not a DAP message (needs type request/response/event)", body[:200], msg)
+    if not _is_int(msg.get("seq")):
+        return BadMessage("shape", "seq must be an integer", body[:200], msg)
+    if msg["type"] == "request" and not isinstance(msg.get("command"), str):
+        return BadMessage("shape", "request without a command", body[:200], msg)
+    if msg["type"] == "response" and not _is_int(msg.get("request_seq")):
+        return BadMessage("shape", "response without an integer request_seq", body[:200], msg)
+    if msg["type"] == "event" and not isinstance(msg.get("event"), str):
+        return BadMessage("shape", "event without a name", body[:200], msg)
+    return msg
 
 
 def connect_retrying(host: str, port: int, timeout: float, interval: float = 0.05) -> socket.socket:
@@ -238,7 +288,8 @@ class Endpoint:
 
     def error(self, request: Message, text: str, error_id: int = 1) -> Message:
         """Error response to ``request`` with a human-readable message."""
-        return self.respond(int(request.get("seq", 0) or 0), str(request.get("command", "")),
+        seq = request.get("seq")
+        return self.respond(seq if _is_int(seq) else 0, str(request.get("command", "")),
                             {"error": {"id": error_id, "format": text.replace("{", "(").replace("}", ")"),
                                        "showUser": True}},
                             success=False, message=text)

@@ -10,8 +10,11 @@ the debuggee reports (instantiated derivations, build pauses) to DAP:
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import threading
+import time
 from typing import Any, Callable, Dict, Optional
 
 from dap_adapter import attach_info, console, launch_config
@@ -42,6 +45,23 @@ FORWARDED = {
 SKIPPED_FRAME_NOTE = "Frame skipped from debugging during step-in."
 #: how long any forwarded request may take before the client gets an error instead
 REQUEST_TIMEOUT = 60.0
+#: seconds ``terminate`` waits for the program to exit before ending it
+TERMINATE_GRACE = 1.2
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    """Whether ``pid`` is a descendant of ``ancestor`` (Linux /proc; False elsewhere)."""
+    for _ in range(64):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+        if pid == ancestor:
+            return True
+        if pid <= 1:
+            return False
+    return False
 
 
 class Session:
@@ -58,6 +78,13 @@ class Session:
         self.agent: Optional[Channel] = None
         self.listener: Optional[Listener] = None
         self.secret = new_secret()
+        #: what the program's pydevd must present to our debugpy adapter (attach and launch)
+        self.debugpy_token = new_secret()
+        self._server_port: Optional[int] = None
+        self._server_listening = threading.Event()
+        self._answered: set = set()  # client requests already answered with an error here
+        self._cells: set = set()     # client seqs of console cells (repl evaluates) running
+        self.program_pid: Optional[int] = None  # from the agent's hello (authenticated)
         self.book = Book()
         self.break_on_failure = False          # the "Failed builds" exception filter
         self.launch_break_on_failure = False   # launch.json's breakOnFailedBuilds
@@ -107,7 +134,8 @@ class Session:
     def _bad_input(self, bad: BadMessage) -> None:
         self.log(f"bad input: {bad.kind}: {bad.detail}")
         req = bad.parsed if isinstance(bad.parsed, dict) else None
-        if req is not None and req.get("type") == "request" and isinstance(req.get("seq"), int):
+        seq = req.get("seq") if req is not None else None
+        if req is not None and req.get("type") == "request" and isinstance(seq, int) and not isinstance(seq, bool):
             self.client.error({"seq": req["seq"], "command": str(req.get("command", ""))},
                               f"invalid request: {bad.detail}")
             return
@@ -127,8 +155,10 @@ class Session:
 
     def forward(self, req: Message, arguments: Optional[Dict[str, Any]] = None,
                 command: Optional[str] = None,
-                rewrite: Optional[Callable[[Message], Optional[Dict[str, Any]]]] = None) -> None:
-        """Send ``req`` to debugpy; answer the client under its own seq when debugpy answers."""
+                rewrite: Optional[Callable[[Message], Optional[Dict[str, Any]]]] = None,
+                finished: Optional[Callable[[], None]] = None) -> None:
+        """Send ``req`` to debugpy; answer the client under its own seq when debugpy answers.
+        ``finished`` is called once the client has its answer (or an error)."""
         if self.debugpy is None or self.debugpy.closed:
             self.client.error(req, f"{req['command']}: no debug session (launch or attach first)")
             return
@@ -136,7 +166,7 @@ class Session:
 
         def on_response(resp: Message) -> None:
             self._watchdog.discard(resp.get("request_seq", -1))
-            if answered.is_set():
+            if answered.is_set() or req["seq"] in self._answered:
                 return
             answered.set()
             body = resp.get("body")
@@ -144,6 +174,8 @@ class Session:
                 body = rewrite(resp)
             self.client.respond(req["seq"], req["command"], body, bool(resp.get("success")),
                                 resp.get("message"))
+            if finished is not None:
+                finished()
 
         try:
             dseq = self.debugpy.request(command or req["command"],
@@ -151,12 +183,16 @@ class Session:
                                         on_response)
         except DebugpyGone as e:
             self.client.error(req, f"{req['command']}: {e}")
+            if finished is not None:
+                finished()
             return
 
         def on_timeout() -> None:
             if not answered.is_set():
                 answered.set()
                 self.client.error(req, f"{req['command']}: debugpy did not answer in {REQUEST_TIMEOUT:.0f}s")
+                if finished is not None:
+                    finished()
 
         self._watchdog.add(dseq, on_timeout)
 
@@ -185,7 +221,7 @@ class Session:
         caps["supportsCompletionsRequest"] = True
         caps["supportsConfigurationDoneRequest"] = True
         caps["supportsExceptionInfoRequest"] = True
-        caps["supportsCancelRequest"] = True  # cancelling a realization's progress cancels the build
+        caps["supportsCancelRequest"] = True  # cancels a running console cell, or the realization's progress
         self.progress.enabled = bool(self.init_args.get("supportsProgressReporting"))
         filters = [f for f in caps.get("exceptionBreakpointFilters", [])
                    if f.get("filter") != FAILURE_FILTER["filter"]]
@@ -198,7 +234,7 @@ class Session:
                 "on_close": self._debugpy_closed, "log": self.trace}
 
     def _spawn_debugpy(self) -> DebugpyProxy:
-        return DebugpyProxy.spawn(sys.executable, **self._handlers())
+        return DebugpyProxy.spawn(self.debugpy_token, sys.executable, **self._handlers())
 
     # -- launch / attach --------------------------------------------------------
     def _req_launch(self, req: Message) -> None:
@@ -253,24 +289,17 @@ class Session:
             self._fail_launch(req, "attach: give `connect: {host, port}` of a process started with "
                                    "`python -m pylightnix debug --listen HOST:PORT SCRIPT`")
             return
-        port = int(port)
         try:
-            chan = attach_info.resolve(args, port)
+            chan = attach_info.resolve(args, int(port))
             self.launch_break_on_failure = launch_config.break_on_failed_builds(args)
-        except (attach_info.AttachInfoError, launch_config.LaunchError) as e:
+        except (attach_info.AttachInfoError, launch_config.LaunchError, ValueError) as e:
             self._fail_launch(req, f"attach: {e}")
             return
         self.book.launch_patterns = [str(p) for p in args.get("buildBreakpoints") or []]
-        # talk to the debugpy adapter inside the listening process instead of our own
-        if self.debugpy is not None:
-            old, self.debugpy = self.debugpy, None  # so its close is not taken for debugpy dying
-            old.close()
-        try:
-            self.debugpy = DebugpyProxy.connect(host, port, timeout=10, **self._handlers())
-            self.debugpy.call("initialize", self.init_args, timeout=30)
-        except DebugpyGone as e:
-            self._fail_launch(req, f"attach: {e}")
+        if self.debugpy is None or self.debugpy.closed:
+            self._fail_launch(req, "attach: no debugpy adapter (send initialize first)")
             return
+        # 1. prove we know the program's secret on its side channel
         try:
             sock = connect(chan["host"], int(chan["port"]), chan["secret"])
         except (ChannelError, OSError) as e:
@@ -278,8 +307,35 @@ class Session:
                                    f"{chan['host']}:{chan['port']}: {e}")
             return
         self._set_agent(sock)
-        self.forward(req, launch_config.attach_args(args, host, port))
+        # 2. our debugpy adapter listens for the program's debug server (token-checked) ...
+        # (a fixed port for a remote program: `ssh -R PORT:127.0.0.1:PORT` carries it back)
+        back = args.get("pylightnixConnectBack") or {}
+        out = launch_config.attach_args(args, host, int(port))
+        out.pop("connect", None)
+        out.pop("pylightnixConnectBack", None)
+        out["listen"] = {"host": "127.0.0.1", "port": int(back.get("port", 0) or 0)}
+        self.forward(req, out)
+        # not in the client's reader thread: debugpy.connect returns after configurationDone
+        threading.Thread(target=self._connect_program, args=(req,), name="dap-attach", daemon=True).start()
+
+    def _connect_program(self, req: Message) -> None:
+        """Attach, step 3: the program connects out to our debugpy, presenting its token."""
+        ch = self.agent
+        if not self._server_listening.wait(10) or self._server_port is None or ch is None:
+            self._fail_attach(req, "attach: debugpy did not open its server port")
+            return
+        try:
+            ch.call("connect_debugger", {"host": "127.0.0.1", "port": self._server_port,
+                                         "token": self.debugpy_token}, timeout=REQUEST_TIMEOUT)
+        except ChannelError as e:
+            self._fail_attach(req, f"attach: the program could not connect its debugger: {e}")
+            return
         self._configure_agent()
+
+    def _fail_attach(self, req: Message, text: str) -> None:
+        with self._lock:
+            self._answered.add(req["seq"])
+        self._fail_launch(req, text)
 
     # -- breakpoints ----------------------------------------------------------
     def _req_setFunctionBreakpoints(self, req: Message) -> None:
@@ -368,7 +424,22 @@ class Session:
             return
         self.forward(req, {"threadId": tid}, command="continue", rewrite=lambda r: None)
 
+    def _interrupt_cells(self) -> bool:
+        """KeyboardInterrupt in the running console cells, like Ctrl-C in IPython."""
+        with self._lock:
+            running = bool(self._cells)
+        ch = self.agent
+        if not running or ch is None or ch.closed:
+            return False
+        try:
+            ch.call("interrupt", {}, timeout=5)
+        except ChannelError as e:
+            self.log(f"interrupt failed: {e}")
+            return False
+        return True
+
     def _req_pause(self, req: Message) -> None:
+        self._interrupt_cells()  # Pause while a console cell runs: interrupt the cell
         # an untraced thread cannot be suspended by pydevd: switch tracing on first
         ch = self.agent
         if ch is not None and not ch.closed:
@@ -397,7 +468,14 @@ class Session:
                 body.pop("presentationHint", None)
                 return body
 
-            self.forward(req, args, rewrite=clean)
+            with self._lock:
+                self._cells.add(req["seq"])
+
+            def finished() -> None:
+                with self._lock:
+                    self._cells.discard(req["seq"])
+
+            self.forward(req, args, rewrite=clean, finished=finished)
             return
         self.forward(req, args)
 
@@ -443,10 +521,17 @@ class Session:
         self.done.set()
 
     def _req_cancel(self, req: Message) -> None:
-        """Cancel of the realization's progress: cancel the build (nothing partial is
-        stored; ``realize`` raises ``BuildCancelled``). A paused build is cancelled and
-        resumed. Cancelling a request is accepted and ignored (DAP allows that)."""
-        pid = (req.get("arguments") or {}).get("progressId")
+        """``cancel`` of a running console cell (``requestId``) interrupts it; its evaluate
+        then answers with the KeyboardInterrupt traceback. Cancel of the realization's
+        progress (``progressId``) cancels the build (nothing partial is stored;
+        ``realize`` raises ``BuildCancelled``); a paused build is cancelled and resumed.
+        Other cancels are no-ops (allowed by DAP)."""
+        args = req.get("arguments") or {}
+        rid, pid = args.get("requestId"), args.get("progressId")
+        with self._lock:
+            running = rid is not None and rid in self._cells
+        if running:
+            self._interrupt_cells()
         ch = self.agent
         if pid is None or not self.progress.is_current(pid) or ch is None or ch.closed:
             self.client.respond(req["seq"], "cancel")
@@ -465,8 +550,41 @@ class Session:
                     return
 
     def _req_terminate(self, req: Message) -> None:
+        threading.Thread(target=self._kill_if_alive, args=(TERMINATE_GRACE,), daemon=True).start()
+        self._interrupt_cells()
         self._cancel_paused_builds()
         self.forward(req)
+
+    def _kill_if_alive(self, grace: float) -> None:
+        """``terminate`` ends the program within 2 s whatever it is doing (a console cell
+        blocked in C, a stuck thread): after ``grace`` seconds the agent is told to exit
+        the process; a launched program that still lives then gets SIGKILL."""
+        ch = self.agent
+        # the program is gone when its side channel closes (debugpy may say "terminated"
+        # for an attached program that still runs)
+        gone = (lambda: ch.closed) if ch is not None else self._exited.is_set
+        deadline = time.monotonic() + grace
+        while not gone() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if gone():
+            return
+        self.log(f"terminate: the program is still running after {grace}s: ending it")
+        if ch is not None:
+            try:
+                ch.call("exit", {}, timeout=0.2)
+            except ChannelError:
+                pass  # no answer: the process is gone
+            time.sleep(0.2)
+            if gone():
+                return
+        pid = self.program_pid
+        # only our own descendant: an attached program's pid may be another machine's
+        if pid and self.mode == "launch" and self.debugpy is not None and self.debugpy.proc is not None \
+                and _descends_from(pid, self.debugpy.proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
     def _cancel_paused_builds(self) -> None:
         """Disconnect/terminate at a build pause cancels the build: the agent marks the
@@ -503,10 +621,11 @@ class Session:
                 self._terminated_sent = True
         elif name == "process" and body and self.program_label:
             body = dict(body, name=self.program_label)
-        elif name == "continued":
-            pass
         elif name == "output" and str((body or {}).get("output", "")).startswith(SKIPPED_FRAME_NOTE):
             return
+        elif name == "debugpyWaitingForServer" and self.mode == "attach":
+            self._server_port = int((body or {}).get("port") or 0) or None
+            self._server_listening.set()
         self.client.event(str(name), body)
 
     def _map_stopped(self, body: Dict[str, Any]) -> Dict[str, Any]:
@@ -542,6 +661,8 @@ class Session:
     # =====================================================================
     def _agent_request(self, method: str, params: Dict[str, Any]) -> Any:
         if method == "hello":
+            pid = params.get("pid")
+            self.program_pid = pid if isinstance(pid, int) and pid > 0 else None
             return self._agent_config()
         if method == "pause":
             self.pauses.announce(params)

@@ -9,7 +9,9 @@ The script runs as ``__main__`` (``runpy.run_path``) with ``sys.argv`` set to
 exit status or exception comes out the same way. Build pauses open an IPython
 shell in the terminal (:mod:`pylightnix.terminal`); with ``--listen`` they are
 served instead to a VS Code ``attach`` on a loopback address
-(``dap_adapter.agent.serve_attach``).
+(``dap_adapter.debuggee.serve_attach``): only an adapter that proves the secret
+of the attach file can make the program connect its debugger (see
+docs/security.md).
 """
 from __future__ import annotations
 
@@ -105,7 +107,8 @@ def parse_listen(value: str) -> Tuple[str, int]:
             raise PylightnixError(
                 f"--listen {value!r}: refusing to listen on non-loopback host {host!r}; "
                 f"a debug attach can run arbitrary code in this process. Listen on "
-                f"127.0.0.1 and forward the port (e.g. ssh -L {port}:127.0.0.1:{port} HOST)")
+                f"127.0.0.1 and forward the port (e.g. ssh -L {port}:127.0.0.1:{port} HOST; "
+                f"docs/security.md tells how to attach from another machine)")
     return host, port
 
 
@@ -145,19 +148,24 @@ def install_hint(missing: str) -> str:
 
 
 def _serve_attach(host: str, port: int, wait: Optional[bool]) -> None:
-    try:
-        from dap_adapter import agent  # lazy: the adapter is optional for terminal use
+    try:  # lazy: the adapter is optional for terminal use
+        from dap_adapter import attach_info, debuggee
         import debugpy  # noqa: F401  (the "dap" extra)
     except ImportError as e:
         missing = "debugpy" if e.name == "debugpy" else "dap_adapter"
         raise PylightnixError(
             f"--listen needs {missing}, which cannot be imported ({e}); "
             f"install it with: {install_hint(missing)}") from e
-    serve = getattr(agent, "serve_attach", None)
+    serve = getattr(debuggee, "serve_attach", None)
     if serve is None:
-        raise PylightnixError("--listen: dap_adapter.agent has no serve_attach(); "
+        raise PylightnixError("--listen: dap_adapter.debuggee has no serve_attach(); "
                               "the installed dap_adapter is too old")
-    serve(host, port, wait=wait)
+    try:
+        serve(host, port, wait=wait)
+    except attach_info.AttachInfoError as e:
+        raise PylightnixError(f"--listen: {e}") from e
+    except OSError as e:
+        raise PylightnixError(f"--listen {host}:{port}: cannot listen: {e}") from e
 
 
 def _script_traceback(exc: BaseException, script: str):
