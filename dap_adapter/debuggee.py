@@ -43,7 +43,7 @@ def main(argv: List[str]) -> None:
     sys.argv = [target, *rest]
     sys.path[0] = os.path.dirname(os.path.abspath(target)) if kind == "--program" else os.getcwd()
     if stop_on_entry:  # stop at the program's first line (the adapter reports it as "entry")
-        tracing.step_into()
+        tracing.step_into(my_code=True)
     else:
         tracing.go_untraced()
     try:

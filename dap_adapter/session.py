@@ -629,9 +629,10 @@ class Session:
         self.client.event(str(name), body)
 
     def _map_stopped(self, body: Dict[str, Any]) -> Dict[str, Any]:
-        if self._entry_pending and body.get("reason") == "step":
+        if self._entry_pending:  # only the first stop can be the entry
             self._entry_pending = False
-            return dict(body, reason="entry")
+            if body.get("reason") == "step":
+                return dict(body, reason="entry")
 
         def hit_ids(name: str) -> list:
             with self._lock:

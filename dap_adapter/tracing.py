@@ -149,15 +149,18 @@ def leave_pause() -> None:
             py_db.disable_tracing()
 
 
-def step_into() -> None:
-    """Make pydevd stop at the next line of user code in this thread (Step Into)."""
+def step_into(my_code: bool = False) -> None:
+    """Make pydevd stop at the next line in this thread (Step Into): of the user's
+    code with justMyCode or ``my_code``, else of any code. Stop on entry passes
+    ``my_code`` (as pydevd's own stop on entry does): with justMyCode off a plain
+    step would stop in runpy, before the program's first line."""
     py_db = _py_db()
     info = _thread_info()
     if py_db is None or info is None:
         return
     from _pydevd_bundle.pydevd_comm_constants import CMD_STEP_INTO, CMD_STEP_INTO_MY_CODE
     from _pydevd_bundle.pydevd_constants import STATE_RUN
-    cmd = CMD_STEP_INTO_MY_CODE if py_db.get_use_libraries_filter() else CMD_STEP_INTO
+    cmd = CMD_STEP_INTO_MY_CODE if my_code or py_db.get_use_libraries_filter() else CMD_STEP_INTO
     info.pydev_original_step_cmd = cmd
     info.pydev_step_cmd = cmd
     info.pydev_step_stop = None
@@ -165,6 +168,22 @@ def step_into() -> None:
     if hasattr(info, "update_stepping_info"):
         info.update_stepping_info()
     py_db.enable_tracing()
+    _monitor_stepping()
+
+
+def _monitor_stepping() -> None:
+    """3.12+: pydevd runs on ``sys.monitoring``, whose line and call events are only
+    switched on while pydevd knows of a breakpoint or a suspended/stepping thread.
+    A step armed while no thread is suspended (stop on entry) must switch them on
+    itself, as pydevd's own ``stop_on_entry`` does; otherwise the thread never stops."""
+    try:
+        from _pydevd_bundle.pydevd_constants import PYDEVD_USE_SYS_MONITORING
+    except ImportError:
+        return
+    if PYDEVD_USE_SYS_MONITORING:
+        from _pydevd_sys_monitoring import pydevd_sys_monitoring
+        pydevd_sys_monitoring.update_monitor_events(suspend_requested=True)
+        pydevd_sys_monitoring.restart_events()
 
 
 class transient_function_breakpoint:

@@ -56,14 +56,38 @@ def test_line_breakpoint_set_before_launch(pipes_client, root):
     pipes_client.event("terminated", timeout=30)
 
 
-def test_stop_on_entry_stops_at_the_programs_first_line(pipes_client, root):
+@pytest.mark.parametrize("just_my_code", [True, False])
+def test_stop_on_entry_stops_at_the_programs_first_line(pipes_client, root, just_my_code):
+    """Also without justMyCode: the stop is the program's first line, not runpy's."""
     c = pipes_client
-    launch(c, root, extra={"stopOnEntry": True})
+    launch(c, root, extra={"stopOnEntry": True, "justMyCode": just_my_code})
     st = c.event("stopped", timeout=30)["body"]
     assert st["reason"] == "entry"
     frame = top_frame(c, st["threadId"])
     assert frame["source"]["path"] == PIPELINE and frame["name"] == "<module>"
     assert frame["line"] == 1  # the module docstring is the program's first statement
+    c.request("continue", {"threadId": st["threadId"]})
+    c.event("terminated", timeout=30)
+    wait_output(c, "RESULT rref:", timeout=10)
+
+
+def test_stop_on_entry_then_build_pause_then_step_is_a_step(pipes_client, root):
+    """Only the first stop is the entry: a later Step Into from a build pause is a "step"
+    (on 3.12+ the entry stop used to be missed, and this step was reported as "entry")."""
+    c = pipes_client
+    launch(c, root, function_breakpoints=["trainer"], extra={"stopOnEntry": True})
+    st = c.event("stopped", timeout=30)["body"]
+    assert st["reason"] == "entry"
+    assert top_frame(c, st["threadId"])["line"] == 1
+    mark = c.mark()
+    c.request("continue", {"threadId": st["threadId"]})
+    st = c.event("stopped", timeout=30, after=mark)["body"]
+    assert st["description"] == "Paused before building trainer"
+    mark = c.mark()
+    c.request("stepIn", {"threadId": st["threadId"]})
+    st = c.event("stopped", timeout=30, after=mark)["body"]
+    assert st["reason"] == "step"
+    assert top_frame(c, st["threadId"])["name"] == "trainer_realize"
     c.request("continue", {"threadId": st["threadId"]})
     c.event("terminated", timeout=30)
     wait_output(c, "RESULT rref:", timeout=10)

@@ -10,8 +10,17 @@ from pylightnix import build_outpath, build_wrapper, instantiate, match_only, mk
 STOP = os.environ["SPIN_STOP_FILE"]
 
 
+def traced():
+    """Whether the debugger sees this thread's calls: a trace function, or on 3.12+
+    (where pydevd uses sys.monitoring) the debugger's call events switched on."""
+    if sys.gettrace() is not None:
+        return True
+    mon = getattr(sys, "monitoring", None)
+    return bool(mon and mon.get_events(mon.DEBUGGER_ID) & mon.events.PY_START)
+
+
 def spin_realize(b):
-    print("spinning", "traced" if sys.gettrace() else "untraced", flush=True)
+    print("spinning", "traced" if traced() else "untraced", flush=True)
     n = 0
     while not exists(STOP):
         n += 1
