@@ -9,7 +9,7 @@ from pylightnix.types import (Path, Hash, HashPart, Name, DRef, RRef, RefPath, P
                               Realizer, RealizeArg, InstantiateArg, Key, BuildArgs)
 from pylightnix.errors import (PylightnixError, ConfigError, RefError, ClosureError, StoreError, BuildError,
                                PromiseError, MatcherError, FetchError, ChecksumError, UnsafeArchiveError,
-                               ReplError, BuildCancelled)
+                               ReplError, BuildCancelled, ExecutorError)
 from pylightnix.refs import mkname, mkdref, mkrref, undref, unrref, rref2dref, is_dref, is_rref
 from pylightnix.config import (Config, RConfig, ConfigAttrs, mkconfig, config_dict, config_name, config_hash,
                                config_serialize, config_deps, config_cattrs, promise, claim,
