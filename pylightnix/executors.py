@@ -14,6 +14,7 @@ import concurrent.futures as cf
 from concurrent.futures.process import BrokenProcessPool
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -91,10 +92,20 @@ def _pool_worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _in_pool(task: Task, payload: bytes) -> Any:
+def _in_pool(task: Task, payload: bytes) -> bytes:
+    """Run a build; its result or exception travels back with cloudpickle, so classes
+    defined in ``__main__`` come back as the very classes the driver knows."""
+    cloudpickle = require_cloudpickle()
     old = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        return task(payload)
+        try:
+            return cloudpickle.dumps((True, task(payload)))
+        except BaseException as e:
+            try:
+                return cloudpickle.dumps((False, e))
+            except Exception as e2:
+                return cloudpickle.dumps((False, ExecutorError(f"a build failed with {e!r}, which cannot be sent "
+                                                               f"back to the driver ({e2})")))
     finally:
         signal.signal(signal.SIGINT, old)
 
@@ -266,7 +277,12 @@ class Dask(Executor):
 def result_of(fut: cf.Future) -> Any:
     """The task's result (raising its exception), whichever executor ran it."""
     dfut = getattr(fut, "dask_future", None)
-    return dfut.result() if dfut is not None else fut.result()
+    if dfut is not None:
+        return dfut.result()
+    ok, value = pickle.loads(fut.result())
+    if not ok:
+        raise value
+    return value
 
 
 # ---------------------------------------------------------------- PYLIGHTNIX_EXECUTOR

@@ -126,15 +126,18 @@ def run_build(payload: bytes) -> Dict[str, Any]:
         ran.append(True)
         return realizer(*args)
     area = _TmpArea()
+    failure: Optional[BaseException] = None
     try:
         rrefs = _drive_defaults(_build(drv._replace(realizer=counted), spec["ctx"], 0, 1, spec["forced"], False,
                                        spec["rarg"], area))
     except KeyboardInterrupt:
         raise
     except BaseException as e:
-        raise _sendable(e, drv.dref, where) from None
+        failure = _sendable(e, drv.dref, where)
     finally:
         area.close()
+    if failure is not None:
+        raise failure  # outside the handler: a replacement does not drag the original along as its context
     out: Dict[str, Any] = {"rrefs": rrefs, "built": bool(ran), "where": where}
     if not spec["shared"]:
         out["archives"] = [(r, pack(r)) for r in rrefs]
