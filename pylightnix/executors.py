@@ -15,6 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 import multiprocessing
 import os
 import pickle
+import secrets
 import signal
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -203,6 +204,43 @@ def _require_distributed() -> Any:
     return distributed
 
 
+class _Interrupted(BaseException):
+    """Raised inside a build on a Dask worker when the driver cancels it."""
+
+
+def _dask_task(task: Task, payload: bytes, cancel: str) -> Any:
+    """Run ``task(payload)`` on a Dask worker; a watcher thread interrupts it when
+    the driver sets the run's cancel event (Dask itself cannot stop a running task)."""
+    import ctypes
+    from distributed import Event, get_client
+    me = threading.get_ident()
+    state = {"running": True}
+    lock = threading.Lock()
+
+    client = get_client()  # in the task's thread: the watcher thread is no task of the worker
+
+    def watch() -> None:
+        try:
+            ev = Event(cancel, client=client)
+            while state["running"]:
+                if ev.wait(timeout=0.5):
+                    with lock:
+                        if state["running"]:
+                            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(me),
+                                                                       ctypes.py_object(_Interrupted))
+                    return
+        except Exception:  # the cluster is going away: nothing to watch
+            return
+    threading.Thread(target=watch, daemon=True, name="pylightnix-cancel-watch").start()
+    try:
+        return task(payload)
+    except _Interrupted:
+        raise ExecutorError("the build was cancelled by the driver; nothing was stored") from None
+    finally:
+        with lock:
+            state["running"] = False
+
+
 class Dask(Executor):
     """Builds as tasks on a Dask ``distributed`` cluster: on ``client``, on a new
     client connected to ``address``, or on the current default client.
@@ -219,6 +257,7 @@ class Dask(Executor):
         self._client = client
         self._own = False
         self.address = address
+        self._cancel: Optional[str] = None  # name of the distributed.Event that stops this run's builds
 
     def __repr__(self) -> str:
         return f"Dask(address={self.address!r})" if self.address else "Dask()"
@@ -247,7 +286,10 @@ class Dask(Executor):
         return f"dask {self.client.scheduler.address}"
 
     def submit(self, task: Task, payload: bytes, resources: Optional[Dict[str, float]], key: str) -> cf.Future:
-        dfut = self.client.submit(task, payload, key=key, pure=False, resources=dict(resources or {}) or None)
+        if self._cancel is None:
+            self._cancel = f"pylightnix-cancel-{secrets.token_hex(8)}"
+        dfut = self.client.submit(_dask_task, task, payload, self._cancel, key=key, pure=False,
+                                  resources=dict(resources or {}) or None)
         fut: cf.Future = cf.Future()
         fut.set_running_or_notify_cancel()
         fut.dask_future = dfut  # type: ignore[attr-defined]
@@ -265,6 +307,9 @@ class Dask(Executor):
 
     def cancel(self, futures: List[cf.Future]) -> None:
         dfuts = [f.dask_future for f in futures if hasattr(f, "dask_future")]  # type: ignore[attr-defined]
+        if self._cancel is not None:
+            self._distributed.Event(self._cancel, client=self.client).set()  # running builds stop and clean up
+            self._cancel = None
         if dfuts:
             self.client.cancel(dfuts, force=True)
 

@@ -128,8 +128,9 @@ def run_build(payload: bytes) -> Dict[str, Any]:
     area = _TmpArea()
     failure: Optional[BaseException] = None
     try:
-        rrefs = _drive_defaults(_build(drv._replace(realizer=counted), spec["ctx"], 0, 1, spec["forced"], False,
-                                       spec["rarg"], area))
+        steps = _build(drv._replace(realizer=counted), spec["ctx"], *spec["index"], spec["forced"], False,
+                       spec["rarg"], area)
+        rrefs = _drive_defaults(steps)
     except KeyboardInterrupt:
         raise
     except BaseException as e:
@@ -222,9 +223,9 @@ class _Run:
                 out.append((dep.config.val, r, self.packs[r]))
         return out
 
-    def payload(self, drv: Derivation, ctx: Context, rarg: RealizeArg, forced: bool,
+    def payload(self, drv: Derivation, index: Tuple[int, int], ctx: Context, rarg: RealizeArg, forced: bool,
                 results: Dict[DRef, List[RRef]]) -> bytes:
-        spec = {"drv": drv, "ctx": ctx, "rarg": rarg, "forced": forced, "shared": self.shared,
+        spec = {"drv": drv, "index": index, "ctx": ctx, "rarg": rarg, "forced": forced, "shared": self.shared,
                 "store": self.store, "tmp": self.tmp, "probe": self.probe,
                 "ship": [] if self.shared else self._ship(drv, results)}
         try:
@@ -347,7 +348,7 @@ def realize_parallel(closure: Closure, executor: Executor, force_rebuild: Set[DR
                         os.close(fd)
                         finish(drv, rrefs)
                         continue
-                submit(_Job(drv, i, ctx, run.payload(drv, ctx, rarg, forced, results), fd))
+                submit(_Job(drv, i, ctx, run.payload(drv, (i, total), ctx, rarg, forced, results), fd))
                 _progress(i, total, drv, run.where)
             if not running and not deferred:
                 break
