@@ -41,6 +41,10 @@ class Executor:
 
     #: builds run in the driver process (no shipping, pauses work everywhere)
     local = False
+    #: the store on the workers: None finds out with a probe file per run (shared if every worker sees
+    #: the driver's store), True requires that, False always copies (e.g. over a filesystem whose locks
+    #: cannot be trusted)
+    shared: Optional[bool] = None
 
     def capacity(self) -> int:
         """How many builds may run at once."""
@@ -245,15 +249,21 @@ class Dask(Executor):
     """Builds as tasks on a Dask ``distributed`` cluster: on ``client``, on a new
     client connected to ``address``, or on the current default client.
 
+    Workers that see the driver's store build straight into it; others get copies
+    (``shared``: see :attr:`Executor.shared`).
+
     A derivation's ``resources`` (``mkdrv(..., resources={"GPU": 1})``) become
     the task's worker resources. Run workers with one thread each
     (``--nthreads 1``): a build may change the process's working directory.
     """
 
-    def __init__(self, client: Any = None, address: Optional[str] = None) -> None:
+    def __init__(self, client: Any = None, address: Optional[str] = None, shared: Optional[bool] = None) -> None:
         self._distributed = _require_distributed()
         if client is not None and address is not None:
             raise ExecutorError("Dask(client=..., address=...): give one of them, not both")
+        if shared not in (None, True, False):
+            raise ExecutorError(f"Dask(shared=...): expected None (probe), True or False, got {shared!r}")
+        self.shared = shared
         self._client = client
         self._own = False
         self.address = address

@@ -194,8 +194,15 @@ class _Run:
         self.probe = (join(self.store, f".tmp-{os.getpid()}-{content[:8]}-probe"), content)
         with open(self.probe[0], "w", encoding="utf-8") as f:
             f.write(content)
-        seen = executor.probe(sees_probe, *self.probe)
-        self.shared = bool(seen) and all(seen)
+        if executor.shared is False:
+            self.shared = False
+        else:
+            seen = executor.probe(sees_probe, *self.probe)
+            self.shared = bool(seen) and all(seen)
+            if executor.shared and not self.shared:
+                self.close()
+                raise ExecutorError(f"{executor!r}: {seen.count(False)} of {len(seen)} workers do not see the "
+                                    f"driver's store {self.store}; use shared=None to copy realizations to them")
         self.where = executor.where() + ("" if self.shared else " (copy mode)")
         self.packs: Dict[RRef, bytes] = {}
 
