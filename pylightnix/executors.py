@@ -18,7 +18,7 @@ import pickle
 import secrets
 import signal
 import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from pylightnix.errors import ExecutorError
 
@@ -212,37 +212,45 @@ class _Interrupted(BaseException):
     """Raised inside a build on a Dask worker when the driver cancels it."""
 
 
+_builds_lock = threading.Lock()
+_builds: Dict[str, Set[int]] = {}  # cancel name -> threads running a build of that run, on this worker
+_interrupted: Set[int] = set()
+
+
 def _dask_task(task: Task, payload: bytes, cancel: str) -> Any:
-    """Run ``task(payload)`` on a Dask worker; a watcher thread interrupts it when
-    the driver sets the run's cancel event (Dask itself cannot stop a running task)."""
-    import ctypes
-    from distributed import Event, get_client
+    """Run ``task(payload)`` on a Dask worker, interruptible by :func:`_interrupt_builds`
+    (Dask itself cannot stop a running task)."""
     me = threading.get_ident()
-    state = {"running": True}
-    lock = threading.Lock()
-
-    client = get_client()  # in the task's thread: the watcher thread is no task of the worker
-
-    def watch() -> None:
-        try:
-            ev = Event(cancel, client=client)
-            while state["running"]:
-                if ev.wait(timeout=0.5):
-                    with lock:
-                        if state["running"]:
-                            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(me),
-                                                                       ctypes.py_object(_Interrupted))
-                    return
-        except Exception:  # the cluster is going away: nothing to watch
-            return
-    threading.Thread(target=watch, daemon=True, name="pylightnix-cancel-watch").start()
+    with _builds_lock:
+        _builds.setdefault(cancel, set()).add(me)
     try:
         return task(payload)
     except _Interrupted:
         raise ExecutorError("the build was cancelled by the driver; nothing was stored") from None
     finally:
-        with lock:
-            state["running"] = False
+        with _builds_lock:
+            _builds[cancel].discard(me)
+            if not _builds[cancel]:
+                del _builds[cancel]
+            late = me in _interrupted
+            _interrupted.discard(me)
+        if late:  # an interrupt sent just as the build ended must not hit the worker's own code
+            try:
+                for _ in range(10000):
+                    pass
+            except _Interrupted:
+                pass
+
+
+def _interrupt_builds(cancel: str) -> int:
+    """On a worker: raise _Interrupted in every running build of the run ``cancel``."""
+    import ctypes
+    with _builds_lock:
+        tids = list(_builds.get(cancel, ()))
+        for tid in tids:
+            _interrupted.add(tid)
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(_Interrupted))
+    return len(tids)
 
 
 class Dask(Executor):
@@ -318,7 +326,7 @@ class Dask(Executor):
     def cancel(self, futures: List[cf.Future]) -> None:
         dfuts = [f.dask_future for f in futures if hasattr(f, "dask_future")]  # type: ignore[attr-defined]
         if self._cancel is not None:
-            self._distributed.Event(self._cancel, client=self.client).set()  # running builds stop and clean up
+            self.client.run(_interrupt_builds, self._cancel)  # running builds stop and clean up
             self._cancel = None
         if dfuts:
             self.client.cancel(dfuts, force=True)

@@ -29,6 +29,7 @@ import os
 import pickle
 import secrets
 import socket
+import sys
 import traceback
 from os.path import join
 from typing import Any, Dict, List, Optional, Set, Tuple
@@ -52,11 +53,13 @@ RETRIES = 3
 
 
 def _location() -> str:
-    try:
-        from distributed import get_worker
-        return get_worker().address
-    except (ImportError, ValueError):
-        return f"{socket.gethostname()} pid {os.getpid()}"
+    distributed = sys.modules.get("distributed")  # a Dask worker has it; a pool process need not import it
+    if distributed is not None:
+        try:
+            return distributed.get_worker().address
+        except ValueError:
+            pass
+    return f"{socket.gethostname()} pid {os.getpid()}"
 
 
 def sees_probe(path: str, content: str) -> bool:
