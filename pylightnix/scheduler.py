@@ -107,7 +107,7 @@ def _sendable(e: BaseException, dref: DRef, where: str) -> BaseException:
 def run_build(payload: bytes) -> Dict[str, Any]:
     """The task a worker runs: build one derivation (or match it) and report the RRefs."""
     spec = pickle.loads(payload)
-    drv: Derivation = spec["drv"]
+    drv: Derivation = spec["drv"]._replace(realizer=pickle.loads(spec["realizer"]))
     where = _location()
     if spec["shared"]:
         if not sees_probe(*spec["probe"]):
@@ -208,6 +208,7 @@ class _Run:
                                     f"driver's store {self.store}; use shared=None to copy realizations to them")
         self.where = executor.where() + ("" if self.shared else " (copy mode)")
         self.packs: Dict[RRef, bytes] = {}
+        self.realizers: Dict[int, Tuple[Any, bytes]] = {}
 
     def close(self) -> None:
         try:
@@ -233,12 +234,19 @@ class _Run:
                 out.append((dep.config.val, r, self.packs[r]))
         return out
 
+    def _realizer_bytes(self, drv: Derivation) -> bytes:
+        """The pickled realizer, once per realizer object and run (stages often share one)."""
+        hit = self.realizers.get(id(drv.realizer))
+        if hit is None or hit[0] is not drv.realizer:
+            hit = self.realizers[id(drv.realizer)] = (drv.realizer, self.cloudpickle.dumps(drv.realizer))
+        return hit[1]
+
     def payload(self, drv: Derivation, index: Tuple[int, int], ctx: Context, rarg: RealizeArg, forced: bool,
                 results: Dict[DRef, List[RRef]]) -> bytes:
-        spec = {"drv": drv, "index": index, "ctx": ctx, "rarg": rarg, "forced": forced, "shared": self.shared,
-                "store": self.store, "tmp": self.tmp, "probe": self.probe,
-                "ship": [] if self.shared else self._ship(drv, results)}
         try:
+            spec = {"drv": drv._replace(realizer=None), "realizer": self._realizer_bytes(drv), "index": index,
+                    "ctx": ctx, "rarg": rarg, "forced": forced, "shared": self.shared, "store": self.store,
+                    "tmp": self.tmp, "probe": self.probe, "ship": [] if self.shared else self._ship(drv, results)}
             return self.cloudpickle.dumps(spec)
         except Exception as e:
             for what, obj in (("realizer", derivation_function(drv)), ("matcher", drv.matcher),
