@@ -30,6 +30,7 @@ import pickle
 import secrets
 import socket
 import sys
+import time
 import traceback
 from os.path import join
 from typing import Any, Dict, List, Optional, Set, Tuple
@@ -305,7 +306,7 @@ def realize_parallel(closure: Closure, executor: Executor, force_rebuild: Set[DR
     failure: Optional[BaseException] = None
     area = _TmpArea()
     run: Optional[_Run] = None
-    capacity = executor.capacity()
+    capacity, capacity_at = executor.capacity(), time.monotonic()
 
     def finish(drv: Derivation, rrefs: List[RRef]) -> None:
         results[drv.dref] = rrefs
@@ -350,11 +351,14 @@ def realize_parallel(closure: Closure, executor: Executor, force_rebuild: Set[DR
                         continue
                     finish(drv, rrefs)
                     continue
+                if len(running) >= capacity and time.monotonic() - capacity_at > 1.0:
+                    capacity, capacity_at = executor.capacity(), time.monotonic()  # a cluster may grow
                 if len(running) >= capacity:
                     heapq.heappush(ready, i)
                     break
                 if run is None:
                     run = _Run(executor, by_dref)
+                payload = run.payload(drv, (i, total), ctx, rarg, forced, results)
                 fd = -1
                 if not run.shared:  # copy mode: the driver holds the derivation's lock while it is built away
                     fd = _try_lock(lock_path(drv.dref))
@@ -366,11 +370,15 @@ def realize_parallel(closure: Closure, executor: Executor, force_rebuild: Set[DR
                         os.close(fd)
                         finish(drv, rrefs)
                         continue
-                submit(_Job(drv, i, ctx, run.payload(drv, (i, total), ctx, rarg, forced, results), fd))
+                submit(_Job(drv, i, ctx, payload, fd))
                 _progress(i, total, drv, run.where)
             if not running and not deferred:
                 break
-            done, _ = cf.wait(list(running), timeout=0.1 if deferred else None, return_when=cf.FIRST_COMPLETED)
+            if running:
+                done, _ = cf.wait(list(running), timeout=0.1 if deferred else None, return_when=cf.FIRST_COMPLETED)
+            else:  # only builds whose lock another driver holds: look again soon
+                done = set()
+                time.sleep(0.1)
             for i in deferred:
                 heapq.heappush(ready, i)
             deferred.clear()

@@ -138,3 +138,35 @@ def test_probe_finds_workers_that_cannot_see_the_store(store, tmp_path, monkeypa
             worker.terminate()
             worker.wait(timeout=30)
             time.sleep(0.1)
+
+
+def test_copy_mode_exactly_once_with_another_driver(store, tmp_path, monkeypatch, private_client):
+    """A sequential driver in another process is building the leaves; the copy-mode driver
+    waits for their locks and takes its results instead of building them again."""
+    import subprocess
+    import sys
+    import time
+    import driver_script
+    client, _ = private_client
+    root, log = str(tmp_path / "shared-root"), tmp_path / "log"
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, PYLIGHTNIX_ROOT=root, PYLIGHTNIX_PROGRESS="0", PYLIGHTNIX_EXECUTOR="sequential",
+               PYTHONPATH=os.path.dirname(os.path.dirname(here)))
+    other = subprocess.Popen([sys.executable, os.path.join(here, "driver_script.py"), "shared", str(log)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while not (log.exists() and log.read_text()):
+            assert time.time() < deadline and other.poll() is None, other.communicate()
+            time.sleep(0.02)
+        use_store(monkeypatch, root)
+        rref = realize(instantiate(driver_script.shared, str(log)), executor=Dask(client, shared=False))
+        out, err = other.communicate(timeout=60)
+    finally:
+        if other.poll() is None:
+            other.kill()
+    assert other.returncode == 0, err
+    assert out.split() == ["RREF", rref]
+    starts = [line.split()[0] for line in log.read_text().splitlines() if not line.split()[0].endswith("-end")]
+    assert sorted(starts) == ["leaf0", "leaf1", "leaf2", "leaf3", "sum"], starts
+    assert store_verify() == []
