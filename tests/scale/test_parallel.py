@@ -7,7 +7,7 @@ import os
 import pytest
 
 from conftest import snapshot, use_store
-from scale_stages import builds, dag, leaf
+from scale_stages import builds, dag, leaf, total
 from pylightnix import Frontend, add_frontend, instantiate, realize, realizeMany, remove_frontend, rref2path, store_verify
 from pylightnix.executors import Dask, Processes, Sequential
 
@@ -109,3 +109,29 @@ def test_breakpoint_builds_in_driver(store, tmp_path, pool):
     b = builds(log)
     assert b["sumB"] == [os.getpid()]
     assert b["sumA"] != [os.getpid()]
+
+
+def test_break_on_failure_builds_in_driver(store, tmp_path, pool):
+    """While break-on-failure is on, every build runs in the driver, so a failure pauses there."""
+    from pylightnix import set_break_on_failure
+    from scale_stages import StageFailed
+
+    class Failures(Frontend):
+        def __init__(self) -> None:
+            self.failed = []
+
+        def on_failure(self, pause):  # type: ignore[no-untyped-def]
+            self.failed.append((pause.name, type(pause.exception).__name__))  # pending: the error propagates
+
+    fe = add_frontend(Failures())
+    set_break_on_failure(True)
+    log = str(tmp_path / "log")
+    try:
+        with pytest.raises(StageFailed):
+            realize(instantiate(lambda m: total(m, log, "sum", [leaf(m, log, "ok", 1), leaf(m, log, "bad", 2,
+                                                                                            fail=True)])),
+                    executor=pool)
+    finally:
+        remove_frontend(fe)
+    assert fe.failed == [("bad", "StageFailed")]
+    assert builds(log)["ok"] == [os.getpid()] and builds(log)["bad"] == [os.getpid()]
