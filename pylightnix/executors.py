@@ -122,18 +122,28 @@ def _probe_in_pool(task: Callable[..., bool], args: Tuple[Any, ...]) -> bool:
 class Processes(Executor):
     """Builds in a pool of ``n`` local worker processes (default: the CPU count).
 
-    Workers are forked from the driver, so stage functions defined in ``__main__``
-    or a notebook work; they are shipped with cloudpickle. The pool starts on first
-    use and is reused by later realizations until :meth:`close`.
+    Stage functions, also those defined in ``__main__``, a notebook or a closure,
+    are shipped with cloudpickle. The pool starts on first use and is reused by
+    later realizations until :meth:`close`. Workers start with ``start_method``
+    (default ``forkserver``, else ``spawn``): they never inherit the driver's
+    threads, debugger or CUDA context, and, as with Dask's LocalCluster, a
+    script must guard its top level with ``if __name__ == "__main__":``.
+    ``"fork"`` starts faster and needs no guard, at those risks.
     """
 
-    def __init__(self, n: Optional[int] = None) -> None:
+    def __init__(self, n: Optional[int] = None, start_method: Optional[str] = None) -> None:
         if n is None:
             n = os.cpu_count() or 1
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ExecutorError(f"Processes(n): expected a positive number of processes, got {n!r}")
+        methods = multiprocessing.get_all_start_methods()
+        if start_method is None:
+            start_method = "forkserver" if "forkserver" in methods else "spawn"
+        if start_method not in methods:
+            raise ExecutorError(f"Processes(start_method={start_method!r}): expected one of {methods}")
         require_cloudpickle()
         self.n = n
+        self.start_method = start_method
         self._pool: Optional[cf.ProcessPoolExecutor] = None
         self._lock = threading.Lock()
 
@@ -149,8 +159,7 @@ class Processes(Executor):
     def _get_pool(self) -> cf.ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                methods = multiprocessing.get_all_start_methods()
-                ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+                ctx = multiprocessing.get_context(self.start_method)
                 self._pool = cf.ProcessPoolExecutor(self.n, mp_context=ctx, initializer=_pool_worker_init)
             return self._pool
 
@@ -163,7 +172,14 @@ class Processes(Executor):
             return self._get_pool().submit(_in_pool, task, payload)
 
     def probe(self, task: Callable[..., bool], *args: Any) -> List[bool]:
-        return [self._get_pool().submit(_probe_in_pool, task, args).result()]
+        try:
+            return [self._get_pool().submit(_probe_in_pool, task, args).result()]
+        except BrokenProcessPool:
+            self.reset()
+            raise ExecutorError(f"{self!r}: the worker processes died while starting ({self.start_method}); if "
+                                f"the error above is about the 'bootstrapping phase', put the script's top level "
+                                f"under `if __name__ == \"__main__\":`, or use Processes(start_method=\"fork\")"
+                                ) from None
 
     def reset(self) -> None:
         """Forget a broken pool (a worker died); the next submit starts a new one."""

@@ -112,3 +112,20 @@ def test_resources_keep_gpu_builds_apart(store, tmp_path, gpu_client, gpu):
     assert len({pid for pid, _, _ in spans.values()}) == 2  # both workers were used
     # with a GPU each, a worker runs one training at a time although it has two threads
     assert _overlaps_on_one_worker(spans) != gpu, spans
+
+
+def test_unguarded_script_gets_a_clear_error(tmp_path):
+    """Workers started by forkserver import __main__ again; an unguarded script gets told what to do."""
+    import subprocess
+    script = tmp_path / "unguarded.py"
+    script.write_text("from pylightnix import instantiate, realize, mkfile\n"
+                      "print('RREF', realize(instantiate(mkfile, 'f', b'x')))\n")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYLIGHTNIX_ROOT=str(tmp_path / "root"), PYLIGHTNIX_EXECUTOR="processes:2",
+               PYTHONPATH=repo)
+    r = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "RREF" not in r.stdout
+    assert "ExecutorError" in r.stderr and 'if __name__ == "__main__":' in r.stderr, r.stderr[-2000:]
+    env["PYLIGHTNIX_EXECUTOR"] = "sequential"  # the same script is fine without workers
+    assert "RREF" in subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                                    timeout=120).stdout
