@@ -22,7 +22,10 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from pylightnix.errors import ExecutorError
 
-Task = Callable[[bytes], Any]
+Task = Callable[..., Any]  # task(payload, *blobs)
+#: (key, data): large immutable inputs of a task, e.g. archives of realizations. An executor may send
+#: each key once per worker instead of once per task.
+Blobs = List[Tuple[str, bytes]]
 
 
 def require_cloudpickle() -> Any:
@@ -54,9 +57,13 @@ class Executor:
         """A short description of where builds go, for progress events."""
         return "driver"
 
-    def submit(self, task: Task, payload: bytes, resources: Optional[Dict[str, float]], key: str) -> cf.Future:
-        """Start ``task(payload)`` somewhere; the future's result is the task's result."""
+    def submit(self, task: Task, payload: bytes, resources: Optional[Dict[str, float]], key: str,
+               blobs: Blobs = ()) -> cf.Future:  # type: ignore[assignment]
+        """Start ``task(payload, *blob_datas)`` somewhere; the future's result is the task's result."""
         raise NotImplementedError
+
+    def forget_blobs(self) -> None:
+        """The run is over: blobs kept for it may go."""
 
     def probe(self, task: Callable[..., bool], *args: Any) -> List[bool]:
         """Run ``task(*args)`` on every worker (the shared-store probe)."""
@@ -97,14 +104,14 @@ def _pool_worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _in_pool(task: Task, payload: bytes) -> bytes:
+def _in_pool(task: Task, payload: bytes, blobs: List[bytes]) -> bytes:
     """Run a build; its result or exception travels back with cloudpickle, so classes
     defined in ``__main__`` come back as the very classes the driver knows."""
     cloudpickle = require_cloudpickle()
     old = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         try:
-            return cloudpickle.dumps((True, task(payload)))
+            return cloudpickle.dumps((True, task(payload, *blobs)))
         except BaseException as e:
             try:
                 return cloudpickle.dumps((False, e))
@@ -163,13 +170,15 @@ class Processes(Executor):
                 self._pool = cf.ProcessPoolExecutor(self.n, mp_context=ctx, initializer=_pool_worker_init)
             return self._pool
 
-    def submit(self, task: Task, payload: bytes, resources: Optional[Dict[str, float]], key: str) -> cf.Future:
+    def submit(self, task: Task, payload: bytes, resources: Optional[Dict[str, float]], key: str,
+               blobs: Blobs = ()) -> cf.Future:  # type: ignore[assignment]
+        datas = [d for _, d in blobs]
         pool = self._get_pool()
         try:
-            return pool.submit(_in_pool, task, payload)
+            return pool.submit(_in_pool, task, payload, datas)
         except BrokenProcessPool:
             self.reset()
-            return self._get_pool().submit(_in_pool, task, payload)
+            return self._get_pool().submit(_in_pool, task, payload, datas)
 
     def probe(self, task: Callable[..., bool], *args: Any) -> List[bool]:
         try:
@@ -233,14 +242,14 @@ _builds: Dict[str, Set[int]] = {}  # cancel name -> threads running a build of t
 _interrupted: Set[int] = set()
 
 
-def _dask_task(task: Task, payload: bytes, cancel: str) -> Any:
+def _dask_task(task: Task, payload: bytes, cancel: str, *blobs: bytes) -> Any:
     """Run ``task(payload)`` on a Dask worker, interruptible by :func:`_interrupt_builds`
     (Dask itself cannot stop a running task)."""
     me = threading.get_ident()
     with _builds_lock:
         _builds.setdefault(cancel, set()).add(me)
     try:
-        return task(payload)
+        return task(payload, *blobs)
     except _Interrupted:
         raise ExecutorError("the build was cancelled by the driver; nothing was stored") from None
     finally:
@@ -291,7 +300,8 @@ class Dask(Executor):
         self._client = client
         self._own = False
         self.address = address
-        self._cancel: Optional[str] = None  # name of the distributed.Event that stops this run's builds
+        self._cancel: Optional[str] = None  # names this run's builds on the workers, for cancelling them
+        self._blobs: Dict[str, Any] = {}  # blob key -> distributed.Future of the scattered data
 
     def __repr__(self) -> str:
         return f"Dask(address={self.address!r})" if self.address else "Dask()"
@@ -319,10 +329,16 @@ class Dask(Executor):
     def where(self) -> str:
         return f"dask {self.client.scheduler.address}"
 
-    def submit(self, task: Task, payload: bytes, resources: Optional[Dict[str, float]], key: str) -> cf.Future:
+    def submit(self, task: Task, payload: bytes, resources: Optional[Dict[str, float]], key: str,
+               blobs: Blobs = ()) -> cf.Future:  # type: ignore[assignment]
         if self._cancel is None:
             self._cancel = f"pylightnix-cancel-{secrets.token_hex(8)}"
-        dfut = self.client.submit(_dask_task, task, payload, self._cancel, key=key, pure=False,
+        shared = []
+        for k, data in blobs:  # scattered once; Dask moves each to a worker at most once
+            if k not in self._blobs:
+                self._blobs[k] = self.client.scatter(data, hash=False)
+            shared.append(self._blobs[k])
+        dfut = self.client.submit(_dask_task, task, payload, self._cancel, *shared, key=key, pure=False,
                                   resources=dict(resources or {}) or None)
         fut: cf.Future = cf.Future()
         fut.set_running_or_notify_cancel()
@@ -347,7 +363,11 @@ class Dask(Executor):
         if dfuts:
             self.client.cancel(dfuts, force=True)
 
+    def forget_blobs(self) -> None:
+        self._blobs.clear()
+
     def close(self) -> None:
+        self._blobs.clear()
         if self._own and self._client is not None:
             self._client.close()
             self._client = None

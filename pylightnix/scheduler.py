@@ -105,8 +105,9 @@ def _sendable(e: BaseException, dref: DRef, where: str) -> BaseException:
                           f"driver\n{note}", dref=dref)
 
 
-def run_build(payload: bytes) -> Dict[str, Any]:
-    """The task a worker runs: build one derivation (or match it) and report the RRefs."""
+def run_build(payload: bytes, *archives: bytes) -> Dict[str, Any]:
+    """The task a worker runs: build one derivation (or match it) and report the RRefs.
+    In copy mode ``archives`` are the dependency realizations, in the order of ``spec["ship"]``."""
     spec = pickle.loads(payload)
     drv: Derivation = spec["drv"]._replace(realizer=pickle.loads(spec["realizer"]))
     where = _location()
@@ -119,7 +120,7 @@ def run_build(payload: bytes) -> Dict[str, Any]:
         _use_store(spec["store"], tmp)
     else:
         _use_store(*map(os.path.abspath, _store_mod._env_paths()))
-        for cfg, rref, data in spec["ship"]:
+        for (cfg, rref), data in zip(spec["ship"], archives):
             store_instantiate(Config(cfg), check=True)
             unpack(rref, data)
     remember_deps(drv.dref, drv.deps)
@@ -167,11 +168,13 @@ def _progress(index: int, total: int, drv: Derivation, where: str) -> None:
 
 
 class _Job:
-    def __init__(self, drv: Derivation, index: int, ctx: Context, payload: bytes, lock_fd: int = -1) -> None:
+    def __init__(self, drv: Derivation, index: int, ctx: Context, payload: bytes, blobs: List[Tuple[str, bytes]],
+                 lock_fd: int = -1) -> None:
         self.drv = drv
         self.index = index
         self.ctx = ctx
         self.payload = payload
+        self.blobs = blobs
         self.lock_fd = lock_fd
         self.attempts = 1
 
@@ -212,13 +215,17 @@ class _Run:
         self.realizers: Dict[int, Tuple[Any, bytes]] = {}
 
     def close(self) -> None:
+        self.executor.forget_blobs()
         try:
             os.remove(self.probe[0])
         except FileNotFoundError:
             pass
 
-    def _ship(self, drv: Derivation, results: Dict[DRef, List[RRef]]) -> List[Tuple[Dict[str, Any], RRef, bytes]]:
-        """Every realization ``drv`` depends on, transitively, with its derivation's config."""
+    def ship(self, drv: Derivation, results: Dict[DRef, List[RRef]]) -> List[Tuple[Dict[str, Any], RRef, bytes]]:
+        """Copy mode: every realization ``drv`` depends on, transitively, with its derivation's
+        config and its archive (made once per run)."""
+        if self.shared:
+            return []
         out = []
         seen: Set[DRef] = set()
         stack = list(drv.deps)
@@ -243,11 +250,11 @@ class _Run:
         return hit[1]
 
     def payload(self, drv: Derivation, index: Tuple[int, int], ctx: Context, rarg: RealizeArg, forced: bool,
-                results: Dict[DRef, List[RRef]]) -> bytes:
+                ship: List[Tuple[Dict[str, Any], RRef, bytes]]) -> bytes:
         try:
             spec = {"drv": drv._replace(realizer=None), "realizer": self._realizer_bytes(drv), "index": index,
                     "ctx": ctx, "rarg": rarg, "forced": forced, "shared": self.shared, "store": self.store,
-                    "tmp": self.tmp, "probe": self.probe, "ship": [] if self.shared else self._ship(drv, results)}
+                    "tmp": self.tmp, "probe": self.probe, "ship": [(cfg, r) for cfg, r, _ in ship]}
             return self.cloudpickle.dumps(spec)
         except Exception as e:
             for what, obj in (("realizer", derivation_function(drv)), ("matcher", drv.matcher),
@@ -323,7 +330,7 @@ def realize_parallel(closure: Closure, executor: Executor, force_rebuild: Set[DR
     def submit(job: _Job) -> None:
         assert run is not None
         fut = executor.submit(run_build, job.payload, job.drv.resources,
-                              f"pylightnix-{_name(job.drv)}-{secrets.token_hex(6)}")
+                              f"pylightnix-{_name(job.drv)}-{secrets.token_hex(6)}", job.blobs)
         running[fut] = job
 
     try:
@@ -358,7 +365,8 @@ def realize_parallel(closure: Closure, executor: Executor, force_rebuild: Set[DR
                     break
                 if run is None:
                     run = _Run(executor, by_dref)
-                payload = run.payload(drv, (i, total), ctx, rarg, forced, results)
+                ship = run.ship(drv, results)
+                payload = run.payload(drv, (i, total), ctx, rarg, forced, ship)
                 fd = -1
                 if not run.shared:  # copy mode: the driver holds the derivation's lock while it is built away
                     fd = _try_lock(lock_path(drv.dref))
@@ -370,7 +378,7 @@ def realize_parallel(closure: Closure, executor: Executor, force_rebuild: Set[DR
                         os.close(fd)
                         finish(drv, rrefs)
                         continue
-                submit(_Job(drv, i, ctx, payload, fd))
+                submit(_Job(drv, i, ctx, payload, [(r, data) for _, r, data in ship], fd))
                 _progress(i, total, drv, run.where)
             if not running and not deferred:
                 break
