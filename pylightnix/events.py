@@ -115,8 +115,8 @@ class Frontend:
 
     def on_progress(self, index: int, total: int, dref: str, name: str, where: str = "driver") -> None:
         """The engine starts building derivation ``index`` of ``total`` to build, ``where``:
-        "driver" (this process) or the executor it was sent to (e.g. "process pool",
-        "dask tcp://10.0.0.1:8786"). Overrides may leave ``where`` out."""
+        "driver" (this process), "process pool", or the address of the Dask worker it
+        started on (e.g. "tcp://10.0.0.7:40211"). Overrides may leave ``where`` out."""
 
 
 _frontends: List[Frontend] = []

@@ -44,6 +44,8 @@ class Executor:
 
     #: builds run in the driver process (no shipping, pauses work everywhere)
     local = False
+    #: submit's ``on_start`` is called with the worker's address when a build starts
+    reports_starts = False
     #: the store on the workers: None finds out with a probe file per run (shared if every worker sees
     #: the driver's store), True requires that, False always copies (e.g. over a filesystem whose locks
     #: cannot be trusted)
@@ -58,12 +60,14 @@ class Executor:
         return "driver"
 
     def submit(self, task: Task, payload: bytes, resources: Optional[Dict[str, float]], key: str,
-               blobs: Blobs = ()) -> cf.Future:  # type: ignore[assignment]
-        """Start ``task(payload, *blob_datas)`` somewhere; the future's result is the task's result."""
+               blobs: Blobs = (), on_start: Optional[Callable[[str], None]] = None  # type: ignore[assignment]
+               ) -> cf.Future:
+        """Start ``task(payload, *blob_datas)`` somewhere; the future's result is the task's result.
+        Executors that can tell call ``on_start(where)`` (from any thread) when the task starts."""
         raise NotImplementedError
 
-    def forget_blobs(self) -> None:
-        """The run is over: blobs kept for it may go."""
+    def end_run(self) -> None:
+        """The run is over: what the executor kept for it (blobs, subscriptions) may go."""
 
     def probe(self, task: Callable[..., bool], *args: Any) -> List[bool]:
         """Run ``task(*args)`` on every worker (the shared-store probe)."""
@@ -171,7 +175,8 @@ class Processes(Executor):
             return self._pool
 
     def submit(self, task: Task, payload: bytes, resources: Optional[Dict[str, float]], key: str,
-               blobs: Blobs = ()) -> cf.Future:  # type: ignore[assignment]
+               blobs: Blobs = (), on_start: Optional[Callable[[str], None]] = None  # type: ignore[assignment]
+               ) -> cf.Future:
         datas = [d for _, d in blobs]
         pool = self._get_pool()
         try:
@@ -238,25 +243,28 @@ class _Interrupted(BaseException):
 
 
 _builds_lock = threading.Lock()
-_builds: Dict[str, Set[int]] = {}  # cancel name -> threads running a build of that run, on this worker
+_builds: Dict[str, Set[int]] = {}  # run name -> threads running a build of that run, on this worker
 _interrupted: Set[int] = set()
 
 
-def _dask_task(task: Task, payload: bytes, cancel: str, *blobs: bytes) -> Any:
+def _dask_task(task: Task, payload: bytes, run: str, key: str, *blobs: bytes) -> Any:
     """Run ``task(payload)`` on a Dask worker, interruptible by :func:`_interrupt_builds`
-    (Dask itself cannot stop a running task)."""
+    (Dask itself cannot stop a running task); tell the driver where it started."""
+    from distributed import get_worker
+    worker = get_worker()
+    worker.log_event(run, (key, worker.address))
     me = threading.get_ident()
     with _builds_lock:
-        _builds.setdefault(cancel, set()).add(me)
+        _builds.setdefault(run, set()).add(me)
     try:
         return task(payload, *blobs)
     except _Interrupted:
         raise ExecutorError("the build was cancelled by the driver; nothing was stored") from None
     finally:
         with _builds_lock:
-            _builds[cancel].discard(me)
-            if not _builds[cancel]:
-                del _builds[cancel]
+            _builds[run].discard(me)
+            if not _builds[run]:
+                del _builds[run]
             late = me in _interrupted
             _interrupted.discard(me)
         if late:  # an interrupt sent just as the build ended must not hit the worker's own code
@@ -267,11 +275,11 @@ def _dask_task(task: Task, payload: bytes, cancel: str, *blobs: bytes) -> Any:
                 pass
 
 
-def _interrupt_builds(cancel: str) -> int:
-    """On a worker: raise _Interrupted in every running build of the run ``cancel``."""
+def _interrupt_builds(run: str) -> int:
+    """On a worker: raise _Interrupted in every running build of ``run``."""
     import ctypes
     with _builds_lock:
-        tids = list(_builds.get(cancel, ()))
+        tids = list(_builds.get(run, ()))
         for tid in tids:
             _interrupted.add(tid)
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(_Interrupted))
@@ -297,11 +305,13 @@ class Dask(Executor):
         if shared not in (None, True, False):
             raise ExecutorError(f"Dask(shared=...): expected None (probe), True or False, got {shared!r}")
         self.shared = shared
+        self.reports_starts = True
         self._client = client
         self._own = False
         self.address = address
-        self._cancel: Optional[str] = None  # names this run's builds on the workers, for cancelling them
+        self._run_name: Optional[str] = None  # names this run's builds on the workers and its event topic
         self._blobs: Dict[str, Any] = {}  # blob key -> distributed.Future of the scattered data
+        self._on_start: Dict[str, Callable[[str], None]] = {}  # task key -> whom to tell where it started
 
     def __repr__(self) -> str:
         return f"Dask(address={self.address!r})" if self.address else "Dask()"
@@ -330,15 +340,19 @@ class Dask(Executor):
         return f"dask {self.client.scheduler.address}"
 
     def submit(self, task: Task, payload: bytes, resources: Optional[Dict[str, float]], key: str,
-               blobs: Blobs = ()) -> cf.Future:  # type: ignore[assignment]
-        if self._cancel is None:
-            self._cancel = f"pylightnix-cancel-{secrets.token_hex(8)}"
+               blobs: Blobs = (), on_start: Optional[Callable[[str], None]] = None  # type: ignore[assignment]
+               ) -> cf.Future:
+        if self._run_name is None:
+            self._run_name = f"pylightnix-run-{secrets.token_hex(8)}"
+            self.client.subscribe_topic(self._run_name, self._started)
+        if on_start is not None:
+            self._on_start[key] = on_start
         shared = []
         for k, data in blobs:  # scattered once; Dask moves each to a worker at most once
             if k not in self._blobs:
                 self._blobs[k] = self.client.scatter(data, hash=False)
             shared.append(self._blobs[k])
-        dfut = self.client.submit(_dask_task, task, payload, self._cancel, *shared, key=key, pure=False,
+        dfut = self.client.submit(_dask_task, task, payload, self._run_name, key, *shared, key=key, pure=False,
                                   resources=dict(resources or {}) or None)
         fut: cf.Future = cf.Future()
         fut.set_running_or_notify_cancel()
@@ -357,14 +371,24 @@ class Dask(Executor):
 
     def cancel(self, futures: List[cf.Future]) -> None:
         dfuts = [f.dask_future for f in futures if hasattr(f, "dask_future")]  # type: ignore[attr-defined]
-        if self._cancel is not None:
-            self.client.run(_interrupt_builds, self._cancel)  # running builds stop and clean up
-            self._cancel = None
+        if self._run_name is not None:
+            self.client.run(_interrupt_builds, self._run_name)  # running builds stop and clean up
         if dfuts:
             self.client.cancel(dfuts, force=True)
 
-    def forget_blobs(self) -> None:
+    def _started(self, event: Any) -> None:
+        """A worker's log event (time, (task key, worker address)): a build started there."""
+        key, where = event[1]
+        callback = self._on_start.pop(key, None)
+        if callback is not None:
+            callback(where)
+
+    def end_run(self) -> None:
         self._blobs.clear()
+        self._on_start.clear()
+        if self._run_name is not None:
+            self.client.unsubscribe_topic(self._run_name)
+            self._run_name = None
 
     def close(self) -> None:
         self._blobs.clear()

@@ -27,13 +27,14 @@ import heapq
 import inspect
 import os
 import pickle
+import queue
 import secrets
 import socket
 import sys
 import time
 import traceback
 from os.path import join
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from pylightnix import events, locks
 from pylightnix import store as _store_mod
@@ -215,7 +216,7 @@ class _Run:
         self.realizers: Dict[int, Tuple[Any, bytes]] = {}
 
     def close(self) -> None:
-        self.executor.forget_blobs()
+        self.executor.end_run()
         try:
             os.remove(self.probe[0])
         except FileNotFoundError:
@@ -327,11 +328,25 @@ def realize_parallel(closure: Closure, executor: Executor, force_rebuild: Set[DR
         if failure is None:
             failure = e
 
+    started: "queue.Queue[Tuple[_Job, str]]" = queue.Queue()  # (job, where) from executors that can tell
+    wake = [cf.Future()]  # done when something was put into `started`
+
+    def on_start(job: _Job) -> Callable[[str], None]:
+        def tell(where: str) -> None:  # any thread
+            started.put((job, where))
+            try:
+                wake[0].set_result(None)
+            except cf.InvalidStateError:
+                pass
+        return tell
+
     def submit(job: _Job) -> None:
         assert run is not None
         fut = executor.submit(run_build, job.payload, job.drv.resources,
-                              f"pylightnix-{_name(job.drv)}-{secrets.token_hex(6)}", job.blobs)
+                              f"pylightnix-{_name(job.drv)}-{secrets.token_hex(6)}", job.blobs, on_start(job))
         running[fut] = job
+        if not executor.reports_starts:
+            _progress(job.index, total, job.drv, run.where)
 
     try:
         while True:
@@ -379,11 +394,17 @@ def realize_parallel(closure: Closure, executor: Executor, force_rebuild: Set[DR
                         finish(drv, rrefs)
                         continue
                 submit(_Job(drv, i, ctx, payload, [(r, data) for _, r, data in ship], fd))
-                _progress(i, total, drv, run.where)
             if not running and not deferred:
                 break
             if running:
-                done, _ = cf.wait(list(running), timeout=0.1 if deferred else None, return_when=cf.FIRST_COMPLETED)
+                done, _ = cf.wait(list(running) + [wake[0]], timeout=0.1 if deferred else None,
+                                  return_when=cf.FIRST_COMPLETED)
+                if wake[0].done():
+                    wake[0] = cf.Future()  # replaced before draining: a later start sets the new one
+                while not started.empty():
+                    job, where = started.get()
+                    _progress(job.index, total, job.drv, where + ("" if run is None or run.shared else " (copy)"))
+                done = {f for f in done if f in running}
             else:  # only builds whose lock another driver holds: look again soon
                 done = set()
                 time.sleep(0.1)
