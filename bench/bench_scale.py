@@ -129,7 +129,7 @@ def main() -> None:
         realize(instantiate(fan(2, 0, "warmup")), executor=pool)
         t_pool = time.perf_counter() - t0
         t0 = time.perf_counter()
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                silence_logs=40)
         client = Client(cluster)
         dask = Dask(client)

@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 def cluster() -> Iterator[object]:
     """LocalCluster(n_workers=2, processes=True, threads_per_worker=1)."""
     from distributed import LocalCluster
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0",
                       silence_logs=40) as c:
         yield c
 

@@ -81,7 +81,7 @@ def gpu_client():  # type: ignore[no-untyped-def]
     """Two workers with two threads each, and one GPU each."""
     from distributed import Client, LocalCluster
     with LocalCluster(n_workers=2, processes=True, threads_per_worker=2, resources={"GPU": 1},
-                      dashboard_address=None, silence_logs=40) as c, Client(c) as client:
+                      dashboard_address=":0", silence_logs=40) as c, Client(c) as client:
         yield client
 
 

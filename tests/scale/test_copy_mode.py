@@ -21,7 +21,7 @@ def private_client(tmp_path_factory):  # type: ignore[no-untyped-def]
     """Two worker processes whose PYLIGHTNIX_ROOT is their own, not the driver's."""
     from distributed import Client, LocalCluster
     root = str(tmp_path_factory.mktemp("worker-root"))
-    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None, silence_logs=40,
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0", silence_logs=40,
                       env={"PYLIGHTNIX_ROOT": root, "PYLIGHTNIX_PROGRESS": "0"}) as c, Client(c) as client:
         yield client, root
 
@@ -116,7 +116,7 @@ def test_probe_finds_workers_that_cannot_see_the_store(store, tmp_path, monkeypa
     use_store(monkeypatch, str(hidden / "root"))
     worker_root = tmp_path / "worker-side"
     log = str(tmp_path / "log")
-    with LocalCluster(n_workers=0, processes=True, dashboard_address=None, silence_logs=40) as cluster, \
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=":0", silence_logs=40) as cluster, \
             Client(cluster) as client:
         here = os.path.dirname(os.path.abspath(__file__))
         env = dict(os.environ, PYLIGHTNIX_ROOT=str(worker_root), PYLIGHTNIX_PROGRESS="0",
