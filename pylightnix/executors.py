@@ -100,7 +100,8 @@ class Sequential(Executor):
 def _pool_worker_init() -> None:
     """In a fresh pool process: no frontends (they belong to the driver), no pauses,
     and Ctrl-C only matters while a build runs (the driver forwards it)."""
-    from pylightnix import breakpoints, events
+    from pylightnix import breakpoints, events, store
+    store._deferred = None  # a forked worker syncs each realization itself
     events._frontends.clear()
     events.set_default_frontend(None)
     breakpoints.set_build_breakpoints([])

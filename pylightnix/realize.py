@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Dict, Generator, List, Optional, Set, Tuple, Union
 
-from pylightnix import events
+from pylightnix import events, journal
 from pylightnix.engine import Steps, realize_steps
 from pylightnix.errors import BuildCancelled, ClosureError
 from pylightnix.events import BuildPause
@@ -47,12 +47,16 @@ def realizeMany(closure: Closure, force_rebuild: Union[bool, List[DRef]] = False
     force = drefs_arg(closure, force_rebuild, "realizeMany: force_rebuild")
     if executor is None:
         executor = default_executor()
-    if (executor is None or executor.local) and not keep_going:
-        return drive(realize_steps(closure, force, set(), set(assert_realized or []), realize_args))
-    from pylightnix.executors import Sequential
-    from pylightnix.scheduler import realize_parallel
-    return realize_parallel(closure, executor or Sequential(), force, set(assert_realized or []), realize_args,
-                            keep_going)
+    journal.begin()  # durability is paid once, when the outermost realize ends
+    try:
+        if (executor is None or executor.local) and not keep_going:
+            return drive(realize_steps(closure, force, set(), set(assert_realized or []), realize_args))
+        from pylightnix.executors import Sequential
+        from pylightnix.scheduler import realize_parallel
+        return realize_parallel(closure, executor or Sequential(), force, set(assert_realized or []),
+                                realize_args, keep_going)
+    finally:
+        journal.end()
 
 
 def realize(closure: Closure, force_rebuild: Union[bool, List[DRef]] = False,

@@ -21,7 +21,7 @@ import shutil
 import sys
 from hashlib import sha256
 from os.path import expanduser, isdir, join
-from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from pylightnix.config import Config, RConfig, canonical_json, check_config_dict, config_hash, config_deps, \
     config_substitute_promises
@@ -33,6 +33,13 @@ _store: Optional[str] = None
 _tmp: Optional[str] = None
 #: durability: fsync artifacts before the rename (``PYLIGHTNIX_FSYNC=0`` trades power-loss safety for speed)
 FSYNC = os.environ.get("PYLIGHTNIX_FSYNC", "1") not in ("0", "false", "no")
+#: set by :mod:`pylightnix.journal` while a realize syncs once at its end instead of per realization;
+#: called before each commit (it starts the journal)
+_deferred: Optional[Callable[[], None]] = None
+
+
+def _sync_each() -> bool:
+    return FSYNC and _deferred is None
 
 # Immutable facts, cached for the life of the process.
 _known_drefs: Set[str] = set()
@@ -115,7 +122,7 @@ def lock_path(r: DRef) -> str:
 
 
 def _fsync_dir(path: str) -> None:
-    if FSYNC:
+    if _sync_each():
         fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -126,7 +133,7 @@ def _fsync_dir(path: str) -> None:
 def _write_file(path: str, data: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         f.write(data)
-        if FSYNC:
+        if _sync_each():
             f.flush()
             os.fsync(f.fileno())
 
@@ -376,7 +383,7 @@ def dirhash(path: str, *, seal: bool = False) -> str:
                             break
                         fh.update(chunk)
                     if seal:
-                        if FSYNC:
+                        if _sync_each():
                             os.fsync(f.fileno())
                         os.chmod(e.path, 0o444)
                 h.update(b"f\0" + rb + b"\0" + fh.hexdigest().encode() + b"\n")
@@ -401,6 +408,8 @@ def store_realize(dref: DRef, context: Context, path: str) -> RRef:
     if not os.path.exists(join(ddir, "config.json")):
         raise StoreError(f"while realizing {dref}: the derivation is not in the store (removed by gc?); "
                          f"instantiate it again", dref=dref)
+    if _deferred is not None:
+        _deferred()
     ctx_text = context_text(context_only(dref, context))
     _write_file(ctxfile, ctx_text)
     rhash = dirhash(path, seal=True)[:32]

@@ -14,6 +14,7 @@ import tarfile
 from os.path import isdir, join
 
 from pylightnix.errors import StoreError
+from pylightnix import store as _store
 from pylightnix.refs import rref2dref, unrref
 from pylightnix.store import _fsync_dir, _rmtree, _token, dirhash, rref2path, store_dref2path
 from pylightnix.types import RRef
@@ -58,6 +59,8 @@ def unpack(rref: RRef, data: bytes) -> bool:
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
             _safe_extract(tar, staging, rref)
+        if _store._deferred is not None:
+            _store._deferred()  # a realize defers its syncs: journal this commit too
         got = dirhash(staging, seal=True)[:32]
         _fsync_dir(staging)
         if got != unrref(rref)[0]:
