@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from conftest import snapshot, use_store
+from scale_support import snapshot, use_store
 from scale_stages import builds, dag
 from pylightnix import StoreError, instantiate, realize, rref2path, store_rrefs_, store_verify, unrref
 from pylightnix.executors import Dask

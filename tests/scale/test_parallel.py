@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import snapshot, use_store
+from scale_support import snapshot, use_store
 from scale_stages import builds, dag, leaf, total
 from pylightnix import Frontend, add_frontend, instantiate, realize, realizeMany, remove_frontend, rref2path, store_verify
 from pylightnix.executors import Dask, Processes, Sequential
