@@ -187,8 +187,9 @@ class Processes(Executor):
             return self._get_pool().submit(_in_pool, task, payload, datas)
 
     def probe(self, task: Callable[..., bool], *args: Any) -> List[bool]:
-        try:
-            return [self._get_pool().submit(_probe_in_pool, task, args).result()]
+        try:  # one probe per process: this also starts all of them before the first build
+            pool = self._get_pool()
+            return [f.result() for f in [pool.submit(_probe_in_pool, task, args) for _ in range(self.n)]]
         except BrokenProcessPool:
             self.reset()
             raise ExecutorError(f"{self!r}: the worker processes died while starting ({self.start_method}); if "
