@@ -9,7 +9,7 @@ from pylightnix.types import (Path, Hash, HashPart, Name, DRef, RRef, RefPath, P
                               Realizer, RealizeArg, InstantiateArg, Key, BuildArgs, mkcontext)
 from pylightnix.errors import (PylightnixError, ConfigError, RefError, ClosureError, StoreError, BuildError,
                                PromiseError, MatcherError, FetchError, ChecksumError, UnsafeArchiveError,
-                               ReplError, BuildCancelled)
+                               ReplError, BuildCancelled, ExecutorError)
 from pylightnix.refs import (mkname, mkdref, mkrref, undref, unrref, rref2dref, is_dref, is_rref, isdref, isrref,
                              mkrefpath, traverse_dict, scanref_dict, assert_valid_name, assert_valid_dref,
                              assert_valid_rref, assert_valid_hash)

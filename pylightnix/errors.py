@@ -14,6 +14,7 @@ unchanged and is never wrapped.
     │   ├── ChecksumError  the sha256 of a download does not match
     │   └── UnsafeArchiveError  an archive tries to write outside its folder
     ├── ReplError          repl_* misuse: nothing paused, or something already paused
+    ├── ExecutorError      a bad executor (PYLIGHTNIX_EXECUTOR, a missing extra, an unshippable stage)
     └── BuildCancelled     a paused build was cancelled; the store is as it was
 
 Every class above except ``PylightnixError`` itself and ``BuildCancelled`` also
@@ -81,6 +82,11 @@ class UnsafeArchiveError(FetchError):
 
 class ReplError(PylightnixError, AssertionError):
     """A ``repl_*`` function was called when it cannot act."""
+
+
+class ExecutorError(PylightnixError):
+    """An executor cannot be made or used: a bad ``PYLIGHTNIX_EXECUTOR``, a missing
+    optional package, a stage that cannot be shipped to a worker."""
 
 
 class BuildCancelled(PylightnixError):

@@ -177,8 +177,10 @@ class Frontend:
     def on_built(self, dref: str, name: str, rrefs: List[str]) -> None:
         """``dref`` was built (not matched from cache); ``rrefs`` are the matched results."""
 
-    def on_progress(self, index: int, total: int, dref: str, name: str) -> None:
-        """The engine starts building derivation ``index`` of ``total`` to build."""
+    def on_progress(self, index: int, total: int, dref: str, name: str, where: str = "driver") -> None:
+        """The engine starts building derivation ``index`` of ``total`` to build, ``where``:
+        "driver" (this process), "process pool", or the address of the Dask worker it
+        started on (e.g. "tcp://10.0.0.7:40211"). Overrides may leave ``where`` out."""
 
 
 _frontends: List[Frontend] = []

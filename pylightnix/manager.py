@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any, Callable, Dict, FrozenSet, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Tuple
 
 from pylightnix import events
 from pylightnix.build import realizer_arity, stage_function
@@ -26,6 +26,8 @@ class Derivation(NamedTuple):
     check_promises: bool
     #: where it was declared: (file, first line) of the stage function that called mkdrv
     origin: Optional[Tuple[str, int]] = None
+    #: what a build needs on a Dask worker, e.g. ``{"GPU": 1}`` (other executors ignore it)
+    resources: Optional[Dict[str, float]] = None
 
 
 class Closure(NamedTuple):
@@ -59,8 +61,11 @@ def _declaring_stage() -> Optional[Tuple[str, int]]:
 
 
 def mkdrv(m: Manager, config: Config, matcher: Matcher, realizer: Realizer,
-          check_promises: bool = True) -> DRef:
-    """Register a derivation: its config (which names it), matcher and realizer."""
+          check_promises: bool = True, resources: Optional[Mapping[str, float]] = None) -> DRef:
+    """Register a derivation: its config (which names it), matcher and realizer.
+
+    ``resources`` (e.g. ``{"GPU": 1}``) become Dask worker resources, so builds
+    needing one GPU never share it; other executors ignore them."""
     if not isinstance(m, Manager):
         raise ClosureError(f"mkdrv: expected a Manager as the first argument, got {type(m).__name__}; "
                            f"stage functions receive it from instantiate()")
@@ -76,6 +81,7 @@ def mkdrv(m: Manager, config: Config, matcher: Matcher, realizer: Realizer,
     if not callable(realizer):
         raise ClosureError(f"mkdrv of {name!r}: realizer: expected a callable like build_wrapper(f), got "
                            f"{type(realizer).__name__}")
+    res = _resources(name, resources)
     deps = frozenset(config_deps(config))
     for d in deps:
         if d not in m.builders:
@@ -84,8 +90,20 @@ def mkdrv(m: Manager, config: Config, matcher: Matcher, realizer: Realizer,
     dref = store_instantiate(config)
     remember_deps(dref, deps)
     m.builders[dref] = Derivation(dref, matcher, realizer, config, deps, realizer_arity(realizer), check_promises,
-                                 _declaring_stage())
+                                 _declaring_stage(), res)
     return dref
+
+
+def _resources(name: str, resources: Optional[Mapping[str, float]]) -> Optional[Dict[str, float]]:
+    if resources is None:
+        return None
+    if not isinstance(resources, Mapping):
+        raise ClosureError(f"mkdrv of {name!r}: resources: expected a mapping like {{'GPU': 1}}, got "
+                           f"{type(resources).__name__}")
+    for k, v in resources.items():
+        if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise ClosureError(f"mkdrv of {name!r}: resources[{k!r}]: expected a non-negative number, got {v!r}")
+    return dict(resources)
 
 
 _instantiating = threading.local()

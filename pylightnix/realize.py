@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Dict, Generator, List, Optional, Set, Tuple, Union
 
-from pylightnix import events
+from pylightnix import events, journal
 from pylightnix.engine import Steps, realize_steps
 from pylightnix.errors import BuildCancelled, ClosureError
 from pylightnix.events import BuildPause
+from pylightnix.executors import Executor, default_executor
 from pylightnix.manager import Closure, Derivation
 from pylightnix.types import Context, DRef, RRef, RealizeArg
 
@@ -35,17 +36,35 @@ def drive(steps: Steps) -> List[RRef]:
 
 def realizeMany(closure: Closure, force_rebuild: Union[bool, List[DRef]] = False,
                 assert_realized: Optional[List[DRef]] = None,
-                realize_args: Optional[Dict[DRef, RealizeArg]] = None) -> List[RRef]:
-    """Realize the closure's target and return all the realizations its matcher picked."""
-    return drive(realize_steps(closure, drefs_arg(closure, force_rebuild, "realizeMany: force_rebuild"),
-                               set(), set(assert_realized or []), realize_args))
+                realize_args: Optional[Dict[DRef, RealizeArg]] = None,
+                executor: Optional["Executor"] = None, keep_going: bool = False) -> List[RRef]:
+    """Realize the closure's target and return all the realizations its matcher picked.
+
+    ``executor`` (default: ``PYLIGHTNIX_EXECUTOR``, else ``Sequential()``) says where
+    builds run; see :mod:`pylightnix.executors`. ``keep_going`` builds everything
+    that does not depend on a failed build before raising the first failure.
+    """
+    force = drefs_arg(closure, force_rebuild, "realizeMany: force_rebuild")
+    if executor is None:
+        executor = default_executor()
+    journal.begin()  # durability is paid once, when the outermost realize ends
+    try:
+        if (executor is None or executor.local) and not keep_going:
+            return drive(realize_steps(closure, force, set(), set(assert_realized or []), realize_args))
+        from pylightnix.executors import Sequential
+        from pylightnix.scheduler import realize_parallel
+        return realize_parallel(closure, executor or Sequential(), force, set(assert_realized or []),
+                                realize_args, keep_going)
+    finally:
+        journal.end()
 
 
 def realize(closure: Closure, force_rebuild: Union[bool, List[DRef]] = False,
             assert_realized: Optional[List[DRef]] = None,
-            realize_args: Optional[Dict[DRef, RealizeArg]] = None) -> RRef:
+            realize_args: Optional[Dict[DRef, RealizeArg]] = None,
+            executor: Optional["Executor"] = None, keep_going: bool = False) -> RRef:
     """Realize the closure's target, which must have exactly one matched realization."""
-    rrefs = realizeMany(closure, force_rebuild, assert_realized, realize_args)
+    rrefs = realizeMany(closure, force_rebuild, assert_realized, realize_args, executor, keep_going)
     if len(rrefs) != 1:
         raise ClosureError(f"realize: {closure.dref} has {len(rrefs)} matched realizations {rrefs}; "
                            f"use realizeMany for stages with several outputs", dref=closure.dref)

@@ -23,7 +23,7 @@ import sys
 import tempfile
 from hashlib import sha256
 from os.path import expanduser, isdir, join
-from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from pylightnix import locks
 from pylightnix.config import Config, RConfig, canonical_json, check_config_dict, config_hash, config_deps, \
@@ -36,6 +36,13 @@ _store: Optional[str] = None
 _tmp: Optional[str] = None
 #: durability: fsync artifacts before the rename (``PYLIGHTNIX_FSYNC=0`` trades power-loss safety for speed)
 FSYNC = os.environ.get("PYLIGHTNIX_FSYNC", "1") not in ("0", "false", "no")
+#: set by :mod:`pylightnix.journal` while a realize syncs once at its end instead of per realization;
+#: called before each commit (it starts the journal)
+_deferred: Optional[Callable[[], None]] = None
+
+
+def _sync_each() -> bool:
+    return FSYNC and _deferred is None
 
 # Immutable facts, cached for the life of the process.
 _known_drefs: Set[str] = set()
@@ -151,7 +158,7 @@ def lock_path(r: DRef) -> str:
 
 
 def _fsync_dir(path: str) -> None:
-    if FSYNC:
+    if _sync_each():
         fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -162,7 +169,7 @@ def _fsync_dir(path: str) -> None:
 def _write_file(path: str, data: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         f.write(data)
-        if FSYNC:
+        if _sync_each():
             f.flush()
             os.fsync(f.fileno())
 
@@ -467,7 +474,7 @@ def dirhash(path: str, *, seal: bool = False) -> str:
                             break
                         fh.update(chunk)
                     if seal:
-                        if FSYNC:
+                        if _sync_each():
                             os.fsync(f.fileno())
                         os.fchmod(f.fileno(), 0o444)
                 update(b"f\0" + rb + b"\0" + fh.hexdigest().encode() + b"\n")
@@ -501,6 +508,8 @@ def store_realize(dref: DRef, context: Context, path: str) -> RRef:
     if not os.path.exists(join(ddir, "config.json")):
         raise StoreError(f"while realizing {dref}: the derivation is not in the store (removed by gc?); "
                          f"instantiate it again", dref=dref)
+    if _deferred is not None:
+        _deferred()
     ctx_text = context_text(context_only(dref, context))
     _write_file(ctxfile, ctx_text)
     rhash = _seal(dref, path)[:32]

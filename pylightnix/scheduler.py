@@ -1,0 +1,449 @@
+"""The parallel driver: realize a closure with builds running on an executor.
+
+The driver walks the closure in the calling process. It matches cached stages
+itself and hands every derivation whose dependencies are realized to the
+executor, at most ``executor.capacity()`` at a time. A build takes its
+derivation's lock, matches again (another driver may have built it) and commits
+atomically, exactly as a sequential build does; so several drivers and a
+cluster can share one store.
+
+The store on the workers is found out once per run with a probe file:
+
+- *shared mode*: every worker sees the probe in the driver's store, so builds
+  go straight into it;
+- *copy mode*: otherwise each build receives the dependency realizations its
+  worker lacks (archives checked against their RRefs), builds in the worker's
+  own store and sends its realizations back; the driver checks their hashes and
+  commits them under its own lock for the derivation.
+
+A derivation with a build breakpoint, and every build while break-on-failure
+is on, is built in the driver process, so pauses work in every frontend.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+from concurrent.futures.process import BrokenProcessPool
+import heapq
+import inspect
+import os
+import pickle
+import queue
+import secrets
+import socket
+import sys
+import time
+import traceback
+from os.path import join
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+
+from pylightnix import events, locks
+from pylightnix import store as _store_mod
+from pylightnix.breakpoints import break_on_failure, match_breakpoint
+from pylightnix.config import Config
+from pylightnix.engine import _TmpArea, _build, _match, _needed, _name
+from pylightnix.errors import BuildCancelled, BuildError, ExecutorError, MatcherError, StoreError
+from pylightnix.executors import Executor, require_cloudpickle, result_of
+from pylightnix.manager import Closure, Derivation
+from pylightnix.store import lock_path, remember_deps, store_instantiate, store_root, tmp_root
+from pylightnix.transfer import pack, unpack
+from pylightnix.types import Context, DRef, RealizeArg, RRef
+
+#: how often a killed worker process's build is started again (Dask retries on its own)
+RETRIES = 3
+
+# ---------------------------------------------------------------- on the worker
+
+
+def _location() -> str:
+    distributed = sys.modules.get("distributed")  # a Dask worker has it; a pool process need not import it
+    if distributed is not None:
+        try:
+            return distributed.get_worker().address
+        except ValueError:
+            pass
+    return f"{socket.gethostname()} pid {os.getpid()}"
+
+
+def sees_probe(path: str, content: str) -> bool:
+    """Whether this process reads ``content`` in the probe file ``path`` (shared store)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read() == content
+    except OSError:
+        return False
+
+
+def _use_store(store: str, tmp: str) -> None:
+    if _store_mod._store != store:
+        os.makedirs(join(store, ".locks"), exist_ok=True)
+        os.makedirs(tmp, exist_ok=True)
+        _store_mod._reset_caches()
+        _store_mod._store, _store_mod._tmp = store, tmp
+
+
+def _drive_defaults(steps: Any) -> List[RRef]:
+    """Run the engine with no frontend: every pause does its default (build, or raise)."""
+    try:
+        next(steps)
+        while True:
+            steps.send(None)
+    except StopIteration as e:
+        return e.value
+
+
+def _sendable(e: BaseException, dref: DRef, where: str) -> BaseException:
+    """``e`` with the worker traceback attached, or a BuildError if ``e`` cannot travel back."""
+    tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    note = f"[pylightnix] the build of {dref} failed on {where}; worker traceback:\n{tb}"
+    try:
+        e.worker_traceback = tb  # type: ignore[attr-defined]
+        if hasattr(e, "add_note"):
+            e.add_note(note)
+        pickle.loads(require_cloudpickle().dumps(e))
+        return e
+    except Exception:
+        return BuildError(f"{dref}: the stage raised {type(e).__name__}: {e}, which cannot be sent back to the "
+                          f"driver\n{note}", dref=dref)
+
+
+def run_build(payload: bytes, *archives: bytes) -> Dict[str, Any]:
+    """The task a worker runs: build one derivation (or match it) and report the RRefs.
+    In copy mode ``archives`` are the dependency realizations, in the order of ``spec["ship"]``."""
+    spec = pickle.loads(payload)
+    drv: Derivation = spec["drv"]._replace(realizer=pickle.loads(spec["realizer"]))
+    where = _location()
+    if spec["shared"]:
+        if not sees_probe(*spec["probe"]):
+            raise StoreError(f"{drv.dref}: worker {where} does not see the driver's store {spec['store']} "
+                             f"(the probe file is missing); start workers that share it, or use copy mode",
+                             dref=drv.dref)
+        tmp = spec["tmp"] if os.path.isdir(spec["tmp"]) else _store_mod._env_paths()[1]
+        _use_store(spec["store"], tmp)
+    else:
+        _use_store(*map(os.path.abspath, _store_mod._env_paths()))
+        for (cfg, rref), data in zip(spec["ship"], archives):
+            store_instantiate(Config(cfg), check=True)
+            unpack(rref, data)
+    remember_deps(drv.dref, drv.deps)
+    ran: List[bool] = []
+    realizer = drv.realizer
+
+    def counted(*args: Any) -> Any:
+        ran.append(True)
+        return realizer(*args)
+    area = _TmpArea()
+    failure: Optional[BaseException] = None
+    try:
+        steps = _build(drv._replace(realizer=counted), spec["ctx"], *spec["index"], spec["forced"], False,
+                       spec["rarg"], area)
+        rrefs = _drive_defaults(steps)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:
+        failure = _sendable(e, drv.dref, where)
+    finally:
+        area.close()
+    if failure is not None:
+        raise failure  # outside the handler: a replacement does not drag the original along as its context
+    out: Dict[str, Any] = {"rrefs": rrefs, "built": bool(ran), "where": where}
+    if not spec["shared"]:
+        out["archives"] = [(r, pack(r)) for r in rrefs]
+    return out
+
+
+# ---------------------------------------------------------------- in the driver
+
+def _takes_where(f: events.Frontend) -> bool:
+    try:
+        return "where" in inspect.signature(f.on_progress).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _progress(index: int, total: int, drv: Derivation, where: str) -> None:
+    for f in events.frontends():
+        if _takes_where(f):
+            f.on_progress(index, total, drv.dref, _name(drv), where=where)
+        else:
+            f.on_progress(index, total, drv.dref, _name(drv))
+
+
+class _Job:
+    def __init__(self, drv: Derivation, index: int, ctx: Context, payload: bytes, blobs: List[Tuple[str, bytes]],
+                 lock_fd: int = -1) -> None:
+        self.drv = drv
+        self.index = index
+        self.ctx = ctx
+        self.payload = payload
+        self.blobs = blobs
+        self.lock_fd = lock_fd
+        self.attempts = 1
+
+    def release(self) -> None:
+        if self.lock_fd >= 0:
+            os.close(self.lock_fd)
+            self.lock_fd = -1
+
+
+def _try_lock(path: str) -> int:
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
+    return locks.try_lock(path)
+
+
+class _Run:
+    """One realization on one executor: the probe, the mode and the shipping."""
+
+    def __init__(self, executor: Executor, by_dref: Dict[DRef, Derivation]) -> None:
+        self.executor = executor
+        self.by_dref = by_dref
+        self.cloudpickle = require_cloudpickle()
+        self.store, self.tmp = store_root(), tmp_root()
+        content = secrets.token_hex(16)
+        self.probe = (join(self.store, f".tmp-{os.getpid()}-{content[:8]}-probe"), content)
+        with open(self.probe[0], "w", encoding="utf-8") as f:
+            f.write(content)
+        if executor.shared is False:
+            self.shared = False
+        else:
+            seen = executor.probe(sees_probe, *self.probe)
+            self.shared = bool(seen) and all(seen)
+            if executor.shared and not self.shared:
+                self.close()
+                raise ExecutorError(f"{executor!r}: {seen.count(False)} of {len(seen)} workers do not see the "
+                                    f"driver's store {self.store}; use shared=None to copy realizations to them")
+        self.where = executor.where() + ("" if self.shared else " (copy mode)")
+        self.packs: Dict[RRef, bytes] = {}
+        self.realizers: Dict[int, Tuple[Any, bytes]] = {}
+
+    def close(self) -> None:
+        self.executor.end_run()
+        try:
+            os.remove(self.probe[0])
+        except FileNotFoundError:
+            pass
+
+    def ship(self, drv: Derivation, results: Dict[DRef, List[RRef]]) -> List[Tuple[Dict[str, Any], RRef, bytes]]:
+        """Copy mode: every realization ``drv`` depends on, transitively, with its derivation's
+        config and its archive (made once per run)."""
+        if self.shared:
+            return []
+        out = []
+        seen: Set[DRef] = set()
+        stack = list(drv.deps)
+        while stack:
+            d = stack.pop()
+            if d in seen:
+                continue
+            seen.add(d)
+            dep = self.by_dref[d]
+            stack.extend(dep.deps)
+            for r in results[d]:
+                if r not in self.packs:
+                    self.packs[r] = pack(r)
+                out.append((dep.config.val, r, self.packs[r]))
+        return out
+
+    def _realizer_bytes(self, drv: Derivation) -> bytes:
+        """The pickled realizer, once per realizer object and run (stages often share one)."""
+        hit = self.realizers.get(id(drv.realizer))
+        if hit is None or hit[0] is not drv.realizer:
+            hit = self.realizers[id(drv.realizer)] = (drv.realizer, self.cloudpickle.dumps(drv.realizer))
+        return hit[1]
+
+    def payload(self, drv: Derivation, index: Tuple[int, int], ctx: Context, rarg: RealizeArg, forced: bool,
+                ship: List[Tuple[Dict[str, Any], RRef, bytes]]) -> bytes:
+        try:
+            spec = {"drv": drv._replace(realizer=None), "realizer": self._realizer_bytes(drv), "index": index,
+                    "ctx": ctx, "rarg": rarg, "forced": forced, "shared": self.shared, "store": self.store,
+                    "tmp": self.tmp, "probe": self.probe, "ship": [(cfg, r) for cfg, r, _ in ship]}
+            return self.cloudpickle.dumps(spec)
+        except Exception as e:
+            for what, obj in (("realizer", derivation_function(drv)), ("matcher", drv.matcher),
+                              ("realize_args", rarg)):
+                try:
+                    self.cloudpickle.dumps(obj)
+                except Exception as e2:
+                    raise ExecutorError(f"{drv.dref}: cannot ship the {what} {obj!r} to {self.executor!r}: "
+                                        f"{type(e2).__name__}: {e2}", dref=drv.dref) from e2
+            raise ExecutorError(f"{drv.dref}: cannot ship the derivation to {self.executor!r}: "
+                                f"{type(e).__name__}: {e}", dref=drv.dref) from e
+
+    def receive(self, job: _Job, out: Dict[str, Any]) -> List[RRef]:
+        """The build's RRefs in the driver's store (copy mode: committed here, then matched)."""
+        if self.shared:
+            return list(out["rrefs"])
+        for r, data in out["archives"]:
+            unpack(r, data)
+        rrefs = _match(job.drv, job.ctx)
+        if rrefs is None:
+            raise MatcherError(f"{job.drv.dref}: the matcher asks for a build after receiving "
+                               f"{out['rrefs']} from {out['where']}", dref=job.drv.dref)
+        return rrefs
+
+
+def derivation_function(drv: Derivation) -> Any:
+    """The user's function behind the realizer, which is what fails to pickle."""
+    from pylightnix.manager import derivation_stage_function
+    f = derivation_stage_function(drv)
+    try:
+        require_cloudpickle().dumps(f)
+    except Exception:
+        return f
+    return drv.realizer
+
+
+def realize_parallel(closure: Closure, executor: Executor, force_rebuild: Set[DRef], assert_realized: Set[DRef],
+                     realize_args: Optional[Dict[DRef, RealizeArg]], keep_going: bool) -> List[RRef]:
+    """Realize ``closure``'s target, building independent derivations on ``executor``."""
+    from pylightnix.realize import drive
+    order = _needed(closure)
+    total = len(order)
+    by_dref = {d.dref: d for d in order}
+    index = {d.dref: i for i, d in enumerate(order)}
+    missing = {d.dref: len(d.deps) for d in order}
+    users: Dict[DRef, List[DRef]] = {d.dref: [] for d in order}
+    for d in order:
+        for dep in d.deps:
+            users[dep].append(d.dref)
+    ready = [i for i, d in enumerate(order) if not d.deps]
+    heapq.heapify(ready)
+    results: Dict[DRef, List[RRef]] = {}
+    rargs = realize_args or {}
+    running: Dict[cf.Future, _Job] = {}
+    deferred: List[int] = []
+    failure: Optional[BaseException] = None
+    area = _TmpArea()
+    run: Optional[_Run] = None
+    capacity, capacity_at = executor.capacity(), time.monotonic()
+
+    def finish(drv: Derivation, rrefs: List[RRef]) -> None:
+        results[drv.dref] = rrefs
+        for u in users[drv.dref]:
+            missing[u] -= 1
+            if missing[u] == 0:
+                heapq.heappush(ready, index[u])
+
+    def fail(e: BaseException) -> None:
+        nonlocal failure
+        if failure is None:
+            failure = e
+
+    started: "queue.Queue[Tuple[_Job, str]]" = queue.Queue()  # (job, where) from executors that can tell
+    wake = [cf.Future()]  # done when something was put into `started`
+
+    def on_start(job: _Job) -> Callable[[str], None]:
+        def tell(where: str) -> None:  # any thread
+            started.put((job, where))
+            try:
+                wake[0].set_result(None)
+            except cf.InvalidStateError:
+                pass
+        return tell
+
+    def submit(job: _Job) -> None:
+        assert run is not None
+        fut = executor.submit(run_build, job.payload, job.drv.resources,
+                              f"pylightnix-{_name(job.drv)}-{secrets.token_hex(6)}", job.blobs, on_start(job))
+        running[fut] = job
+        if not executor.reports_starts:
+            _progress(job.index, total, job.drv, run.where)
+
+    try:
+        while True:
+            while ready and (failure is None or keep_going):
+                i = heapq.heappop(ready)
+                drv = order[i]
+                ctx: Context = {d: results[d] for d in sorted(drv.deps)}
+                forced = drv.dref in force_rebuild
+                rrefs = None if forced else _match(drv, ctx)
+                if rrefs is not None:
+                    finish(drv, rrefs)
+                    continue
+                if drv.dref in assert_realized:
+                    raise StoreError(f"{drv.dref} was expected to be realized already, but it needs a build",
+                                     dref=drv.dref)
+                rarg = dict(rargs.get(drv.dref, {}))
+                if executor.local or break_on_failure() or match_breakpoint(_name(drv)) is not None:
+                    try:
+                        rrefs = drive(_build(drv, ctx, i, total, forced, False, rarg, area))
+                    except BuildCancelled:
+                        raise
+                    except Exception as e:
+                        fail(e)
+                        continue
+                    finish(drv, rrefs)
+                    continue
+                if len(running) >= capacity and time.monotonic() - capacity_at > 1.0:
+                    capacity, capacity_at = executor.capacity(), time.monotonic()  # a cluster may grow
+                if len(running) >= capacity:
+                    heapq.heappush(ready, i)
+                    break
+                if run is None:
+                    run = _Run(executor, by_dref)
+                ship = run.ship(drv, results)
+                payload = run.payload(drv, (i, total), ctx, rarg, forced, ship)
+                fd = -1
+                if not run.shared:  # copy mode: the driver holds the derivation's lock while it is built away
+                    fd = _try_lock(lock_path(drv.dref))
+                    if fd < 0:
+                        deferred.append(i)
+                        continue
+                    rrefs = None if forced else _match(drv, ctx)
+                    if rrefs is not None:
+                        os.close(fd)
+                        finish(drv, rrefs)
+                        continue
+                submit(_Job(drv, i, ctx, payload, [(r, data) for _, r, data in ship], fd))
+            if not running and not deferred:
+                break
+            if running:
+                done, _ = cf.wait(list(running) + [wake[0]], timeout=0.1 if deferred else None,
+                                  return_when=cf.FIRST_COMPLETED)
+                if wake[0].done():
+                    wake[0] = cf.Future()  # replaced before draining: a later start sets the new one
+                while not started.empty():
+                    job, where = started.get()
+                    _progress(job.index, total, job.drv, where + ("" if run is None or run.shared else " (copy)"))
+                done = {f for f in done if f in running}
+            else:  # only builds whose lock another driver holds: look again soon
+                done = set()
+                time.sleep(0.1)
+            for i in deferred:
+                heapq.heappush(ready, i)
+            deferred.clear()
+            for fut in done:
+                job = running.pop(fut)
+                try:
+                    out = result_of(fut)
+                    rrefs = run.receive(job, out) if run is not None else []
+                except BrokenProcessPool:  # a worker process died; the pool starts anew on the next submit
+                    if job.attempts >= RETRIES:
+                        job.release()
+                        fail(ExecutorError(f"{job.drv.dref}: the worker process died {job.attempts} times while "
+                                           f"building it", dref=job.drv.dref))
+                        continue
+                    job.attempts += 1
+                    submit(job)
+                    continue
+                except Exception as e:
+                    job.release()
+                    fail(e)
+                    continue
+                job.release()
+                if out.get("built"):
+                    events.notify("on_built", job.drv.dref, _name(job.drv), list(rrefs))
+                finish(job.drv, rrefs)
+            if failure is not None and not keep_going and not running:
+                break
+    except BaseException:
+        executor.cancel(list(running))
+        for job in running.values():
+            job.release()
+        raise
+    finally:
+        area.close()
+        if run is not None:
+            run.close()
+    if failure is not None:
+        raise failure
+    return results[closure.dref]

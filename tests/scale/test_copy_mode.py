@@ -1,0 +1,172 @@
+"""Copy mode: workers whose store is not the driver's. They receive the dependency
+realizations they lack as archives checked against their RRefs, build in their own
+store, and the driver commits what comes back after checking its hash."""
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+
+import pytest
+
+from scale_support import snapshot, use_store
+from scale_stages import builds, dag
+from pylightnix import StoreError, instantiate, realize, rref2path, store_rrefs_, store_verify, unrref
+from pylightnix.executors import Dask
+from pylightnix.transfer import pack, unpack
+
+
+@pytest.fixture(scope="module")
+def private_client(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """Two worker processes whose PYLIGHTNIX_ROOT is their own, not the driver's."""
+    from distributed import Client, LocalCluster
+    root = str(tmp_path_factory.mktemp("worker-root"))
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0", silence_logs=40,
+                      env={"PYLIGHTNIX_ROOT": root, "PYLIGHTNIX_PROGRESS": "0"}) as c, Client(c) as client:
+        yield client, root
+
+
+def test_copy_mode_equals_sequential(store, tmp_path, monkeypatch, private_client):
+    client, worker_root = private_client
+    log = str(tmp_path / "log")
+    c1 = instantiate(dag, log)
+    r1 = realize(c1)
+    s1 = snapshot(c1, with_rrefs=True)
+    use_store(monkeypatch, str(tmp_path / "driver-root"))
+    os.remove(log)
+    c2 = instantiate(dag, log)
+    r2 = realize(c2, executor=Dask(client, shared=False))
+    assert r2 == r1 and snapshot(c2, with_rrefs=True) == s1
+    assert store_verify() == []
+    b = builds(log)
+    assert all(len(p) == 1 and p[0] != os.getpid() for p in b.values()), b
+    # the workers built in their own store, which now holds the same realizations
+    for d in c2.derivations:
+        for r in store_rrefs_(d.dref):
+            rhash, dhash, name = unrref(r)
+            assert os.path.isdir(os.path.join(worker_root, "store-v0", f"{dhash}-{name}", rhash)), r
+    assert [e for e in os.listdir(os.path.join(str(tmp_path / "driver-root"), "store-v0")) if "probe" in e] == []
+    # warm: matched in the driver, nothing shipped or built
+    assert realize(instantiate(dag, log), executor=Dask(client, shared=False)) == r2
+    assert builds(log) == b
+
+
+def test_unpack_checks_the_hash(store, tmp_path):
+    from pylightnix import build_outpath, build_wrapper, match_only, mkconfig, mkdrv
+
+    def write(b):  # type: ignore[no-untyped-def]
+        open(os.path.join(build_outpath(b), "f"), "w").write("right")
+
+    def stage(m):  # type: ignore[no-untyped-def]
+        return mkdrv(m, mkconfig({"name": "one"}), match_only(), build_wrapper(write, buildtime=False))
+    c = instantiate(stage)
+    rref = realize(c)
+    data = pack(rref)
+    assert unpack(rref, data) is False  # present already
+    # an archive whose content does not hash to the RRef it claims is refused
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, text in (("f", b"wrong"), ("context.json", b"{}")):
+            info = tarfile.TarInfo(name)
+            info.size = len(text)
+            tar.addfile(info, io.BytesIO(text))
+    other = rref.replace("rref:" + rref[5:37], "rref:" + "0" * 32)
+    with pytest.raises(StoreError, match="does not match its hash"):
+        unpack(other, buf.getvalue())
+    assert store_rrefs_(c.dref) == [rref]
+    assert [e for e in os.listdir(os.path.dirname(rref2path(rref))) if e.startswith(".staging")] == []
+
+
+def test_unpack_refuses_escaping_archives(store, tmp_path):
+    from pylightnix import build_outpath, build_wrapper, match_only, mkconfig, mkdrv
+
+    def write(b):  # type: ignore[no-untyped-def]
+        open(os.path.join(build_outpath(b), "f"), "w").write("x")
+    c = instantiate(lambda m: mkdrv(m, mkconfig({"name": "esc"}), match_only(), build_wrapper(write)))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("../../../escaped")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    fake = "rref:" + "1" * 32 + "-" + c.dref[5:]
+    with pytest.raises(StoreError, match="unsafe|not allowed"):
+        unpack(fake, buf.getvalue())
+    assert not any("escaped" in f for _, _, fs in os.walk(str(tmp_path)) for f in fs)
+
+
+def _can_unshare() -> bool:
+    import shutil
+    import subprocess
+    if shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _can_unshare(), reason="needs unshare -m (root) to hide the driver's store from a worker")
+def test_probe_finds_workers_that_cannot_see_the_store(store, tmp_path, monkeypatch):
+    """A real worker in its own mount namespace, where the driver's store is hidden under
+    an empty tmpfs: the probe fails, so the run copies; shared=True refuses."""
+    import subprocess
+    import sys
+    import time
+    from distributed import Client, LocalCluster
+    from pylightnix import ExecutorError
+    hidden = tmp_path / "driver-side"
+    hidden.mkdir()
+    use_store(monkeypatch, str(hidden / "root"))
+    worker_root = tmp_path / "worker-side"
+    log = str(tmp_path / "log")
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=":0", silence_logs=40) as cluster, \
+            Client(cluster) as client:
+        here = os.path.dirname(os.path.abspath(__file__))
+        env = dict(os.environ, PYLIGHTNIX_ROOT=str(worker_root), PYLIGHTNIX_PROGRESS="0",
+                   PYTHONPATH=os.pathsep.join([here, os.path.dirname(os.path.dirname(here))]))
+        cmd = (f"mount -t tmpfs tmpfs {hidden} && exec {sys.executable} -m distributed.cli.dask_worker "
+               f"{cluster.scheduler_address} --nthreads 1 --no-nanny --no-dashboard")
+        worker = subprocess.Popen(["unshare", "-m", "sh", "-c", cmd], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            client.wait_for_workers(1, timeout=60)
+            with pytest.raises(ExecutorError, match="do not see the driver's store"):
+                realize(instantiate(dag, log), executor=Dask(client, shared=True))
+            rref = realize(instantiate(dag, log), executor=Dask(client))
+            assert open(os.path.join(rref2path(rref), "out.txt")).read() == "15 [6, 7]"
+            assert store_verify() == []
+            assert os.path.isdir(worker_root / "store-v0")  # it built in its own store
+            assert all(p[0] == worker.pid for p in builds(log).values())
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+            time.sleep(0.1)
+
+
+def test_copy_mode_exactly_once_with_another_driver(store, tmp_path, monkeypatch, private_client):
+    """A sequential driver in another process is building the leaves; the copy-mode driver
+    waits for their locks and takes its results instead of building them again."""
+    import subprocess
+    import sys
+    import time
+    import driver_script
+    client, _ = private_client
+    root, log = str(tmp_path / "shared-root"), tmp_path / "log"
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, PYLIGHTNIX_ROOT=root, PYLIGHTNIX_PROGRESS="0", PYLIGHTNIX_EXECUTOR="sequential",
+               PYTHONPATH=os.path.dirname(os.path.dirname(here)))
+    other = subprocess.Popen([sys.executable, os.path.join(here, "driver_script.py"), "shared", str(log)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while not (log.exists() and log.read_text()):
+            assert time.time() < deadline and other.poll() is None, other.communicate()
+            time.sleep(0.02)
+        use_store(monkeypatch, root)
+        rref = realize(instantiate(driver_script.shared, str(log)), executor=Dask(client, shared=False))
+        out, err = other.communicate(timeout=60)
+    finally:
+        if other.poll() is None:
+            other.kill()
+    assert other.returncode == 0, err
+    assert out.split() == ["RREF", rref]
+    starts = [line.split()[0] for line in log.read_text().splitlines() if not line.split()[0].endswith("-end")]
+    assert sorted(starts) == ["leaf0", "leaf1", "leaf2", "leaf3", "sum"], starts
+    assert store_verify() == []

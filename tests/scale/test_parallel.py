@@ -1,0 +1,144 @@
+"""Parallel realizations give what a sequential one gives, on a process pool and
+on a real Dask LocalCluster; progress says where builds ran."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from scale_support import snapshot, use_store
+from scale_stages import builds, dag, leaf, total
+from pylightnix import Frontend, add_frontend, instantiate, realize, realizeMany, remove_frontend, rref2path, store_verify
+from pylightnix.executors import Dask, Processes, Sequential
+
+
+def _sequential_then(executor, store, tmp_path, monkeypatch, buildtime):  # type: ignore[no-untyped-def]
+    log = str(tmp_path / "log")
+    c1 = instantiate(dag, log, buildtime)
+    r1 = realize(c1, executor=Sequential())
+    s1 = snapshot(c1, with_rrefs=not buildtime)
+    use_store(monkeypatch, str(tmp_path / "other-root"))
+    os.remove(log)
+    c2 = instantiate(dag, log, buildtime)
+    r2 = realize(c2, executor=executor)
+    assert snapshot(c2, with_rrefs=not buildtime) == s1
+    assert open(os.path.join(rref2path(r2), "out.txt")).read() == "15 [6, 7]"
+    assert store_verify() == []
+    b = builds(log)
+    assert sorted(b) == ["leaf0", "leaf0-end", "leaf1", "leaf1-end", "leaf2", "leaf2-end", "leaf3", "leaf3-end",
+                         "pair", "root", "sumA", "sumB"]
+    assert all(len(p) == 1 for p in b.values()), b  # each stage built once
+    assert all(p[0] != os.getpid() for p in b.values()), b  # ... and not in the driver
+    # warm: nothing is built again, and the same RRef comes back
+    assert realize(instantiate(dag, log, buildtime), executor=executor) == r2
+    assert builds(log) == b
+    return r1, r2
+
+
+@pytest.mark.parametrize("buildtime", [False, True], ids=["same-rrefs", "same-content"])
+def test_processes_equal_sequential(store, tmp_path, monkeypatch, pool, buildtime):
+    r1, r2 = _sequential_then(pool, store, tmp_path, monkeypatch, buildtime)
+    assert (r1 == r2) != buildtime
+
+
+@pytest.mark.parametrize("buildtime", [False, True], ids=["same-rrefs", "same-content"])
+def test_dask_equal_sequential(store, tmp_path, monkeypatch, client, buildtime):
+    r1, r2 = _sequential_then(Dask(client), store, tmp_path, monkeypatch, buildtime)
+    assert (r1 == r2) != buildtime
+
+
+def test_independent_builds_overlap(store, tmp_path, pool):
+    """Two 0.5 s leaves on two processes run at the same time."""
+    log = str(tmp_path / "log")
+
+    def two(m):  # type: ignore[no-untyped-def]
+        from scale_stages import total
+        return total(m, log, "sum", [leaf(m, log, "a", 1, sleep=0.5), leaf(m, log, "b", 2, sleep=0.5)])
+    rref = realize(instantiate(two), executor=pool)
+    assert open(os.path.join(rref2path(rref), "out.txt")).read() == "3"
+    times = {}
+    for line in open(log).read().splitlines():
+        name, _, t = line.split()
+        times[name] = float(t)
+    assert times["a"] < times["b-end"] and times["b"] < times["a-end"], times
+
+
+class Recorder(Frontend):
+    def __init__(self) -> None:
+        self.progress = []
+        self.built = []
+
+    def on_progress(self, index, total, dref, name, where="driver"):  # type: ignore[no-untyped-def]
+        self.progress.append((name, where))
+
+    def on_built(self, dref, name, rrefs):  # type: ignore[no-untyped-def]
+        self.built.append((name, list(rrefs)))
+
+
+def test_progress_says_where(store, tmp_path, client, pool):
+    rec = add_frontend(Recorder())
+    try:
+        rrefs = realizeMany(instantiate(dag, str(tmp_path / "log")), executor=Dask(client))
+    finally:
+        remove_frontend(rec)
+    assert sorted(n for n, _ in rec.progress) == ["leaf0", "leaf1", "leaf2", "leaf3", "pair", "root", "sumA", "sumB"]
+    workers = set(client.scheduler_info()["workers"])
+    assert {w for _, w in rec.progress} <= workers and len(rec.progress) == 8  # the worker each build ran on
+    assert sorted(n for n, _ in rec.built) == sorted(n for n, _ in rec.progress)
+    assert dict(rec.built)["root"] == rrefs
+    rec = add_frontend(Recorder())
+    try:
+        realizeMany(instantiate(dag, str(tmp_path / "log2")), executor=pool)
+    finally:
+        remove_frontend(rec)
+    assert {w for _, w in rec.progress} == {"process pool"} and len(rec.progress) == 8
+
+
+def test_breakpoint_builds_in_driver(store, tmp_path, pool):
+    """A derivation with a build breakpoint is built in the driver, so pauses work; others go to workers."""
+    from pylightnix import set_build_breakpoints
+
+    class Continue(Frontend):
+        def __init__(self) -> None:
+            self.paused = []
+
+        def on_pause(self, pause):  # type: ignore[no-untyped-def]
+            self.paused.append(pause.name)  # leave it pending: build as usual
+
+    fe = add_frontend(Continue())
+    set_build_breakpoints(["sumB"])
+    log = str(tmp_path / "log")
+    try:
+        realize(instantiate(dag, log), executor=pool)
+    finally:
+        remove_frontend(fe)
+    assert fe.paused == ["sumB"]
+    b = builds(log)
+    assert b["sumB"] == [os.getpid()]
+    assert b["sumA"] != [os.getpid()]
+
+
+def test_break_on_failure_builds_in_driver(store, tmp_path, pool):
+    """While break-on-failure is on, every build runs in the driver, so a failure pauses there."""
+    from pylightnix import set_break_on_failure
+    from scale_stages import StageFailed
+
+    class Failures(Frontend):
+        def __init__(self) -> None:
+            self.failed = []
+
+        def on_failure(self, pause):  # type: ignore[no-untyped-def]
+            self.failed.append((pause.name, type(pause.exception).__name__))  # pending: the error propagates
+
+    fe = add_frontend(Failures())
+    set_break_on_failure(True)
+    log = str(tmp_path / "log")
+    try:
+        with pytest.raises(StageFailed):
+            realize(instantiate(lambda m: total(m, log, "sum", [leaf(m, log, "ok", 1), leaf(m, log, "bad", 2,
+                                                                                            fail=True)])),
+                    executor=pool)
+    finally:
+        remove_frontend(fe)
+    assert fe.failed == [("bad", "StageFailed")]
+    assert builds(log)["ok"] == [os.getpid()] and builds(log)["bad"] == [os.getpid()]
