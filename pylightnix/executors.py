@@ -17,6 +17,7 @@ import os
 import pickle
 import secrets
 import signal
+import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
@@ -34,7 +35,8 @@ def require_cloudpickle() -> Any:
         import cloudpickle
     except ImportError:
         raise ExecutorError("running builds outside the driver process needs cloudpickle: "
-                            "pip install 'pylightnix[dask]' (or pip install cloudpickle)") from None
+                            f"{sys.executable} -m pip install 'cloudpickle>=2.2' (or the '[dask]' extra of "
+                            "pylightnix-breakpoints, which brings it with distributed)") from None
     return cloudpickle
 
 
@@ -235,7 +237,8 @@ def _require_distributed() -> Any:
     try:
         import distributed
     except ImportError:
-        raise ExecutorError("Dask(...) needs the 'distributed' package: pip install 'pylightnix[dask]'") from None
+        raise ExecutorError(f"Dask(...) needs the 'distributed' package: {sys.executable} -m pip install "
+                            "'distributed>=2023.6' 'cloudpickle>=2.2' (or the '[dask]' extra of pylightnix-breakpoints)") from None
     require_cloudpickle()
     return distributed
 
