@@ -55,9 +55,9 @@ class _Live:
         self.task: Any = None
         self.running = False
 
-    def show(self, run: _Run, name: str) -> None:
+    def show(self, run: _Run, name: str, where: str = "driver") -> None:
         cached = run.index - run.built
-        text = (f"building {name} (stage {run.index + 1} of {run.total}"
+        text = (f"building {name}{_on(where)} (stage {run.index + 1} of {run.total}"
                 + (f", {cached} cached)" if cached else ")"))
         if self.task is None:
             self.task = self.progress.add_task(text, total=run.total)
@@ -106,7 +106,7 @@ class ProgressFrontend(Frontend):
     def on_realize_start(self, target: str, total: int) -> None:
         self._runs().append(_Run(target, total) if enabled() else None)  # type: ignore[arg-type]
 
-    def on_progress(self, index: int, total: int, dref: str, name: str) -> None:
+    def on_progress(self, index: int, total: int, dref: str, name: str, where: str = "driver") -> None:
         runs = self._runs()
         if not runs or runs[-1] is None:
             return
@@ -114,9 +114,9 @@ class ProgressFrontend(Frontend):
         run.index, run.building = index, run.building + 1
         live = self._live()
         if live is not None:
-            live.show(run, name)
+            live.show(run, name, where)
         else:
-            self._print(f"{PREFIX} building {name} (stage {index + 1} of {total})")
+            self._print(f"{PREFIX} building {name}{_on(where)} (stage {index + 1} of {total})")
 
     def on_built(self, dref: str, name: str, rrefs: List[str]) -> None:
         runs = self._runs()
@@ -150,6 +150,11 @@ class ProgressFrontend(Frontend):
             why = "cancelled" if isinstance(error, (GeneratorExit, BuildCancelled)) else type(error).__name__
             self._print(f"{PREFIX} realization of {run.name} stopped after {secs:.1f} s ({why}): {run.built} of "
                         f"{run.total} stages built")
+
+
+def _on(where: str) -> str:
+    """Where a build runs, for the progress line: nothing for this process."""
+    return "" if where == "driver" else f" on {where}"
 
 
 def _is_terminal(stream: TextIO) -> bool:

@@ -44,7 +44,7 @@ from pylightnix.engine import _TmpArea, _build, _match, _needed, _name
 from pylightnix.errors import BuildCancelled, BuildError, ExecutorError, MatcherError, StoreError
 from pylightnix.executors import Executor, require_cloudpickle, result_of
 from pylightnix.manager import Closure, Derivation
-from pylightnix.store import lock_path, remember_deps, store_instantiate, store_root, tmp_root
+from pylightnix.store import lock_path, remember_deps, store_instantiate, store_pin, store_root, tmp_root
 from pylightnix.transfer import pack, unpack
 from pylightnix.types import Context, DRef, RealizeArg, RRef
 
@@ -294,9 +294,28 @@ def derivation_function(drv: Derivation) -> Any:
 
 def realize_parallel(closure: Closure, executor: Executor, force_rebuild: Set[DRef], assert_realized: Set[DRef],
                      realize_args: Optional[Dict[DRef, RealizeArg]], keep_going: bool) -> List[RRef]:
-    """Realize ``closure``'s target, building independent derivations on ``executor``."""
-    from pylightnix.realize import drive
+    """Realize ``closure``'s target, building independent derivations on ``executor``.
+
+    Like the sequential engine, it pins what it uses against gc and tells frontends
+    when the realization starts and ends."""
     order = _needed(closure)
+    pin = store_pin([d.dref for d in order])
+    error: Optional[BaseException] = None
+    events.notify("on_realize_start", closure.dref, len(order))
+    try:
+        return _realize_parallel(closure, order, executor, force_rebuild, assert_realized, realize_args, keep_going)
+    except BaseException as e:
+        error = e
+        raise
+    finally:
+        pin.close()
+        events.notify("on_realize_end", closure.dref, len(order), error)
+
+
+def _realize_parallel(closure: Closure, order: List[Derivation], executor: Executor, force_rebuild: Set[DRef],
+                      assert_realized: Set[DRef], realize_args: Optional[Dict[DRef, RealizeArg]],
+                      keep_going: bool) -> List[RRef]:
+    from pylightnix.realize import drive
     total = len(order)
     by_dref = {d.dref: d for d in order}
     index = {d.dref: i for i, d in enumerate(order)}

@@ -55,7 +55,7 @@ def test_env_sets_default(store, tmp_path, monkeypatch):
 
 def test_missing_distributed(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # what an install without the [dask] extra sees
-    with pytest.raises(ExecutorError, match=r"pip install 'pylightnix\[dask\]'"):
+    with pytest.raises(ExecutorError, match=r"-m pip install 'distributed>=2023.6' 'cloudpickle>=2.2'"):
         Dask(address="tcp://127.0.0.1:8786")
 
 

@@ -19,7 +19,7 @@ def test_sweep_example(tmp_path):
     first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("dref:") == 2 and "poly1_lr0_01" in first.stdout
-    assert "building poly3_lr0_01" in first.stderr
+    assert "building poly3_lr0_01 on process pool" in first.stderr  # progress says where it runs
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and again.stdout == first.stdout
     assert "building" not in again.stderr
