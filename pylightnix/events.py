@@ -12,6 +12,7 @@ the innermost active pause (see :func:`current_pause`).
 """
 from __future__ import annotations
 
+import inspect
 import os
 import sysconfig
 import threading
@@ -251,8 +252,24 @@ def dispatch_pause(pause: BuildPause) -> None:
             _pauses.remove(pause)
 
 
-def notify(event: str, *args: Any) -> None:
+def notify(event: str, *args: Any, **optional: Any) -> None:
     """Call ``event`` (``on_instantiate``, ``on_realize_start``, ``on_progress``, ``on_built``,
-    ``on_realize_end``) on every frontend."""
+    ``on_realize_end``) on every frontend. ``optional`` keywords (``on_progress``'s ``where``)
+    go only to hooks that declare them, so frontends written before a keyword existed keep working."""
     for f in frontends():
-        getattr(f, event)(*args)
+        hook = getattr(f, event)
+        if optional:
+            hook(*args, **_declared(hook, optional))
+        else:
+            hook(*args)
+
+
+def _declared(hook: Callable[..., Any], optional: Dict[str, Any]) -> Dict[str, Any]:
+    """The keywords of ``optional`` that ``hook`` accepts."""
+    try:
+        params = inspect.signature(hook).parameters
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return optional
+    return {k: v for k, v in optional.items() if k in params}

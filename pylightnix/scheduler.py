@@ -24,7 +24,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 from concurrent.futures.process import BrokenProcessPool
 import heapq
-import inspect
 import os
 import pickle
 import queue
@@ -152,21 +151,6 @@ def run_build(payload: bytes, *archives: bytes) -> Dict[str, Any]:
 
 
 # ---------------------------------------------------------------- in the driver
-
-def _takes_where(f: events.Frontend) -> bool:
-    try:
-        return "where" in inspect.signature(f.on_progress).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def _progress(index: int, total: int, drv: Derivation, where: str) -> None:
-    for f in events.frontends():
-        if _takes_where(f):
-            f.on_progress(index, total, drv.dref, _name(drv), where=where)
-        else:
-            f.on_progress(index, total, drv.dref, _name(drv))
-
 
 class _Job:
     def __init__(self, drv: Derivation, index: int, ctx: Context, payload: bytes, blobs: List[Tuple[str, bytes]],
@@ -365,7 +349,7 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
                               f"pylightnix-{_name(job.drv)}-{secrets.token_hex(6)}", job.blobs, on_start(job))
         running[fut] = job
         if not executor.reports_starts:
-            _progress(job.index, total, job.drv, run.where)
+            events.notify("on_progress", job.index, total, job.drv.dref, _name(job.drv), where=run.where)
 
     try:
         while True:
@@ -422,7 +406,8 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
                     wake[0] = cf.Future()  # replaced before draining: a later start sets the new one
                 while not started.empty():
                     job, where = started.get()
-                    _progress(job.index, total, job.drv, where + ("" if run is None or run.shared else " (copy)"))
+                    events.notify("on_progress", job.index, total, job.drv.dref, _name(job.drv),
+                                  where=where + ("" if run is None or run.shared else " (copy)"))
                 done = {f for f in done if f in running}
             else:  # only builds whose lock another driver holds: look again soon
                 done = set()

@@ -94,6 +94,25 @@ def test_progress_says_where(store, tmp_path, client, pool):
     assert {w for _, w in rec.progress} == {"process pool"} and len(rec.progress) == 8
 
 
+class OldRecorder(Frontend):
+    """A frontend written before ``where`` existed: its hook takes no such keyword."""
+
+    def __init__(self) -> None:
+        self.names = []
+
+    def on_progress(self, index, total, dref, name):  # type: ignore[no-untyped-def]
+        self.names.append(name)
+
+
+def test_progress_reaches_frontends_without_where(store, tmp_path, pool):
+    rec = add_frontend(OldRecorder())
+    try:
+        realizeMany(instantiate(dag, str(tmp_path / "log")), executor=pool)
+    finally:
+        remove_frontend(rec)
+    assert sorted(rec.names) == ["leaf0", "leaf1", "leaf2", "leaf3", "pair", "root", "sumA", "sumB"]
+
+
 def test_breakpoint_builds_in_driver(store, tmp_path, pool):
     """A derivation with a build breakpoint is built in the driver, so pauses work; others go to workers."""
     from pylightnix import set_build_breakpoints
