@@ -6,6 +6,7 @@ program, attach, pause and evaluate code that writes a marker file. The marker
 must never appear, no such port may even accept a DAP session (a successful
 ``initialize``), and the real session keeps working afterwards.
 """
+import contextlib
 import os
 import subprocess
 import sys
@@ -41,26 +42,34 @@ def test_listen_opens_no_debugger_port(tmp_path):
         stop(proc)
 
 
-def test_listen_attached_session_ports(tmp_path):
-    """While a real adapter is attached (and the program paused at a build), no port of the
-    program, the adapter or its debugpy runs code for a peer; the session is unaffected."""
+@contextlib.contextmanager
+def _attached_and_paused(tmp_path):
+    """A ``--listen`` program, attached by a real adapter and paused at its build breakpoint.
+    On leaving, the session must still work: the console answers and the program finishes."""
     proc, port, _ = start_listening(tmp_path, wait=True)
     c = spawn_pipes(SchemaChecker())
     try:
         seq = attach(c, tmp_path, port)
         assert c.response(seq, timeout=30)["success"]
         st = c.event("stopped", timeout=30)["body"]
-        ports = listening_ports(process_tree(proc.pid) + process_tree(c.proc.pid))
-        assert all(a.startswith("127.0.0.1:") for a in
-                   listening_addresses(process_tree(proc.pid) + process_tree(c.proc.pid)))
-        _attack_all(ports, str(tmp_path / "marker"), pid=proc.pid)
+        yield proc, c
         fid = top_frame(c, st["threadId"])["id"]
-        assert repl(c, fid, "name") == "'trainer'"
+        assert repl(c, fid, "name") == "'trainer'"  # the session is unaffected
         c.request("continue", {"threadId": st["threadId"]})
         assert proc.wait(timeout=60) == 0
     finally:
         c.close()
         stop(proc)
+
+
+def test_listen_attached_session_ports(tmp_path):
+    """While a real adapter is attached (and the program paused at a build), no port of the
+    program, the adapter or its debugpy runs code for a peer; the session is unaffected."""
+    with _attached_and_paused(tmp_path) as (proc, c):
+        ports = listening_ports(process_tree(proc.pid) + process_tree(c.proc.pid))
+        assert all(a.startswith("127.0.0.1:") for a in
+                   listening_addresses(process_tree(proc.pid) + process_tree(c.proc.pid)))
+        _attack_all(ports, str(tmp_path / "marker"), pid=proc.pid)
 
 
 def test_launch_session_ports(tmp_path):
@@ -146,12 +155,7 @@ def _pose_as_debug_server(port, token):
 def test_debug_server_port_wants_the_session_token(tmp_path):
     """Attached: debugpy's server port drops a "debug server" without the session's access
     token (debugpy itself checks none in attach/listen mode) and keeps one with it."""
-    proc, port, _ = start_listening(tmp_path, wait=True)
-    c = spawn_pipes(SchemaChecker())
-    try:
-        seq = attach(c, tmp_path, port)
-        assert c.response(seq, timeout=30)["success"]
-        st = c.event("stopped", timeout=30)["body"]
+    with _attached_and_paused(tmp_path) as (proc, c):
         server_port = c.events("debugpyWaitingForServer")[0]["body"]["port"]
         debugpy_pid = listening_ports(process_tree(c.proc.pid))[server_port]
         with open(f"/proc/{debugpy_pid}/environ", "rb") as f:  # the user can read it, others not
@@ -160,10 +164,3 @@ def test_debug_server_port_wants_the_session_token(tmp_path):
         assert _pose_as_debug_server(server_port, "wrong-token") is False
         assert _pose_as_debug_server(server_port, None) is False
         assert _pose_as_debug_server(server_port, token) is True  # the check is real
-        fid = top_frame(c, st["threadId"])["id"]
-        assert repl(c, fid, "name") == "'trainer'"  # the session is unaffected
-        c.request("continue", {"threadId": st["threadId"]})
-        assert proc.wait(timeout=60) == 0
-    finally:
-        c.close()
-        stop(proc)
