@@ -1,7 +1,7 @@
 """The agent inside the debuggee: a pylightnix frontend that serves pauses to the adapter.
 
 It subscribes to the engine (:class:`pylightnix.events.Frontend`) and talks to
-the adapter over the authenticated side channel (:mod:`dap_adapter.channel`):
+the adapter over the authenticated side channel (:mod:`pylightnix.channel`):
 
 - ``on_instantiate`` -> ``instantiated`` notification (the adapter verifies
   build breakpoints);
@@ -37,7 +37,7 @@ from pylightnix.errors import BuildCancelled
 from pylightnix.events import FAILURE, BuildPause, Frontend, user_traceback
 
 from dap_adapter import console, pause_frame, pydevd_socket, tracing
-from dap_adapter.channel import Channel, ChannelError, connect
+from pylightnix.channel import Channel, ChannelError, connect
 
 ENV_CHANNEL = "PYLIGHTNIX_DAP_CHANNEL"
 ENV_SECRET = "PYLIGHTNIX_DAP_SECRET"

@@ -101,17 +101,18 @@ def serve_attach(host: str, port: int, wait: Optional[bool] = None) -> str:
     """Make this process attachable by ``dap_adapter`` (``pylightnix debug --listen``).
 
     Listens on ``host:port`` (loopback) for the side channel only, writes the attach
-    file with the per-session secret (:mod:`dap_adapter.attach_info`) and installs the
+    file with the per-session secret (:mod:`pylightnix.attach_info`) and installs the
     agent. Nothing here listens for a debugger: an adapter that proved the secret asks
     the program (``connect_debugger``) to connect pydevd out to the adapter's own
     debugpy, with that adapter's access token. With ``wait`` (default:
     ``$PYLIGHTNIX_DEBUG_WAIT``), blocks until an adapter has attached and sent its
     breakpoints. Returns the attach file's path; the caller runs the script.
-    Raises :class:`dap_adapter.attach_info.AttachInfoError` for an unusable attach-file
+    Raises :class:`pylightnix.attach_info.AttachInfoError` for an unusable attach-file
     directory, OSError when the port cannot be bound.
     """
-    from dap_adapter import agent as agent_mod, attach_info, console, tracing
-    from dap_adapter.channel import Listener, new_secret
+    from dap_adapter import agent as agent_mod, console, tracing
+    from pylightnix import attach_info
+    from pylightnix.channel import Listener, new_secret
     if wait is None:
         wait = os.environ.get(ENV_WAIT, "") not in ("", "0", "false", "no")
     attach_info.private_directory()  # refuse a shared directory before listening

@@ -17,9 +17,10 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
-from dap_adapter import attach_info, console, launch_config
+from dap_adapter import console, launch_config
+from pylightnix import attach_info
 from dap_adapter.build_progress import BuildProgress
-from dap_adapter.channel import Channel, ChannelError, Listener, connect, new_secret
+from pylightnix.channel import Channel, ChannelError, Listener, connect, new_secret
 from dap_adapter.debugpy_proxy import DebugpyGone, DebugpyProxy
 from dap_adapter.function_breakpoints import Book
 from dap_adapter.messaging import BadMessage, Endpoint, Message

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from adapter_probes import attach, env_for, start_listening, stop, PIPELINE
-from dap_adapter.channel import AUTH_TIMEOUT, Listener, connect, new_secret
+from pylightnix.channel import AUTH_TIMEOUT, Listener, connect, new_secret
 from dap_testlib import SchemaChecker, spawn_pipes
 
 pytestmark = pytest.mark.timeout(120)

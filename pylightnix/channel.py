@@ -1,4 +1,4 @@
-"""The side channel between the adapter and the agent in the debuggee.
+"""The authenticated side channel: the adapter and agents, the driver and its workers.
 
 JSON lines over a loopback TCP socket. The side that connects proves it knows
 the per-session secret in its first line (``{"auth": secret}``); the listening
