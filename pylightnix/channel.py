@@ -216,13 +216,14 @@ class Listener:
         self.port: int = self._sock.getsockname()[1]
 
     def _authenticate(self, conn: socket.socket, addr: Tuple[str, int],
-                      on_conn: Callable[[socket.socket], None]) -> None:
+                      on_conn: Callable[..., None], with_hello: bool) -> None:
         try:
             try:
                 line = _read_line(conn, deadline=time.monotonic() + AUTH_TIMEOUT)
-                got = json.loads(line).get("auth", "") if line.strip() else ""
+                hello = json.loads(line) if line.strip() else {}
+                got = hello.get("auth", "")
             except (OSError, ValueError, AttributeError, RecursionError):
-                got = ""
+                hello, got = {}, ""
             if isinstance(got, str) and hmac.compare_digest(got.encode(), self.secret.encode()):
                 try:
                     conn.settimeout(None)
@@ -230,7 +231,10 @@ class Listener:
                 except OSError:
                     conn.close()
                     return
-                on_conn(conn)
+                if with_hello:
+                    on_conn(conn, {k: v for k, v in hello.items() if k != "auth"})
+                else:
+                    on_conn(conn)
                 return
             self._refuse(conn, f"from {addr[0]}:{addr[1]}")
         finally:
@@ -247,8 +251,9 @@ class Listener:
             pass
         conn.close()
 
-    def serve_forever(self, on_conn: Callable[[socket.socket], None]) -> threading.Thread:
-        """Accept connections in a daemon thread; ``on_conn`` gets each authenticated one."""
+    def serve_forever(self, on_conn: Callable[..., None], with_hello: bool = False) -> threading.Thread:
+        """Accept connections in a daemon thread; ``on_conn`` gets each authenticated one
+        (and, ``with_hello``, the other fields of its first line: see :func:`connect`)."""
         def loop() -> None:
             while True:
                 try:
@@ -262,17 +267,20 @@ class Listener:
                 if busy:
                     self._refuse(conn, f"from {addr[0]}:{addr[1]} (too many connections authenticating)")
                     continue
-                _daemon(self._authenticate, "pylightnix-channel-auth", conn, addr, on_conn)
+                _daemon(self._authenticate, "pylightnix-channel-auth", conn, addr, on_conn, with_hello)
         return _daemon(loop, "pylightnix-channel-listener")
 
     def close(self) -> None:
         self._sock.close()
 
 
-def connect(host: str, port: int, secret: str, timeout: float = 10.0) -> socket.socket:
-    """Connect and authenticate; raises :class:`ChannelError` when refused."""
+def connect(host: str, port: int, secret: str, timeout: float = 10.0,
+            hello: Optional[Dict[str, Any]] = None) -> socket.socket:
+    """Connect and authenticate; raises :class:`ChannelError` when refused. ``hello``'s
+    fields travel in the same first line (a listener serving ``with_hello`` sees them:
+    which paused build a connection is for)."""
     sock = socket.create_connection((host, port), timeout=timeout)
-    sock.sendall((json.dumps({"auth": secret}) + "\n").encode())
+    sock.sendall((json.dumps({**(hello or {}), "auth": secret}) + "\n").encode())
     reply = _read_line(sock)
     try:
         ok = json.loads(reply).get("ok") is True
