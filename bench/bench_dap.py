@@ -17,7 +17,7 @@ Measures, on the interpreter running this script:
    sent and answered. Adapter: an IPython cell; debugpy: its plain evaluate.
 
 Targets (issue 3): overhead <= 1.05x, stop latency <= 100 ms median,
-evaluate <= 50 ms median. The DAP client is ``dap_adapter.client`` (shared with
+evaluate <= 50 ms median. The DAP client is ``dap_adapter.testing`` (shared with
 the tests).
 """
 from __future__ import annotations
@@ -35,8 +35,8 @@ from typing import Dict, List, Optional, Tuple
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from dap_adapter.client import Client, adapter_env  # noqa: E402
-from dap_adapter.messaging import Endpoint  # noqa: E402
+from dap_adapter.testing import Client, adapter_env  # noqa: E402
+from dap_adapter.common.messaging import Endpoint  # noqa: E402
 
 PROGRAM = textwrap.dedent('''
     """Bench program: a CPU-bound stage, then STOPS small stages step_0.. step_N-1."""

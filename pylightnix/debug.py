@@ -149,7 +149,7 @@ def install_hint(missing: str) -> str:
 
 def _serve_attach(host: str, port: int, wait: Optional[bool]) -> None:
     try:  # lazy: the adapter is optional for terminal use
-        from dap_adapter import debuggee
+        from dap_adapter.debuggee import attach as debuggee
         from pylightnix import attach_info
         import debugpy  # noqa: F401  (the "dap" extra)
     except ImportError as e:

@@ -52,6 +52,7 @@ pip_quiet install --target "$BUNDLE/libs" --python-version 3.10 --implementation
   --only-binary=:all: --no-compile "$BUNDLE/wheels/$WHEEL[dap]" \
   "exceptiongroup" "typing_extensions>=4.6" "colorama"
 mv "$BUNDLE/libs/dap_adapter" "$BUNDLE/adapter/dap_adapter"
+rm -f "$BUNDLE/adapter/dap_adapter/testing.py"  # the test client is no part of the runtime
 # pylightnix itself comes from the program's interpreter, never from the bundle.
 # jedi's stubs for third-party packages and IPython's man pages are not needed for
 # the console and are most of the bundle's files (vsce is slow with many files).

@@ -13,7 +13,7 @@ import jsonschema
 
 import debugpy
 
-from dap_adapter.client import Client, adapter_env
+from dap_adapter.testing import Client, adapter_env
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))

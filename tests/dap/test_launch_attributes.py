@@ -6,7 +6,7 @@ import json
 import os
 import re
 
-from dap_adapter import launch_config
+from dap_adapter.adapter import launch_config
 
 from dap_testlib import REPO
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from dap_adapter.messaging import BadMessage, MessageReader, encode
+from dap_adapter.common.messaging import BadMessage, MessageReader, encode
 from dap_testlib import INIT_ARGS
 
 pytestmark = pytest.mark.timeout(60)

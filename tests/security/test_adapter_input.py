@@ -6,7 +6,7 @@ import time
 import pytest
 
 from adapter_probes import INIT_ARGS
-from dap_adapter.messaging import MAX_HEADER, BadMessage, MessageReader, encode
+from dap_adapter.common.messaging import MAX_HEADER, BadMessage, MessageReader, encode
 from dap_testlib import SchemaChecker, spawn_pipes, spawn_tcp
 
 pytestmark = pytest.mark.timeout(120)

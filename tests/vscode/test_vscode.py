@@ -364,7 +364,7 @@ def publish_screenshots(artifacts: Path, mapping: Dict[str, str]) -> None:
 
 RREF_RE = r"re:rref:[0-9a-f]{32}-[0-9a-f]{32}-convnn_mnist"
 #: the adapter's own files: none of them may ever open in the editor
-ADAPTER_FILES = sorted(p.name for p in (REPO / "dap_adapter").glob("*.py"))
+ADAPTER_FILES = sorted({p.name for p in (REPO / "dap_adapter").rglob("*.py")})
 
 
 def user_code(ws: Dict[str, Path], file: str, text: str) -> Dict[str, Any]:
@@ -616,8 +616,8 @@ def run_hint(command: str) -> None:
 
 def adapter_initialize_error(python: Path, cwd: Path) -> str:
     """The message of a failed ``initialize`` to ``python -m dap_adapter`` (stdio)."""
-    from dap_adapter.client import Client
-    from dap_adapter.messaging import Endpoint
+    from dap_adapter.common.messaging import Endpoint
+    from dap_adapter.testing import Client
     proc = subprocess.Popen([str(python), "-m", "dap_adapter"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             env=clean_env(), cwd=str(cwd), bufsize=0)
     assert proc.stdin is not None and proc.stdout is not None
@@ -658,7 +658,7 @@ def test_listen_install_hints_work(bundled_wheel: Path, tmp_path: Path) -> None:
         if missing == "debugpy":  # `python -m dap_adapter` (debugServer) names the same command
             assert match.group(1) in adapter_initialize_error(python, cwd=tmp_path)
         run_hint(match.group(1))
-    assert can_import(python, "dap_adapter.agent") and can_import(python, "debugpy")
+    assert can_import(python, "dap_adapter.debuggee.agent") and can_import(python, "debugpy")
     proc = listen()
     assert proc.returncode == 0, proc.stderr
     assert "waiting for a debugger to attach" in proc.stderr and "the job ran" in proc.stdout

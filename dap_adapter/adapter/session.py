@@ -17,17 +17,19 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
-from dap_adapter import console, launch_config
 from pylightnix import attach_info
-from dap_adapter.build_progress import BuildProgress
 from pylightnix.channel import Channel, ChannelError, Listener, connect, new_secret
-from dap_adapter.debugpy_proxy import DebugpyGone, DebugpyProxy
-from dap_adapter.function_breakpoints import Book
-from dap_adapter.messaging import BadMessage, Endpoint, Message
-from dap_adapter.pauses import BEFORE, FAILURE, Pauses, exception_info
-from dap_adapter.watchdog import Watchdog
 
-FAILURE_FILTER = {"filter": "pylightnix-build-failure", "label": "Failed builds",
+from dap_adapter.adapter import console, launch_config
+from dap_adapter.adapter.build_progress import BuildProgress
+from dap_adapter.adapter.debugpy_proxy import DebugpyGone, DebugpyProxy
+from dap_adapter.adapter.function_breakpoints import Book
+from dap_adapter.adapter.pauses import BEFORE, FAILURE, Pauses, exception_info
+from dap_adapter.adapter.watchdog import Watchdog
+from dap_adapter.common import protocol
+from dap_adapter.common.messaging import BadMessage, Endpoint, Message
+
+FAILURE_FILTER = {"filter": protocol.FAILURE_FILTER_ID, "label": "Failed builds",
                   "description": "Pause when a pylightnix stage's realizer raises; the failed build "
                                  "is alive as `b`", "default": False}
 

@@ -1,8 +1,8 @@
 """A small blocking DAP client: drives the adapter from tests and benchmarks.
 
-It lives in the package (not in tests/) because both ``tests/dap`` and
-``bench/bench_dap.py`` use it, and it is handy for scripting the adapter by
-hand. It speaks to ``python -m dap_adapter`` over pipes (:meth:`Client.spawn`)
+It is not part of the adapter's runtime (the VS Code extension's bundle leaves it
+out); it lives in the package because both ``tests/dap`` and ``bench/bench_dap.py``
+use it, and it is handy for scripting the adapter by hand. It speaks to ``python -m dap_adapter`` over pipes (:meth:`Client.spawn`)
 or TCP (:meth:`Client.connect`). Every received message can be passed to a
 ``check`` callback (the tests validate each one against the DAP JSON schema).
 """
@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from dap_adapter.messaging import BadMessage, Endpoint, Message, connect_retrying
+from dap_adapter.common.messaging import BadMessage, Endpoint, Message, connect_retrying
 
 
 class DAPTimeout(Exception):

@@ -1,10 +1,8 @@
 """The Debug Console: IPython cells evaluated in the selected frame.
 
-Most of this module runs in the debuggee; the expression builders and the
-completion conversion at the end are used by the adapter.
-
 The adapter turns a ``repl`` evaluate into the pydevd expression
-``__import__('dap_adapter.console').console.run_cell(<cell>, vars())``.
+``__import__('dap_adapter.debuggee.console').debuggee.console.run_cell(<cell>, vars())``
+(:mod:`dap_adapter.adapter.console`).
 pydevd evaluates it in the selected frame with one merged namespace (frame
 globals + locals) and, after the call, writes every changed or new name back
 into the frame's locals; that is how assignments persist. Here the cell goes
@@ -234,11 +232,6 @@ def _run_cell(cell: str, ns: Dict[str, Any], tid: int) -> CellResult:
     return CellResult(text, value, error)
 
 
-def expression_for(cell: str) -> str:
-    """The pydevd expression that runs ``cell`` through :func:`run_cell`."""
-    return f"__import__('dap_adapter.console').console.run_cell({cell!r}, vars())"
-
-
 def complete(text: str, column: int, ns: Optional[Dict[str, Any]] = None) -> list:
     """IPython completions for ``text`` at 0-based ``column`` in namespace ``ns``."""
     sh = shell()
@@ -262,11 +255,6 @@ def complete(text: str, column: int, ns: Optional[Dict[str, Any]] = None) -> lis
         sh.user_ns, comp.namespace, comp.global_namespace = saved
 
 
-def completions_expression(text: str, column: int) -> str:
-    """pydevd expression returning completions as JSON (see :func:`complete`)."""
-    return (f"__import__('dap_adapter.console').console.complete_json({text!r}, {column}, vars())")
-
-
 class _JSONText:
     __slots__ = ("text",)
 
@@ -280,30 +268,3 @@ class _JSONText:
 def complete_json(text: str, column: int, ns: Dict[str, Any]) -> _JSONText:
     import json
     return _JSONText(json.dumps(complete(text, column, ns)))
-
-
-# -- adapter side ------------------------------------------------------------
-_DAP_TYPES = {"method", "function", "constructor", "field", "variable", "class", "interface", "module",
-              "property", "unit", "value", "enum", "keyword", "snippet", "text", "color", "file",
-              "reference", "customcolor"}
-_TYPES = {"function": "function", "instance": "variable", "module": "module", "class": "class",
-          "keyword": "keyword", "statement": "variable", "param": "variable", "path": "file",
-          "magic": "function", "property": "property"}
-
-
-def _completion_type(t: str) -> str:
-    return t if t in _DAP_TYPES else _TYPES.get(t, "text")
-
-
-def _completion_item(c: Dict[str, Any], cursor: int, base: int) -> Dict[str, Any]:
-    item: Dict[str, Any] = {"label": c["text"], "text": c["text"],
-                            "type": _completion_type(str(c.get("type", "")))}
-    item["start"] = int(c.get("start", cursor)) + base
-    item["length"] = max(0, int(c.get("end", cursor)) - int(c.get("start", cursor)))
-    return item
-
-
-def dap_completion_items(items: list, cursor: int, base: int) -> list:
-    """Adapter side: :func:`complete`'s items as DAP ``CompletionItem``s (``base`` = 1 when
-    the client counts columns from 1)."""
-    return [_completion_item(c, cursor, base) for c in items]

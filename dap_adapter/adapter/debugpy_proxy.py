@@ -24,14 +24,11 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Optional
 
-from dap_adapter.messaging import BadMessage, Endpoint, Message
+from dap_adapter.common import protocol
+from dap_adapter.common.messaging import BadMessage, Endpoint, Message
 
 ResponseCallback = Callable[[Message], None]
 
-#: environment variable carrying the access token to the spawned adapter (removed there)
-TOKEN_ENV = "PYLIGHTNIX_DEBUGPY_TOKEN"
-#: environment variable naming the folder that holds the debugpy package to run (removed there)
-DEBUGPY_HOME_ENV = "PYLIGHTNIX_DEBUGPY_HOME"
 #: runs ``debugpy.adapter`` with
 #: - ``debugpy.adapter.access_token`` fixed to $PYLIGHTNIX_DEBUGPY_TOKEN: assignments to it (a
 #:   random token at start, None for attach/listen) are ignored;
@@ -41,8 +38,8 @@ DEBUGPY_HOME_ENV = "PYLIGHTNIX_DEBUGPY_HOME"
 #:   subprocesses then run undebugged (debugpy unblocks them).
 BOOTSTRAP = f"""
 import os, sys, types
-token = os.environ.pop({TOKEN_ENV!r})
-sys.path.insert(0, os.environ.pop({DEBUGPY_HOME_ENV!r}))
+token = os.environ.pop({protocol.ENV_DEBUGPY_TOKEN!r})
+sys.path.insert(0, os.environ.pop({protocol.ENV_DEBUGPY_HOME!r}))
 import debugpy.adapter
 class _PinnedToken(types.ModuleType):
     access_token = property(lambda self: token, lambda self, value: None)
@@ -90,7 +87,7 @@ class DebugpyProxy:
             raise DebugpyGone(f"debugpy is not installed for {sys.executable}; install it with "
                               f"`{sys.executable} -m pip install 'debugpy>=1.8.0'`")
         home = os.path.dirname(os.path.dirname(spec.origin))
-        env = dict(os.environ, **{TOKEN_ENV: token, DEBUGPY_HOME_ENV: home})
+        env = dict(os.environ, **{protocol.ENV_DEBUGPY_TOKEN: token, protocol.ENV_DEBUGPY_HOME: home})
         proc = subprocess.Popen([python, "-c", BOOTSTRAP], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0, env=env)
         assert proc.stdin is not None and proc.stdout is not None

@@ -7,7 +7,7 @@ the adapter over the authenticated side channel (:mod:`pylightnix.channel`):
   build breakpoints);
 - ``on_pause`` / ``on_failure`` -> ``pause`` request (the adapter learns what
   the next ``stopped`` event means), then the thread enters the renamed pause
-  frame (:mod:`dap_adapter.pause_frame`) under a transient pydevd function
+  frame (:mod:`dap_adapter.debuggee.pause_frame`) under a transient pydevd function
   breakpoint, so pydevd stops there with all its features (variables, console,
   stepping). When the user continues, the frame returns and the engine does
   whatever the pause says (commit, cancel, or run the realizer);
@@ -36,11 +36,10 @@ from pylightnix import breakpoints, events
 from pylightnix.errors import BuildCancelled
 from pylightnix.events import FAILURE, BuildPause, Frontend, user_traceback
 
-from dap_adapter import console, pause_frame, pydevd_socket, tracing
 from pylightnix.channel import Channel, ChannelError, connect
 
-ENV_CHANNEL = "PYLIGHTNIX_DAP_CHANNEL"
-ENV_SECRET = "PYLIGHTNIX_DAP_SECRET"
+from dap_adapter.common import protocol
+from dap_adapter.debuggee import console, pause_frame, pydevd_socket, tracing
 
 
 def _exception_info(e: BaseException) -> Dict[str, Any]:
@@ -232,6 +231,12 @@ class DapAgent(Frontend):
             ch.notify("resumed", {"dref": pause.dref, "state": pause.state})
 
 
+def exit_now(params: Dict[str, Any]) -> None:
+    """Side-channel request ``exit``: ``terminate`` found the program still running."""
+    sys.stderr.flush()
+    os._exit(protocol.EXIT_TERMINATED)
+
+
 _agent: Optional[DapAgent] = None
 
 
@@ -246,8 +251,8 @@ def install() -> DapAgent:
 
 def start_from_env() -> Optional[DapAgent]:
     """Launch mode: connect to the adapter named in the environment (and scrub it)."""
-    where = os.environ.pop(ENV_CHANNEL, "")
-    secret = os.environ.pop(ENV_SECRET, "")
+    where = os.environ.pop(protocol.ENV_CHANNEL, "")
+    secret = os.environ.pop(protocol.ENV_SECRET, "")
     if not where or not secret:
         return None
     host, _, port = where.rpartition(":")

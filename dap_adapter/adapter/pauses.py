@@ -14,8 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, List, Optional
 
-BEFORE = "before"
-FAILURE = "failure"
+from dap_adapter.common.protocol import BEFORE, FAILURE
 
 
 @dataclass

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Tuple
 
 import dap_adapter
 from dap_adapter import bundle
+from dap_adapter.common import protocol
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(dap_adapter.__file__))
 PACKAGE_PARENT = os.path.dirname(PACKAGE_DIR)
@@ -38,8 +39,8 @@ def rules(args: Dict[str, Any]) -> List[Dict[str, Any]]:
     adapter is not, and with justMyCode (the default) the engine is not either, so
     Step Into from a pause lands in the stage function."""
     out = list(args.get("rules") or [])
-    out.append({"path": os.path.join(PACKAGE_DIR, "pause_frame.py"), "include": True})
-    out.append({"path": os.path.join(PACKAGE_DIR, "*"), "include": False})
+    out.append({"path": os.path.join(PACKAGE_DIR, "debuggee", "pause_frame.py"), "include": True})
+    out.append({"path": os.path.join(PACKAGE_DIR, "**"), "include": False})
     out.append({"module": "dap_adapter", "include": False})
     if bundle.LIBS:  # the extension's debugpy and IPython are library code, not the user's
         out.append({"path": os.path.join(bundle.LIBS, "*"), "include": False})
@@ -66,8 +67,8 @@ def launch_args(args: Dict[str, Any], channel_port: int, secret: str) -> Tuple[D
     else:
         target, label = ["--module", str(module)], str(module)
     env = dict(args.get("env") or {})
-    env["PYLIGHTNIX_DAP_CHANNEL"] = f"127.0.0.1:{channel_port}"
-    env["PYLIGHTNIX_DAP_SECRET"] = secret
+    env[protocol.ENV_CHANNEL] = f"127.0.0.1:{channel_port}"
+    env[protocol.ENV_SECRET] = secret
     pp = [p for p in env.get("PYTHONPATH", os.environ.get("PYTHONPATH", "")).split(os.pathsep)
           if p and p != PACKAGE_PARENT]
     env["PYTHONPATH"] = os.pathsep.join([PACKAGE_PARENT, *pp])
@@ -75,7 +76,7 @@ def launch_args(args: Dict[str, Any], channel_port: int, secret: str) -> Tuple[D
     # debugpy would stop on entry to our bootstrap; the bootstrap stops on the program's
     # first line instead, and the session reports that stop as "entry"
     entry = bool(out.pop("stopOnEntry", False))
-    out["module"] = "dap_adapter.debuggee"
+    out["module"] = protocol.DEBUGGEE_MODULE
     out["args"] = target + (["--stop-on-entry"] if entry else []) + ["--"] + [str(a) for a in args.get("args") or []]
     out["env"] = env
     out["cwd"] = cwd

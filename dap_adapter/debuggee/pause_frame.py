@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from pylightnix.events import FAILURE, BuildPause
 
-from dap_adapter import tracing
+from dap_adapter.debuggee import tracing
 
 
 def paused_before_build(name, dref, config, buildargs):  # type: ignore[no-untyped-def]
