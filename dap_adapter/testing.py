@@ -15,6 +15,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional
 
+from pylightnix.pending import Pending
+
 from dap_adapter.common.messaging import BadMessage, Endpoint, Message, connect_retrying
 
 
@@ -34,6 +36,7 @@ class Client:
         self.bad: List[BadMessage] = []
         self.check_errors: List[str] = []
         self._cond = threading.Condition()
+        self._pending = Pending()  # responses by request seq; None: the connection closed
         self._closing = False
         self.reverse_handler: Optional[Callable[[Message], Optional[Dict[str, Any]]]] = None
         self._thread = threading.Thread(target=self._read, name="dap-client-reader", daemon=True)
@@ -76,9 +79,12 @@ class Client:
             with self._cond:
                 self.received.append(msg)
                 self._cond.notify_all()
+            if msg.get("type") == "response":
+                self._pending.resolve(msg.get("request_seq"), msg)
         with self._cond:
             self.ep.closed = True
             self._cond.notify_all()
+        self._pending.close()
 
     def _answer_reverse(self, msg: Message) -> None:
         try:
@@ -111,11 +117,22 @@ class Client:
 
     # -- API ----------------------------------------------------------------
     def send_request(self, command: str, arguments: Optional[Dict[str, Any]] = None) -> int:
-        return self.ep.request(command, arguments)["seq"]
+        msg: Message = {"type": "request", "command": command}
+        if arguments is not None:
+            msg["arguments"] = arguments
+        return self.ep.send(msg, lambda m: self._pending.expect(m["seq"]))["seq"]
 
     def response(self, seq: int, timeout: float = 20.0) -> Message:
-        return self._wait(lambda m: m.get("type") == "response" and m.get("request_seq") == seq,
-                          timeout, f"response to seq {seq}")
+        """The response to request ``seq`` (sent by :meth:`send_request`, or by :meth:`send_raw`
+        with ``expect=seq``); waiting again for the same seq gives the same response."""
+        try:
+            resp = self._pending.wait(seq, timeout)
+        except TimeoutError:
+            raise DAPTimeout(f"timed out waiting for response to seq {seq}; "
+                             f"last messages: {self.received[-5:]}") from None
+        if resp is None:
+            raise DAPTimeout(f"connection closed while waiting for response to seq {seq}")
+        return resp
 
     def request(self, command: str, arguments: Optional[Dict[str, Any]] = None,
                 timeout: float = 20.0, ok: bool = True) -> Message:
@@ -143,7 +160,10 @@ class Client:
     def output_text(self) -> str:
         return "".join(m["body"].get("output", "") for m in self.events("output"))
 
-    def send_raw(self, data: bytes) -> None:
+    def send_raw(self, data: bytes, expect: Optional[int] = None) -> None:
+        """Write bytes as they are; ``expect``: the seq of the request they hold, for :meth:`response`."""
+        if expect is not None:
+            self._pending.expect(expect)
         self.ep._write(data)
 
     def close(self, timeout: float = 5.0) -> None:

@@ -22,6 +22,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional, Tuple
 
+from pylightnix.pending import Pending
+
 LOOPBACK = "127.0.0.1"
 #: seconds a new side-channel connection has to present the secret
 AUTH_TIMEOUT = 2.0
@@ -53,9 +55,7 @@ class Channel:
             pass
         self._rfile = sock.makefile("rb")
         self._wlock = threading.Lock()
-        self._plock = threading.Lock()
-        self._pending: Dict[int, Tuple[threading.Event, list]] = {}
-        self._next = 0
+        self._pending = Pending()  # answers by request id; None: the channel closed
         self.on_request = on_request
         self.on_event = on_event
         self.on_close = on_close
@@ -89,21 +89,17 @@ class Channel:
 
     def call(self, method: str, params: Optional[Dict[str, Any]] = None, timeout: float = 10.0) -> Any:
         """Send a request and wait for its answer."""
-        with self._plock:
-            self._next += 1
-            rid = self._next
-            slot: Tuple[threading.Event, list] = (threading.Event(), [])
-            self._pending[rid] = slot
+        rid = self._pending.new_id()
+        self._pending.expect(rid)
         try:
             self._send({"id": rid, "method": method, "params": params or {}})
-            if not slot[0].wait(timeout):
-                raise ChannelError(f"side channel: no answer to {method} within {timeout}s")
+            answer = self._pending.wait(rid, timeout)
+        except TimeoutError:
+            raise ChannelError(f"side channel: no answer to {method} within {timeout}s") from None
         finally:
-            with self._plock:
-                self._pending.pop(rid, None)
-        if not slot[1]:
+            self._pending.discard(rid)
+        if answer is None:
             raise ChannelError("side channel closed")
-        answer = slot[1][0]
         if "error" in answer:
             raise ChannelError(str(answer["error"]))
         return answer.get("result")
@@ -121,11 +117,7 @@ class Channel:
                     t.is_pydev_daemon_thread = True  # type: ignore[attr-defined]
                     t.start()
                 elif "id" in msg:
-                    with self._plock:
-                        slot = self._pending.get(msg["id"])
-                    if slot is not None:
-                        slot[1].append(msg)
-                        slot[0].set()
+                    self._pending.resolve(msg["id"], msg)
                 elif "event" in msg and self.on_event is not None:
                     try:
                         self.on_event(msg["event"], msg.get("body") or {})
@@ -135,9 +127,7 @@ class Channel:
             pass
         finally:
             self.closed = True
-            with self._plock:
-                for ev, _ in self._pending.values():
-                    ev.set()
+            self._pending.close()
             if self.on_close is not None:
                 self.on_close()
 

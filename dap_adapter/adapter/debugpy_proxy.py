@@ -24,6 +24,8 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Optional
 
+from pylightnix.pending import Pending
+
 from dap_adapter.common import protocol
 from dap_adapter.common.messaging import BadMessage, Endpoint, Message
 
@@ -71,8 +73,9 @@ class DebugpyProxy:
         self._on_event = on_event
         self._on_reverse_request = on_reverse_request
         self._on_close = on_close
-        self._lock = threading.Lock()
-        self._callbacks: Dict[int, ResponseCallback] = {}
+        #: answers by our seq; a request left open when debugpy exits gets an error response
+        self._pending = Pending(lambda seq: {"type": "response", "request_seq": seq, "success": False,
+                                             "command": "", "message": "debugpy adapter exited"})
         self.closed = False
         self._thread = threading.Thread(target=self._read, name="debugpy-reader", daemon=True)
         self._thread.start()
@@ -93,36 +96,35 @@ class DebugpyProxy:
         assert proc.stdin is not None and proc.stdout is not None
         return cls(Endpoint.from_streams(proc.stdout, proc.stdin), proc=proc, **handlers)
 
-    def request(self, command: str, arguments: Optional[Dict[str, Any]] = None,
-                on_response: Optional[ResponseCallback] = None) -> int:
-        """Send a request; ``on_response`` is called (in the reader thread) with the answer."""
+    def _send(self, command: str, arguments: Optional[Dict[str, Any]],
+              register: Callable[[int], None]) -> int:
+        """Write a request; ``register`` sees its seq before it goes out (no answer can come first)."""
         msg: Message = {"type": "request", "command": command}
         if arguments is not None:
             msg["arguments"] = arguments
         if self.closed:
             raise DebugpyGone("debugpy adapter is gone")
+        return self.ep.send(msg, lambda m: register(m["seq"]))["seq"]
 
-        def register(m: Message) -> None:
+    def request(self, command: str, arguments: Optional[Dict[str, Any]] = None,
+                on_response: Optional[ResponseCallback] = None) -> int:
+        """Send a request; ``on_response`` is called (in the reader thread) with the answer."""
+        def register(seq: int) -> None:
             if on_response is not None:
-                with self._lock:
-                    self._callbacks[m["seq"]] = on_response
+                self._pending.expect(seq, on_response)
 
-        return self.ep.send(msg, register)["seq"]
+        return self._send(command, arguments, register)
 
     def call(self, command: str, arguments: Optional[Dict[str, Any]] = None,
              timeout: float = 10.0) -> Message:
         """Blocking request (never call from the reader thread)."""
-        done = threading.Event()
-        box: Dict[str, Message] = {}
-
-        def cb(resp: Message) -> None:
-            box["r"] = resp
-            done.set()
-
-        self.request(command, arguments, cb)
-        if not done.wait(timeout):
-            raise DebugpyGone(f"debugpy did not answer {command} within {timeout}s")
-        return box["r"]
+        seq = self._send(command, arguments, self._pending.expect)
+        try:
+            return self._pending.wait(seq, timeout)
+        except TimeoutError:
+            raise DebugpyGone(f"debugpy did not answer {command} within {timeout}s") from None
+        finally:
+            self._pending.discard(seq)
 
     def respond(self, request_seq: int, command: str, body: Optional[Dict[str, Any]] = None,
                 success: bool = True, message: Optional[str] = None) -> None:
@@ -137,13 +139,10 @@ class DebugpyProxy:
                 continue
             kind = msg.get("type")
             if kind == "response":
-                with self._lock:
-                    cb = self._callbacks.pop(msg.get("request_seq", -1), None)
-                if cb is not None:
-                    try:
-                        cb(msg)
-                    except Exception as e:
-                        print(f"dap_adapter: response handler failed: {e!r}", file=sys.stderr)
+                try:
+                    self._pending.resolve(msg.get("request_seq", -1), msg)
+                except Exception as e:
+                    print(f"dap_adapter: response handler failed: {e!r}", file=sys.stderr)
             elif kind == "event":
                 try:
                     self._on_event(msg)
@@ -151,16 +150,8 @@ class DebugpyProxy:
                     print(f"dap_adapter: event handler failed: {e!r}", file=sys.stderr)
             elif kind == "request":
                 self._on_reverse_request(msg)
-        with self._lock:
-            self.closed = True
-            pending = list(self._callbacks.items())
-            self._callbacks.clear()
-        for seq, cb in pending:
-            try:
-                cb({"type": "response", "request_seq": seq, "success": False, "command": "",
-                    "message": "debugpy adapter exited"})
-            except Exception:
-                pass
+        self.closed = True
+        self._pending.close()
         self._on_close(self)
 
     def close(self) -> None:

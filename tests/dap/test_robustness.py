@@ -32,7 +32,7 @@ def test_malformed_input_over_pipes(pipes_client):
     c.event("output", pred=lambda m: "invalid input (header)" in m["body"]["output"])
     c.send_raw(b"Content-Length: 9\r\n\r\n{not json")                  # invalid JSON
     c.event("output", pred=lambda m: "invalid input (json)" in m["body"]["output"])
-    c.send_raw(encode({"seq": 5, "type": "request"}))                   # request without command
+    c.send_raw(encode({"seq": 5, "type": "request"}), expect=5)         # request without command
     r = c.response(5)
     assert r["success"] is False and "command" in r["message"]
     r = c.request("noSuchCommand", {"x": 1}, ok=False)                  # unknown command
