@@ -32,10 +32,8 @@ def main(argv: List[str]) -> None:
         rest = rest[1:]
     from dap_adapter import bundle
     bundle.use()  # IPython for the Debug Console, if this interpreter has none
-    from dap_adapter.common import protocol
-    from dap_adapter.debuggee import agent, console, tracing
-    methods = agent.install().methods
-    methods[protocol.INTERRUPT], methods[protocol.EXIT] = console.interrupt, agent.exit_now
+    from dap_adapter.debuggee import agent, tracing
+    agent.install()
     agent.start_from_env()
     sys.argv = [target, *rest]
     sys.path[0] = os.path.dirname(os.path.abspath(target)) if kind == "--program" else os.getcwd()

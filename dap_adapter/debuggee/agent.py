@@ -30,7 +30,7 @@ import socket
 import sys
 import threading
 import traceback
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pylightnix import breakpoints, events
 from pylightnix.errors import BuildCancelled
@@ -38,7 +38,7 @@ from pylightnix.events import FAILURE, BuildPause, Frontend, user_traceback
 
 from pylightnix.channel import Channel, ChannelError, connect
 
-from dap_adapter.common import protocol
+from dap_adapter.common import dispatch, protocol
 from dap_adapter.debuggee import console, pause_frame, pydevd_socket, tracing
 
 
@@ -80,8 +80,11 @@ class DapAgent(Frontend):
         self._lock = threading.Lock()
         self._realizing: List[int] = []  # threads of the running realizations, innermost last
         self._cancelling = False
-        #: more side-channel methods (``connect_debugger`` in --listen mode)
+        #: side-channel requests served besides the ``<method>_request`` methods, by how the
+        #: program was started (``connect_debugger`` in --listen mode)
         self.methods: Dict[str, Any] = {}
+        #: called before the ``exit`` request ends the process (--listen: remove the attach file)
+        self.before_exit: List[Callable[[], None]] = []
 
     # -- channel ------------------------------------------------------------
     def attach_channel(self, sock: socket.socket) -> None:
@@ -93,7 +96,7 @@ class DapAgent(Frontend):
         if old is not None:
             old.close()
         try:
-            self._configure(ch.call("hello", {"pid": os.getpid(), "python": sys.version}, timeout=10) or {})
+            self._configure(ch.call(protocol.HELLO, {"pid": os.getpid(), "python": sys.version}, timeout=10) or {})
         except ChannelError:
             pass
 
@@ -124,30 +127,45 @@ class DapAgent(Frontend):
             self.configured.set()
 
     def _on_request(self, method: str, params: Dict[str, Any]) -> Any:
-        if method == "configure":
-            self._configure(params)
-            return {"ok": True}
-        if method == "step_into":
-            with self._lock:
-                if self._pause is None:
-                    raise ChannelError("not paused at a build")
-                self._step = True
-            return {"ok": True}
-        if method == "trace_all":
-            tracing.trace_all()
-            return {"ok": True}
-        if method == "cancel":
-            with self._lock:
-                p = self._pause
-            if p is not None:
-                p.cancel()
-            return {"ok": True, "cancelled": p is not None}
-        if method == "cancel_realization":
-            return self._cancel_realization()
-        extra = self.methods.get(method)
-        if extra is not None:
-            return extra(params)
-        raise ChannelError(f"unknown method {method}")
+        handler = dispatch.handler(self, method, dispatch.REQUEST) or self.methods.get(method)
+        if handler is None:
+            raise ChannelError(f"unknown method {method}")
+        return handler(params)
+
+    # -- the adapter's requests (names: dap_adapter.common.protocol) ---------------
+    def configure_request(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        self._configure(params)
+        return {"ok": True}
+
+    def step_into_request(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        with self._lock:
+            if self._pause is None:
+                raise ChannelError("not paused at a build")
+            self._step = True
+        return {"ok": True}
+
+    def trace_all_request(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        tracing.trace_all()
+        return {"ok": True}
+
+    def cancel_request(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        with self._lock:
+            p = self._pause
+        if p is not None:
+            p.cancel()
+        return {"ok": True, "cancelled": p is not None}
+
+    def cancel_realization_request(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        return self._cancel_realization()
+
+    def interrupt_request(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        return console.interrupt(params)
+
+    def exit_request(self, params: Dict[str, Any]) -> None:
+        """``terminate`` found the program still running: end the process now."""
+        for hook in self.before_exit:
+            hook()
+        exit_now()
 
     def _cancel_realization(self) -> Dict[str, Any]:
         """The user cancelled the progress: cancel the pause if the build is paused (the
@@ -166,7 +184,7 @@ class DapAgent(Frontend):
     def on_instantiate(self, derivations: List[Tuple[str, str]]) -> None:
         ch = self._connected()
         if ch is not None:
-            ch.notify("instantiated", {"derivations": [[str(d), str(n)] for d, n in derivations]})
+            ch.notify(protocol.INSTANTIATED, {"derivations": [[str(d), str(n)] for d, n in derivations]})
 
     def on_realize_start(self, target: str, total: int) -> None:
         with self._lock:
@@ -177,7 +195,7 @@ class DapAgent(Frontend):
     def on_progress(self, index: int, total: int, dref: str, name: str) -> None:
         ch = self._connected()
         if ch is not None:
-            ch.notify("progress", {"index": index, "total": total, "dref": str(dref), "name": str(name)})
+            ch.notify(protocol.PROGRESS, {"index": index, "total": total, "dref": str(dref), "name": str(name)})
 
     def on_realize_end(self, target: str, total: int, error: Optional[BaseException]) -> None:
         with self._lock:
@@ -188,7 +206,7 @@ class DapAgent(Frontend):
             cancelled = self._cancelling or isinstance(error, BuildCancelled)
         ch = self._connected()
         if ch is not None:
-            ch.notify("progress", {"done": True, "target": str(target),
+            ch.notify(protocol.PROGRESS, {"done": True, "target": str(target),
                                    "outcome": "cancelled" if cancelled else "failed" if error else "done"})
 
     def on_pause(self, pause: BuildPause) -> None:
@@ -209,7 +227,7 @@ class DapAgent(Frontend):
         if pause.kind == FAILURE and pause.exception is not None:
             info["exception"] = _exception_info(pause.exception)
         try:
-            ch.call("pause", info, timeout=10)
+            ch.call(protocol.PAUSE, info, timeout=10)
         except ChannelError:
             return
         fn, args = pause_frame.make(pause, pause_frame.shown_location(pause))
@@ -228,11 +246,11 @@ class DapAgent(Frontend):
                 tracing.step_into()
             else:
                 tracing.leave_pause()
-            ch.notify("resumed", {"dref": pause.dref, "state": pause.state})
+            ch.notify(protocol.RESUMED, {"dref": pause.dref, "state": pause.state})
 
 
-def exit_now(params: Dict[str, Any]) -> None:
-    """Side-channel request ``exit``: ``terminate`` found the program still running."""
+def exit_now() -> None:
+    """End the process as the adapter's ``terminate`` does (stderr flushed, nothing else run)."""
     sys.stderr.flush()
     os._exit(protocol.EXIT_TERMINATED)
 

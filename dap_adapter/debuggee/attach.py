@@ -18,7 +18,7 @@ from pylightnix import attach_info
 from pylightnix.channel import Listener, new_secret
 
 from dap_adapter.common import protocol
-from dap_adapter.debuggee import agent as agent_mod, console, tracing
+from dap_adapter.debuggee import agent as agent_mod, tracing
 
 
 def _wait_for_previous_debugger(timeout: float = 10.0) -> None:
@@ -69,13 +69,7 @@ def serve_attach(host: str, port: int, wait: Optional[bool] = None) -> str:
     atexit.register(attach_info.remove, listener.port, os.getpid())
     agent = agent_mod.install()
     agent.methods[protocol.CONNECT_DEBUGGER] = _connect_debugger
-    agent.methods[protocol.INTERRUPT] = console.interrupt
-
-    def exit_now(params: Dict[str, Any]) -> None:
-        attach_info.remove(listener.port, os.getpid())
-        agent_mod.exit_now(params)
-
-    agent.methods[protocol.EXIT] = exit_now
+    agent.before_exit.append(lambda: attach_info.remove(listener.port, os.getpid()))
     listener.serve_forever(agent.attach_channel)
     print(f"pylightnix: waiting for a debugger to attach on {listener.host}:{listener.port} "
           f"(attach file {path})", file=sys.stderr, flush=True)

@@ -1,0 +1,132 @@
+"""The session's side of the agent in the debuggee: the authenticated side channel.
+
+Launch: the session listens (:meth:`AgentPeer.listen`) and the launched program's
+agent connects with the secret from its environment. Attach: the session connects
+to the program's listener (:meth:`AgentPeer.connect`), proving the secret of its
+attach file. Either way one agent at a time; what it says (build pauses,
+instantiated derivations, progress, output) is handled by name: ``<method>_request``
+and ``<event>_event`` (names in :mod:`dap_adapter.common.protocol`).
+"""
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Dict, Optional
+
+from dap_adapter.common import dispatch, protocol
+from pylightnix.channel import Channel, ChannelError, Listener, connect, new_secret
+
+if TYPE_CHECKING:
+    from dap_adapter.adapter.session import Session
+
+
+class AgentPeer:
+    """The connection to the debuggee's agent (none until launch or attach)."""
+
+    def __init__(self, session: "Session") -> None:
+        self.session = session
+        self.secret = new_secret()
+        self.channel: Optional[Channel] = None
+        self.listener: Optional[Listener] = None
+        self.program_pid: Optional[int] = None  # from the agent's hello (authenticated)
+        self._lock = threading.Lock()
+
+    @property
+    def connected(self) -> Optional[Channel]:
+        """The open channel, or None."""
+        ch = self.channel
+        return ch if ch is not None and not ch.closed else None
+
+    def listen(self) -> Listener:
+        """Launch: a listener for the program's agent (the caller starts :meth:`serve`)."""
+        return Listener(self.secret, log=self.session.client.log_refused)
+
+    def serve(self, listener: Listener) -> None:
+        """Keep accepting for the whole session: later attempts are refused and logged."""
+        self.listener = listener
+        listener.serve_forever(self._connected)
+
+    def connect(self, host: str, port: int, secret: str) -> None:
+        """Attach: prove we know the program's secret on its side channel; raises
+        ChannelError or OSError."""
+        self._use(connect(host, port, secret))
+
+    def _connected(self, sock: Any) -> None:
+        with self._lock:
+            busy = self.connected is not None
+        if busy:
+            self.session.client.log_refused("pylightnix side channel: refused a second agent connection")
+            sock.close()
+            return
+        self._use(sock)
+
+    def _use(self, sock: Any) -> None:
+        ch = Channel(sock, on_request=self._on_request, on_event=self._on_event,
+                     on_close=self._on_close, name="adapter-channel")
+        with self._lock:
+            self.channel = ch
+        ch.start()
+
+    def call(self, method: str, params: Optional[Dict[str, Any]] = None, timeout: float = 10.0) -> Any:
+        """A request to the agent; raises ChannelError (also when none is connected)."""
+        ch = self.channel
+        if ch is None:
+            raise ChannelError("no agent connected")
+        return ch.call(method, params or {}, timeout=timeout)
+
+    def configure(self) -> None:
+        """Send the current build breakpoints and break-on-failure (no agent: nothing to do)."""
+        if self.connected is None:
+            return
+        try:
+            self.call(protocol.CONFIGURE, self.session.agent_config(), timeout=5)
+        except ChannelError as e:
+            self.session.log(f"configure failed: {e}")
+
+    # -- the agent's messages ------------------------------------------------------
+    def _on_request(self, method: str, params: Dict[str, Any]) -> Any:
+        handler = dispatch.handler(self, method, dispatch.REQUEST)
+        if handler is None:
+            raise ChannelError(f"unknown method {method}")
+        return handler(params)
+
+    def _on_event(self, event: str, body: Dict[str, Any]) -> None:
+        handler = dispatch.handler(self, event, dispatch.EVENT)
+        if handler is not None:
+            handler(body)
+
+    def hello_request(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        pid = params.get("pid")
+        self.program_pid = pid if isinstance(pid, int) and pid > 0 else None
+        return self.session.agent_config()
+
+    def pause_request(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        self.session.pauses.announce(params)
+        self.session.progress.paused(str(params.get("name", "?")), params.get("kind") == protocol.FAILURE)
+        return {"ok": True}
+
+    def instantiated_event(self, body: Dict[str, Any]) -> None:
+        s = self.session
+        names = [str(n) for _, n in body.get("derivations", [])]
+        with s.lock:
+            changed = s.book.learn(names)
+        for b in changed:
+            s.client.event("breakpoint", {"reason": "changed", "breakpoint": b.dap()})
+
+    def resumed_event(self, body: Dict[str, Any]) -> None:
+        self.session.pauses.resumed(str(body.get("dref", "")))
+
+    def progress_event(self, body: Dict[str, Any]) -> None:
+        self.session.progress.update(body)
+
+    def output_event(self, body: Dict[str, Any]) -> None:
+        self.session.client.event("output", {"category": body.get("category", "console"),
+                                             "output": str(body.get("output", ""))})
+
+    def _on_close(self) -> None:
+        self.session.pauses.clear()
+
+    def close(self) -> None:
+        if self.channel is not None:
+            self.channel.close()
+        if self.listener is not None:
+            self.listener.close()
