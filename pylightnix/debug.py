@@ -8,10 +8,11 @@ The script runs as ``__main__`` (``runpy.run_path``) with ``sys.argv`` set to
 ``[SCRIPT, *ARGS]``, exactly as ``python SCRIPT ARGS...`` would run it, and its
 exit status or exception comes out the same way. Build pauses open an IPython
 shell in the terminal (:mod:`pylightnix.terminal`); with ``--listen`` they are
-served instead to a VS Code ``attach`` on a loopback address
-(``dap_adapter.debuggee.serve_attach``): only an adapter that proves the secret
-of the attach file can make the program connect its debugger (see
-docs/security.md).
+served instead to a VS Code ``attach`` on a loopback address: only an adapter
+that proves the secret of the attach file can make the program connect its
+debugger (see docs/security.md). The debugger side provides that through the
+entry point ``listen`` of group :data:`ENTRY_POINT_GROUP` (``dap_adapter``
+declares it in pyproject.toml); the core never imports the adapter by name.
 """
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ import runpy
 import shlex
 import sys
 import urllib.parse
-from typing import List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
-from pylightnix import breakpoints, events
+from pylightnix import attach_info, breakpoints, events
 from pylightnix.errors import PylightnixError
 from pylightnix.terminal import NO_TTY_CHOICES, TerminalFrontend, no_tty_policy
 
@@ -113,6 +114,8 @@ def parse_listen(value: str) -> Tuple[str, int]:
 
 
 DIST = "pylightnix-breakpoints"
+#: entry points of a debugger: ``listen`` = ``serve_attach(host, port, wait)`` for --listen
+ENTRY_POINT_GROUP = "pylightnix.debugger"
 
 
 def installed_from() -> Tuple[Optional[str], bool]:
@@ -147,20 +150,27 @@ def install_hint(missing: str) -> str:
     return f"{py} -m pip install --force-reinstall --no-deps {'-e ' if editable else ''}{shlex.quote(source)}"
 
 
-def _serve_attach(host: str, port: int, wait: Optional[bool]) -> None:
-    try:  # lazy: the adapter is optional for terminal use
-        from dap_adapter.debuggee import attach as debuggee
-        from pylightnix import attach_info
-        import debugpy  # noqa: F401  (the "dap" extra)
+def _listen_entry_point() -> Callable[..., Any]:
+    """The debugger's ``serve_attach`` (entry point ``listen`` of :data:`ENTRY_POINT_GROUP`);
+    loading it imports the adapter's debuggee side and debugpy (the "dap" extra)."""
+    found = [ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == "listen"]
+    try:
+        if not found:
+            raise ModuleNotFoundError(f"no entry point 'listen' in group {ENTRY_POINT_GROUP!r}",
+                                      name="dap_adapter")
+        return found[0].load()
     except ImportError as e:
         missing = "debugpy" if e.name == "debugpy" else "dap_adapter"
         raise PylightnixError(
             f"--listen needs {missing}, which cannot be imported ({e}); "
             f"install it with: {install_hint(missing)}") from e
-    serve = getattr(debuggee, "serve_attach", None)
-    if serve is None:
-        raise PylightnixError("--listen: dap_adapter.debuggee has no serve_attach(); "
-                              "the installed dap_adapter is too old")
+    except AttributeError as e:
+        raise PylightnixError(f"--listen: the installed dap_adapter is too old ({e}); "
+                              f"install it with: {install_hint('dap_adapter')}") from e
+
+
+def _serve_attach(host: str, port: int, wait: Optional[bool]) -> None:
+    serve = _listen_entry_point()  # lazy: the adapter is optional for terminal use
     try:
         serve(host, port, wait=wait)
     except attach_info.AttachInfoError as e:

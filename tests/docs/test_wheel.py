@@ -55,3 +55,19 @@ def test_installed_package_runs_the_demo_and_the_cli(installed: Path, tmp_path: 
     broken = subprocess.run([sys.executable, "-m", "pylightnix.demo", "--broken"], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=300)
     assert broken.returncode == 1 and "AttributeError: 'Sequential' object has no attribute 'load'" in broken.stderr
+
+
+def test_wheel_ships_the_adapter_by_role_and_the_listen_entry_point(installed: Path, tmp_path: Path) -> None:
+    """The adapter's subpackages are in the wheel, and ``pylightnix debug --listen`` finds the
+    debugger through the wheel's entry point (the core never imports dap_adapter by name)."""
+    for module in ("adapter/__main__.py", "adapter/session.py", "common/protocol.py", "debuggee/__main__.py",
+                   "debuggee/attach.py", "testing.py"):
+        assert (installed / "dap_adapter" / module).is_file(), module
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYLIGHTNIX_")}
+    env.update(HOME=str(tmp_path), PYTHONPATH=str(installed), PYTHONSAFEPATH="1")
+    code = ("import importlib.metadata as m, pylightnix.debug as d; "
+            "[ep] = [e for e in m.entry_points(group=d.ENTRY_POINT_GROUP) if e.name == 'listen']; "
+            "print(ep.load().__module__, ep.load().__code__.co_filename)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[0] == "dap_adapter.debuggee.attach" and out[1].startswith(str(installed)), out
