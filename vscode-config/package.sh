@@ -6,7 +6,7 @@
 #
 # First it fills extension/bundled/ (not committed; see docs/vscode-install.md):
 #   wheels/   a wheel of this project (the install hint for the program's interpreter)
-#   adapter/  dap_adapter, from that wheel
+#   adapter/  dap_adapter, from that wheel (without dap_adapter/testing.py, the test client)
 #   libs/     the wheel's debugpy ("dap" extra) and IPython with their dependencies,
 #             pure-Python builds resolved for Python 3.10 so they load on 3.10 to 3.13
 #   bundle.json
