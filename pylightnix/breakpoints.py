@@ -8,14 +8,20 @@ time through the functions below.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import threading
 from fnmatch import fnmatchcase
-from typing import Iterable, List, Optional
+from typing import Iterable, Iterator, List, Optional, Tuple
 
 _lock = threading.Lock()
 _patterns: List[str] = []
 _break_on_failure: bool = False
+#: (patterns, break_on_failure) for the current context only: a build on a worker
+#: pauses by the driver's breakpoints without changing the worker's own
+_override: "contextvars.ContextVar[Optional[Tuple[List[str], bool]]]" = contextvars.ContextVar(
+    "pylightnix_breakpoints", default=None)
 
 
 def _from_env() -> None:
@@ -51,8 +57,9 @@ def build_breakpoints() -> List[str]:
 
 def match_breakpoint(name: str) -> Optional[str]:
     """The first breakpoint pattern that matches derivation ``name``, or None."""
+    over = _override.get()
     with _lock:
-        pats = list(_patterns)
+        pats = list(_patterns) if over is None else over[0]
     for p in pats:
         if p == name or fnmatchcase(name, p):
             return p
@@ -67,4 +74,16 @@ def set_break_on_failure(enabled: bool) -> None:
 
 def break_on_failure() -> bool:
     """Whether a failing realizer pauses before its exception propagates."""
-    return _break_on_failure
+    over = _override.get()
+    return _break_on_failure if over is None else over[1]
+
+
+@contextlib.contextmanager
+def overridden(patterns: Iterable[str], on_failure: bool) -> Iterator[None]:
+    """Within this block, in this thread only, use these breakpoints instead of the
+    process's (a worker building for a driver uses the driver's)."""
+    token = _override.set(([str(p) for p in patterns], bool(on_failure)))
+    try:
+        yield
+    finally:
+        _override.reset(token)

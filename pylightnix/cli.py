@@ -174,7 +174,28 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_verify)
     sub.add_parser("debug", help="run a script with build breakpoints (see: pylightnix debug --help)",
                    add_help=False)
+    s = sub.add_parser("attach", help="open IPython in a build paused on a worker (the driver prints its id)",
+                       description="Open an IPython console in a build paused on a worker. Cells run "
+                                   "there, in the paused build; leaving (exit, Ctrl-D) continues the "
+                                   "build, repl_cancel() cancels it. --list shows what is paused.")
+    s.add_argument("id", nargs="?", metavar="ID", help="the paused build's id (or its derivation name); "
+                                                       "optional when only one build is paused")
+    s.add_argument("--list", action="store_true", help="list the builds paused on workers and exit")
+    s.set_defaults(func=_attach)
     return p
+
+
+def _attach(args: argparse.Namespace) -> int:
+    from pylightnix import remote, remote_console
+    if args.list:
+        builds = remote.paused_builds()
+        for p, h in builds:
+            print(f"{p.get('id')}  {p.get('name')}  {p.get('kind')}  on worker {p.get('where')}"
+                  f" (pid {p.get('pid')}), driver pid {h.get('pid')}")
+        if not builds:
+            print("(no build is paused on a worker)")
+        return 0
+    return remote_console.attach(args.id)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -193,6 +214,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return debug_main(argv[1:], prog=f"{_prog()} debug")
     args = parser().parse_args(argv)
     try:
+        if args.func is _attach:  # needs no store here: the build is paused elsewhere
+            return _attach(args)
         if not store_use_existing():  # read-only commands, and gc, never create a store
             return _no_store(args)
         return int(args.func(args) or 0)

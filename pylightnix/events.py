@@ -12,12 +12,13 @@ the innermost active pause (see :func:`current_pause`).
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import sysconfig
 import threading
 import types
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from pylightnix.errors import ReplError
 
@@ -183,6 +184,16 @@ class Frontend:
         "driver" (this process), "process pool", or the address of the Dask worker it
         started on (e.g. "tcp://10.0.0.7:40211"). Overrides may leave ``where`` out."""
 
+    def on_remote_pause(self, remote: Any) -> None:
+        """A build paused on a worker (:class:`pylightnix.remote.RemotePause`: ``id``, ``name``,
+        ``dref``, ``kind``, ``where``, ``pid``). It waits there until someone attaches
+        (``pylightnix attach ID``, a VS Code child session) and resumes it. The pause-handling
+        frontend may block here (the terminal attaches in place); the others must return."""
+
+    def on_remote_resumed(self, remote: Any) -> None:
+        """The build paused on a worker goes on; ``remote.state`` is "continued",
+        "committed" or "cancelled"."""
+
 
 _frontends: List[Frontend] = []
 _default_factory: Optional[Callable[[], Frontend]] = None
@@ -240,24 +251,58 @@ def dispatch_pause(pause: BuildPause) -> None:
     handler = _pause_handler()
     if handler is None:
         return
-    with _lock:
-        _pauses.append(pause)
-    try:
+    with active(pause):
         if pause.kind == FAILURE:
             handler.on_failure(pause)
         else:
             handler.on_pause(pause)
+
+
+@contextlib.contextmanager
+def active(pause: BuildPause) -> Iterator[None]:
+    """``pause`` is the one ``repl_buildargs()``, ``repl_continueBuild`` and ``repl_cancel``
+    act on while this block runs (a frontend serving it, a worker's console)."""
+    with _lock:
+        _pauses.append(pause)
+    try:
+        yield
     finally:
         with _lock:
             _pauses.remove(pause)
 
 
+def remote_pauses_served() -> bool:
+    """Whether the pause-handling frontend serves pauses on workers (has its own
+    ``on_remote_pause``). Frontends written before they existed do not: builds that
+    may pause are then built in the driver, where their ``on_pause`` sees them."""
+    handler = _pause_handler()
+    return handler is not None and getattr(type(handler), "on_remote_pause", None) not in (
+        None, Frontend.on_remote_pause)
+
+
+def dispatch_remote_pause(remote: Any) -> None:
+    """Tell every frontend that a build paused on a worker; the pause-handling frontend
+    last, and it may block (the terminal attaches in place)."""
+    handler = _pause_handler()
+    for f in frontends():
+        if f is not handler:
+            hook = getattr(f, "on_remote_pause", None)
+            if hook is not None:
+                hook(remote)
+    hook = getattr(handler, "on_remote_pause", None)
+    if hook is not None:
+        hook(remote)
+
+
 def notify(event: str, *args: Any, **optional: Any) -> None:
     """Call ``event`` (``on_instantiate``, ``on_realize_start``, ``on_progress``, ``on_built``,
-    ``on_realize_end``) on every frontend. ``optional`` keywords (``on_progress``'s ``where``)
-    go only to hooks that declare them, so frontends written before a keyword existed keep working."""
+    ``on_realize_end``, ``on_remote_resumed``) on every frontend that has it. ``optional``
+    keywords (``on_progress``'s ``where``) go only to hooks that declare them, so frontends
+    written before a keyword existed keep working."""
     for f in frontends():
-        hook = getattr(f, event)
+        hook = getattr(f, event, None)
+        if hook is None:
+            continue
         if optional:
             hook(*args, **_declared(hook, optional))
         else:

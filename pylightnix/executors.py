@@ -19,6 +19,7 @@ import secrets
 import signal
 import sys
 import threading
+import urllib.parse
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from pylightnix.errors import ExecutorError
@@ -60,6 +61,11 @@ class Executor:
     def where(self) -> str:
         """A short description of where builds go, for progress events."""
         return "driver"
+
+    def same_machine(self) -> bool:
+        """Whether every worker runs on this machine, so it can reach the driver's
+        127.0.0.1 (where paused builds on workers connect to: :mod:`pylightnix.remote`)."""
+        return False
 
     def submit(self, task: Task, payload: bytes, resources: Optional[Dict[str, float]], key: str,
                blobs: Blobs = (), on_start: Optional[Callable[[str], None]] = None  # type: ignore[assignment]
@@ -163,6 +169,9 @@ class Processes(Executor):
 
     def __repr__(self) -> str:
         return f"Processes({self.n})"
+
+    def same_machine(self) -> bool:
+        return True
 
     def capacity(self) -> int:
         return self.n
@@ -337,6 +346,11 @@ class Dask(Executor):
                     raise ExecutorError("Dask(): no Dask client is running; pass client= or address=, or "
                                         "create a distributed.Client first") from None
         return self._client
+
+    def same_machine(self) -> bool:
+        from pylightnix.remote import is_local_host
+        hosts = [urllib.parse.urlsplit(a).hostname or "" for a in self.client.scheduler_info().get("workers", {})]
+        return bool(hosts) and all(is_local_host(h) for h in hosts)
 
     def capacity(self) -> int:
         return max(1, sum(self.client.nthreads().values()))

@@ -17,7 +17,8 @@ The store on the workers is found out once per run with a probe file:
   commits them under its own lock for the derivation.
 
 A derivation with a build breakpoint, and every build while break-on-failure
-is on, is built in the driver process, so pauses work in every frontend.
+is on, pauses on its worker when the worker runs on this machine
+(:mod:`pylightnix.remote`); on other clusters it is built in the driver.
 """
 from __future__ import annotations
 
@@ -32,11 +33,14 @@ import socket
 import sys
 import time
 import traceback
+import types
 from os.path import join
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from pylightnix import events, locks
 from pylightnix import store as _store_mod
+from pylightnix import breakpoints
+from pylightnix.events import COMMITTED
 from pylightnix.breakpoints import break_on_failure, match_breakpoint
 from pylightnix.config import Config
 from pylightnix.engine import _TmpArea, _build, _match, _needed, _name
@@ -47,6 +51,9 @@ from pylightnix.store import lock_path, remember_deps, store_instantiate, store_
 from pylightnix.transfer import pack, unpack
 from pylightnix.types import Context, DRef, RealizeArg, RRef
 
+#: largest pickled ``__main__`` value (other than functions, classes and modules) that goes
+#: along to a console at a pause on a worker
+MAIN_VALUE_LIMIT = 64 * 1024
 #: how often a killed worker process's build is started again (Dask retries on its own)
 RETRIES = 3
 
@@ -86,6 +93,32 @@ def _drive_defaults(steps: Any) -> List[RRef]:
         next(steps)
         while True:
             steps.send(None)
+    except StopIteration as e:
+        return e.value
+
+
+def _main_globals(blob: bytes) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for k, data in pickle.loads(blob).items():
+        try:
+            out[k] = pickle.loads(data)
+        except Exception:  # e.g. a module the worker cannot import: the console goes without it
+            continue
+    return out
+
+
+def _drive_remote(steps: Any, debug: Dict[str, Any], where: str, built: List[bool]) -> List[RRef]:
+    """Run the engine on a worker, serving each pause through the driver's pause hub;
+    a result committed by hand counts as built."""
+    from pylightnix import remote
+    try:
+        pause = next(steps)
+        while True:
+            pause.user_globals = _main_globals(debug["globals"])  # the driver's, for the console
+            remote.serve(pause, debug["hub"], where)
+            if pause.state == COMMITTED:
+                built.append(True)
+            pause = steps.send(None)
     except StopIteration as e:
         return e.value
 
@@ -132,10 +165,15 @@ def run_build(payload: bytes, *archives: bytes) -> Dict[str, Any]:
         return realizer(*args)
     area = _TmpArea()
     failure: Optional[BaseException] = None
+    debug = spec.get("debug")
     try:
         steps = _build(drv._replace(realizer=counted), spec["ctx"], *spec["index"], spec["forced"], False,
                        spec["rarg"], area)
-        rrefs = _drive_defaults(steps)
+        if debug is None:
+            rrefs = _drive_defaults(steps)
+        else:  # pause here, by the driver's breakpoints, and let the driver's hub serve the pauses
+            with breakpoints.overridden(debug["breakpoints"], debug["on_failure"]):
+                rrefs = _drive_remote(steps, debug, where, ran)
     except KeyboardInterrupt:
         raise
     except BaseException as e:
@@ -198,6 +236,26 @@ class _Run:
         self.where = executor.where() + ("" if self.shared else " (copy mode)")
         self.packs: Dict[RRef, bytes] = {}
         self.realizers: Dict[int, Tuple[Any, bytes]] = {}
+        self._main: Optional[bytes] = None
+
+    def main_globals(self) -> bytes:
+        """The driver's ``__main__`` globals a console at a pause on a worker needs (your
+        functions and classes, imported modules and names, small values), pickled once
+        per run; what cannot be pickled, or is large, stays behind."""
+        if self._main is None:
+            main = sys.modules.get("__main__")
+            picked: Dict[str, bytes] = {}
+            for k, v in list(vars(main).items()) if main is not None else []:
+                if k.startswith("__"):
+                    continue
+                try:
+                    data = self.cloudpickle.dumps(v)
+                except Exception:
+                    continue
+                if len(data) <= MAIN_VALUE_LIMIT or callable(v) or isinstance(v, types.ModuleType):
+                    picked[k] = data
+            self._main = pickle.dumps(picked)
+        return self._main
 
     def close(self) -> None:
         self.executor.end_run()
@@ -235,11 +293,12 @@ class _Run:
         return hit[1]
 
     def payload(self, drv: Derivation, index: Tuple[int, int], ctx: Context, rarg: RealizeArg, forced: bool,
-                ship: List[Tuple[Dict[str, Any], RRef, bytes]]) -> bytes:
+                ship: List[Tuple[Dict[str, Any], RRef, bytes]], debug: Optional[Dict[str, Any]] = None) -> bytes:
         try:
             spec = {"drv": drv._replace(realizer=None), "realizer": self._realizer_bytes(drv), "index": index,
                     "ctx": ctx, "rarg": rarg, "forced": forced, "shared": self.shared, "store": self.store,
-                    "tmp": self.tmp, "probe": self.probe, "ship": [(cfg, r) for cfg, r, _ in ship]}
+                    "tmp": self.tmp, "probe": self.probe, "ship": [(cfg, r) for cfg, r, _ in ship],
+                    "debug": debug}
             return self.cloudpickle.dumps(spec)
         except Exception as e:
             for what, obj in (("realizer", derivation_function(drv)), ("matcher", drv.matcher),
@@ -263,6 +322,17 @@ class _Run:
             raise MatcherError(f"{job.drv.dref}: the matcher asks for a build after receiving "
                                f"{out['rrefs']} from {out['where']}", dref=job.drv.dref)
         return rrefs
+
+
+def _remote_pauses(executor: Executor) -> bool:
+    """Whether builds that may pause can pause on their workers (else they build here)."""
+    from pylightnix import remote
+    if not remote.enabled():
+        return False
+    try:
+        return executor.same_machine()
+    except Exception:  # a cluster we cannot ask: build paused derivations here, as before
+        return False
 
 
 def derivation_function(drv: Derivation) -> Any:
@@ -318,6 +388,7 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
     area = _TmpArea()
     run: Optional[_Run] = None
     capacity, capacity_at = executor.capacity(), time.monotonic()
+    remote_ok: List[bool] = []  # whether builds can pause on their workers; asked once, when it matters
 
     def finish(drv: Derivation, rrefs: List[RRef]) -> None:
         results[drv.dref] = rrefs
@@ -331,17 +402,41 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
         if failure is None:
             failure = e
 
-    started: "queue.Queue[Tuple[_Job, str]]" = queue.Queue()  # (job, where) from executors that can tell
-    wake = [cf.Future()]  # done when something was put into `started`
+    inbox: "queue.Queue[Callable[[], None]]" = queue.Queue()  # work for this thread from other threads
+    wake = [cf.Future()]  # done when something was put into `inbox`
+
+    def post(work: Callable[[], None]) -> None:  # any thread
+        inbox.put(work)
+        try:
+            wake[0].set_result(None)
+        except cf.InvalidStateError:
+            pass
 
     def on_start(job: _Job) -> Callable[[str], None]:
-        def tell(where: str) -> None:  # any thread
-            started.put((job, where))
-            try:
-                wake[0].set_result(None)
-            except cf.InvalidStateError:
-                pass
+        def tell(where: str) -> None:
+            suffix = "" if run is None or run.shared else " (copy)"
+            post(lambda: events.notify("on_progress", job.index, total, job.drv.dref, _name(job.drv),
+                                       where=where + suffix))
         return tell
+
+    def remote_event(kind: str, remote: Any) -> None:  # the pause hub's thread
+        from pylightnix.remote import deliver
+        post(lambda: deliver(kind, remote))
+
+    hub: Any = None
+    watched: List[DRef] = []
+
+    def debug_info(drv: Derivation) -> Optional[Dict[str, Any]]:
+        """Debug info for a build that may pause on its worker; None: it builds here."""
+        nonlocal hub
+        from pylightnix import remote
+        if hub is None:
+            hub = remote.hub()
+        hub.watch(drv.dref, remote_event)
+        watched.append(drv.dref)
+        assert run is not None
+        return {"hub": hub.address, "breakpoints": breakpoints.build_breakpoints(),
+                "on_failure": break_on_failure(), "globals": run.main_globals()}
 
     def submit(job: _Job) -> None:
         assert run is not None
@@ -366,7 +461,10 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
                     raise StoreError(f"{drv.dref} was expected to be realized already, but it needs a build",
                                      dref=drv.dref)
                 rarg = dict(rargs.get(drv.dref, {}))
-                if executor.local or break_on_failure() or match_breakpoint(_name(drv)) is not None:
+                pauses = break_on_failure() or match_breakpoint(_name(drv)) is not None
+                if pauses and not executor.local and not remote_ok:
+                    remote_ok.append(_remote_pauses(executor))
+                if executor.local or (pauses and not (remote_ok[0] and events.remote_pauses_served())):
                     try:
                         rrefs = drive(_build(drv, ctx, i, total, forced, False, rarg, area))
                     except BuildCancelled:
@@ -384,7 +482,8 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
                 if run is None:
                     run = _Run(executor, by_dref)
                 ship = run.ship(drv, results)
-                payload = run.payload(drv, (i, total), ctx, rarg, forced, ship)
+                payload = run.payload(drv, (i, total), ctx, rarg, forced, ship,
+                                      debug_info(drv) if pauses else None)
                 fd = -1
                 if not run.shared:  # copy mode: the driver holds the derivation's lock while it is built away
                     fd = _try_lock(lock_path(drv.dref))
@@ -403,11 +502,9 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
                 done, _ = cf.wait(list(running) + [wake[0]], timeout=0.1 if deferred else None,
                                   return_when=cf.FIRST_COMPLETED)
                 if wake[0].done():
-                    wake[0] = cf.Future()  # replaced before draining: a later start sets the new one
-                while not started.empty():
-                    job, where = started.get()
-                    events.notify("on_progress", job.index, total, job.drv.dref, _name(job.drv),
-                                  where=where + ("" if run is None or run.shared else " (copy)"))
+                    wake[0] = cf.Future()  # replaced before draining: a later post sets the new one
+                while not inbox.empty():
+                    inbox.get()()
                 done = {f for f in done if f in running}
             else:  # only builds whose lock another driver holds: look again soon
                 done = set()
@@ -448,6 +545,10 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
         area.close()
         if run is not None:
             run.close()
+        for dref in watched:
+            hub.watch(dref, None)
+        while not inbox.empty():  # a pause that ended as the run ended: frontends still hear of it
+            inbox.get()()
     if failure is not None:
         raise failure
     return results[closure.dref]

@@ -151,6 +151,9 @@ class TerminalFrontend(Frontend):
 
     def __init__(self, no_tty: Optional[str] = None, *, stderr: Optional[TextIO] = None) -> None:
         self.no_tty = no_tty_policy(no_tty)
+        #: the user chose a no-terminal policy (else a pause on a worker waits for an attach)
+        self.no_tty_explicit = no_tty is not None or bool(os.environ.get(NO_TTY_ENV))
+        self._attached_here = False
         self._stderr = stderr
         self._shell: Any = None
 
@@ -160,6 +163,45 @@ class TerminalFrontend(Frontend):
 
     def on_failure(self, pause: BuildPause) -> None:
         self._serve(pause)
+
+    def on_remote_pause(self, remote: Any) -> None:
+        """A build paused on a worker: say how to attach; on an interactive terminal with
+        nothing attached yet, offer to attach right here."""
+        self._say(f"{remote.describe()}; attach with: pylightnix attach {remote.id}")
+        problem = terminal_problem()
+        if problem is not None:
+            if self.no_tty_explicit:  # --no-tty/PYLIGHTNIX_NO_TTY: do not wait for an attach
+                if self.no_tty == NO_TTY_FAIL:
+                    self._say(f"{remote.name}: cancelling the build ({NO_TTY_ENV}/--no-tty=fail)")
+                    remote.cancel()
+                else:
+                    self._say(f"{remote.name}: continuing ({NO_TTY_ENV}/--no-tty=continue)")
+                    remote.resume()
+            return
+        if self._attached_here:
+            return
+        try:
+            answer = input(f"{_PREFIX} attach here? [Y/n] ").strip().lower()
+        except EOFError:
+            answer = "n"
+        if answer not in ("", "y", "yes"):
+            return
+        from pylightnix import remote as remote_mod
+        from pylightnix.remote_console import run_client
+        self._attached_here = True
+        try:
+            sock, answer_info = remote_mod.open_service(remote.id, remote_mod.CONSOLE, {
+                "host": remote.hub.host, "port": remote.hub.port, "secret": remote.hub.secret})
+            run_client(sock, answer_info, sys.stdout)
+        except remote_mod.AttachError as e:
+            self._say(f"cannot attach here: {e}")
+        finally:
+            self._attached_here = False
+
+    def on_remote_resumed(self, remote: Any) -> None:
+        what = {"committed": "committed by hand; continuing", "cancelled": "build cancelled",
+                "lost": "the worker went away"}.get(remote.state, "continuing on its worker")
+        self._say(f"{remote.name} ({remote.id}): {what}")
 
     # -- implementation -----------------------------------------------------
     @property

@@ -114,7 +114,8 @@ def test_progress_reaches_frontends_without_where(store, tmp_path, pool):
 
 
 def test_breakpoint_builds_in_driver(store, tmp_path, pool):
-    """A derivation with a build breakpoint is built in the driver, so pauses work; others go to workers."""
+    """A frontend without on_remote_pause (written before pauses on workers) gets its pauses in the
+    driver: the derivation with a build breakpoint is built there; others go to workers."""
     from pylightnix import set_build_breakpoints
 
     class Continue(Frontend):
@@ -138,7 +139,7 @@ def test_breakpoint_builds_in_driver(store, tmp_path, pool):
 
 
 def test_break_on_failure_builds_in_driver(store, tmp_path, pool):
-    """While break-on-failure is on, every build runs in the driver, so a failure pauses there."""
+    """For such a frontend, while break-on-failure is on, every build runs in the driver."""
     from pylightnix import set_break_on_failure
     from scale_stages import StageFailed
 

@@ -1,0 +1,285 @@
+"""The console of a build paused on a worker: IPython there, your terminal here.
+
+``pylightnix attach ID`` (and the driver's terminal, when it attaches in place)
+connects through the driver's pause hub (:mod:`pylightnix.remote`) to the
+paused build and runs this protocol over the authenticated channel:
+
+- the worker runs each cell in an IPython shell *in the paused build's thread*,
+  with the namespace the local terminal fallback has (the stage module's globals,
+  ``name``, ``dref``, ``config``, ``buildargs``, ``b`` and ``exc`` at a failure,
+  the ``repl_*`` helpers), and streams what the cell prints back as it runs;
+- the client reads cells with prompt_toolkit (IPython's own line editor), with
+  multi-line input and completion from the worker's shell.
+
+Why our own protocol and not an IPython kernel (ipykernel + jupyter_console):
+a kernel wants the process's main thread and its own event loop, five ZeroMQ
+ports and a connection file; a paused build is one thread among a Dask worker's
+others. Cells here go over the one authenticated loopback connection the hub
+already gives us, and nothing new listens anywhere.
+
+Requests (client -> worker): ``hello`` -> banner; ``execute {code}`` -> starts
+the cell, which ends with the event ``done {exit, state}``; ``complete {code,
+cursor}`` -> matches; ``interrupt`` (KeyboardInterrupt in the running cell);
+``exit`` (leave: the build resumes). Events (worker -> client): ``output
+{text}``, ``done``.
+"""
+from __future__ import annotations
+
+import ctypes
+import queue
+import sys
+import threading
+from typing import Any, Callable, Dict, List, Optional, TextIO
+
+from pylightnix.channel import Channel, ChannelError
+from pylightnix.events import BuildPause
+
+# =========================================================================== worker side
+
+
+def raise_in_thread(ident: int, exc_type: type) -> bool:
+    """Make ``exc_type`` raise in thread ``ident`` at its next Python instruction."""
+    return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type)) == 1
+
+
+class _Router:
+    """``sys.stdout``/``sys.stderr`` while remote consoles run: what a console's thread
+    writes goes to its client, everything else where it went before."""
+
+    def __init__(self, original: TextIO) -> None:
+        self.original = original
+        self.sinks: Dict[int, Callable[[str], None]] = {}
+
+    def write(self, text: str) -> int:
+        sink = self.sinks.get(threading.get_ident())
+        if sink is None:
+            return self.original.write(text)
+        sink(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if threading.get_ident() not in self.sinks:
+            self.original.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.original, name)
+
+
+_routers_lock = threading.Lock()
+
+
+def _route(ident: int, sink: Optional[Callable[[str], None]]) -> None:
+    with _routers_lock:
+        for name in ("stdout", "stderr"):
+            cur = getattr(sys, name)
+            if not isinstance(cur, _Router):
+                if sink is None:
+                    continue
+                cur = _Router(cur)
+                setattr(sys, name, cur)
+            if sink is None:
+                cur.sinks.pop(ident, None)
+                if not cur.sinks:
+                    setattr(sys, name, cur.original)
+            else:
+                cur.sinks[ident] = sink
+
+
+def namespace(pause: BuildPause) -> Dict[str, Any]:
+    """The console's namespace: the driver's ``__main__`` globals (shipped with the build),
+    the stage module's globals, and the pause's variables."""
+    from pylightnix.terminal import pause_namespace
+    ns: Dict[str, Any] = dict(getattr(pause, "user_globals", None) or {})
+    g = getattr(pause.stage_function, "__globals__", None)
+    if isinstance(g, dict) and not str(g.get("__name__", "")).startswith("pylightnix"):
+        ns.update({k: v for k, v in g.items() if not k.startswith("__")})
+    ns.update(pause_namespace(pause))
+    return ns
+
+
+def _make_shell(pause: BuildPause) -> Any:
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+    cfg = Config()
+    cfg.HistoryManager.enabled = False  # no sqlite file and thread on the worker
+    cfg.InteractiveShell.colors = "NoColor"
+    saved = (sys.excepthook, InteractiveShell._instance)
+    shell = InteractiveShell(config=cfg, user_ns=namespace(pause))
+    sys.excepthook, InteractiveShell._instance = saved
+    return shell
+
+
+def serve(pause: BuildPause, sock: Any) -> None:
+    """Serve one console client on ``sock`` in the paused build's thread, until the
+    client leaves (``exit``, Ctrl-D, or its connection drops)."""
+    from pylightnix.terminal import banner
+    jobs: "queue.Queue[Optional[Dict[str, Any]]]" = queue.Queue()
+    me = threading.get_ident()
+    running = threading.Event()
+    shell_box: List[Any] = []
+
+    def on_request(method: str, params: Dict[str, Any]) -> Any:
+        if method == "hello":
+            return {"banner": banner(pause), "name": pause.name, "dref": pause.dref, "kind": pause.kind}
+        if method == "execute":
+            jobs.put({"code": str(params.get("code", ""))})
+            return {"ok": True}
+        if method == "complete":
+            if not shell_box or running.is_set():
+                return {"matches": []}
+            code, cursor = str(params.get("code", "")), int(params.get("cursor", 0))
+            _, matches = shell_box[0].complete("", code, cursor)  # the shell is idle: safe to use from here
+            return {"matches": list(matches)[:200]}
+        if method == "interrupt":
+            return {"interrupted": running.is_set() and raise_in_thread(me, KeyboardInterrupt)}
+        if method == "exit":
+            jobs.put(None)
+            return {"ok": True}
+        raise ChannelError(f"unknown method {method}")
+
+    ch = Channel(sock, on_request=on_request, on_close=lambda: jobs.put(None), name="pylightnix-remote-console")
+    shell_box.append(_make_shell(pause))
+    shell = shell_box[0]
+    ch.start()
+    _route(me, lambda text: ch.notify("output", {"text": text}))
+    try:
+        while True:
+            try:
+                job = jobs.get(timeout=0.25)  # a timeout: interrupts from the driver get delivered
+            except queue.Empty:
+                continue
+            if job is None:
+                break
+            running.set()
+            try:
+                shell.run_cell(job["code"], store_history=True)
+            except KeyboardInterrupt:  # arrived between cells' statements
+                print("KeyboardInterrupt")
+            finally:
+                running.clear()
+            ch.notify("done", {"exit": bool(shell.exit_now), "state": pause.state})
+            if shell.exit_now:
+                break
+    finally:
+        _route(me, None)
+        ch.close()
+
+
+# =========================================================================== client side
+def attach(key: Optional[str] = None, out: Optional[TextIO] = None) -> int:
+    """``pylightnix attach [ID]``: an IPython console in a build paused on a worker.
+    Returns the exit status (0 after leaving the console)."""
+    from pylightnix import remote
+    out = out or sys.stdout
+    info, hub = remote.choose(key)
+    sock, answer = remote.open_service(str(info["id"]), remote.CONSOLE, hub)
+    return run_client(sock, answer, out)
+
+
+def run_client(sock: Any, answer: Dict[str, Any], out: TextIO) -> int:
+    """Read cells in this terminal and run them in the paused build until the user leaves."""
+    done = threading.Event()
+    result: Dict[str, Any] = {}
+    closed = threading.Event()
+
+    def on_event(event: str, body: Dict[str, Any]) -> None:
+        if event == "output":
+            out.write(str(body.get("text", "")))
+            out.flush()
+        elif event == "done":
+            result.clear()
+            result.update(body)
+            done.set()
+
+    def on_close() -> None:
+        closed.set()
+        done.set()
+
+    ch = Channel(sock, on_event=on_event, on_close=on_close, name="pylightnix-attach").start()
+    hello = ch.call("hello", {}, timeout=30)
+    out.write(f"pylightnix: attached to {answer.get('name')} on worker {answer.get('where')} "
+              f"(pid {answer.get('pid')}); Ctrl-D continues the build\n")
+    out.write(str(hello.get("banner", "")) + "\n")
+    out.flush()
+    read = _reader(ch)
+    n = 1
+    try:
+        while not closed.is_set():
+            try:
+                code = read(n)
+            except EOFError:
+                break
+            except KeyboardInterrupt:
+                out.write("\nKeyboardInterrupt\n")
+                continue
+            if not code.strip():
+                continue
+            done.clear()
+            ch.call("execute", {"code": code}, timeout=30)
+            n += 1
+            while not done.is_set():
+                try:
+                    done.wait(0.5)
+                except KeyboardInterrupt:  # Ctrl-C: interrupt the cell on the worker
+                    try:
+                        ch.call("interrupt", {}, timeout=5)
+                    except ChannelError:
+                        pass
+            if result.get("exit"):
+                break
+    except ChannelError:
+        pass
+    finally:
+        if not closed.is_set():
+            try:
+                ch.call("exit", {}, timeout=5)
+            except ChannelError:
+                pass
+        ch.close()
+    out.write(f"pylightnix: detached from {answer.get('name')}; the build goes on\n" if not closed.is_set() or result
+              else f"pylightnix: the paused build of {answer.get('name')} went away\n")
+    out.flush()
+    return 0
+
+
+def _reader(ch: Channel) -> Callable[[int], str]:
+    """A function reading one cell (several lines while incomplete) for prompt ``In [n]``."""
+    from IPython.core.inputtransformer2 import TransformerManager
+    tm = TransformerManager()
+
+    def complete(text: str) -> bool:
+        status, _ = tm.check_complete(text + "\n")
+        return status != "incomplete"
+
+    if not sys.stdin.isatty():
+        def read_plain(n: int) -> str:
+            lines = [input(f"In [{n}]: ")]
+            while not complete("\n".join(lines)):
+                lines.append(input("   ...: "))
+            return "\n".join(lines)
+        return read_plain
+
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.completion import Completer, Completion
+
+    class Remote(Completer):
+        def get_completions(self, document: Any, complete_event: Any) -> Any:
+            try:
+                got = ch.call("complete", {"code": document.text, "cursor": document.cursor_position}, timeout=3)
+            except ChannelError:
+                return
+            word = document.get_word_before_cursor(pattern=None, WORD=False)
+            for m in got.get("matches", []):
+                yield Completion(m, start_position=-len(word) if m.startswith(word) else 0)
+
+    session: Any = PromptSession(completer=Remote(), complete_while_typing=False)
+
+    def read_prompt(n: int) -> str:
+        lines = [session.prompt(f"In [{n}]: ")]
+        while not complete("\n".join(lines)):
+            lines.append(session.prompt("   ...: "))
+        return "\n".join(lines)
+    return read_prompt

@@ -1,0 +1,64 @@
+"""A driver for the tests of pauses on workers, run as a real subprocess.
+
+    remote_pipeline.py EXECUTOR LOG     EXECUTOR: processes:2, or dask:ADDRESS
+
+Stages ``alpha`` and ``beta`` (independent) feed ``top``. Every realizer run appends
+"<name> <pid>" to LOG, so a test can tell where and how often a stage trained.
+``beta`` raises ValueError while FAIL_BETA=1 (break-on-failure tests). The driver
+prints ``DRIVER <pid>``, then ``RESULT <rref>`` or ``ERROR <type>: <message>``.
+"""
+import os
+import sys
+from os.path import join
+
+from pylightnix import (Build, build_cattrs, build_outpath, build_wrapper, instantiate, match_only, mkconfig,
+                        mkdrv, realize)
+from pylightnix.executors import parse_executor
+
+
+class Model(Build):
+    """What a test builds by hand in the console: ``b = Model(repl_buildargs())``."""
+
+
+def log(b, what):
+    with open(build_cattrs(b).log, "a") as f:
+        f.write(f"{what} {os.getpid()}\n")
+
+
+def train(b):
+    """The stage's work; the console calls it on a hand-made or failed build."""
+    with open(join(build_outpath(b), "weights.txt"), "w") as f:
+        f.write(f"{build_cattrs(b).name} trained in {os.getpid()}\n")
+
+
+def leaf(m, name, logpath, fail=False):
+    def realize_leaf(b):
+        log(b, build_cattrs(b).name)
+        if build_cattrs(b).fail:
+            raise ValueError(f"{build_cattrs(b).name} diverged")
+        train(b)
+    return mkdrv(m, mkconfig({"name": name, "log": logpath, "fail": fail}), match_only(),
+                 build_wrapper(realize_leaf, Model))
+
+
+def pipeline(m, logpath):
+    a = leaf(m, "alpha", logpath)
+    b = leaf(m, "beta", logpath, fail=os.environ.get("FAIL_BETA") == "1")
+
+    def realize_top(bb):
+        log(bb, "top")
+        with open(join(build_outpath(bb), "sum.txt"), "w") as f:
+            f.write("ok\n")
+    return mkdrv(m, mkconfig({"name": "top", "deps": [a, b], "log": logpath}), match_only(),
+                 build_wrapper(realize_top))
+
+
+if __name__ == "__main__":
+    print(f"DRIVER {os.getpid()}", flush=True)
+    executor = parse_executor(sys.argv[1])
+    try:
+        rref = realize(instantiate(pipeline, sys.argv[2]), executor=executor)
+    except Exception as e:
+        print(f"ERROR {type(e).__name__}: {e}", flush=True)
+        sys.exit(1)
+    print(f"RESULT {rref}", flush=True)
