@@ -123,12 +123,15 @@ class ProgressFrontend(Frontend):
         if runs and runs[-1] is not None:
             runs[-1].built += 1
 
-    def on_pause(self, pause: BuildPause) -> None:
+    def on_pause(self, pause: Optional[BuildPause]) -> None:
         live = getattr(self._local, "live", None)
         if live is not None:
             live.stop()  # the terminal belongs to the user until the next stage starts
 
     on_failure = on_pause
+
+    def on_remote_pause(self, remote: object) -> None:
+        self.on_pause(None)  # the same: a paused build needs the terminal
 
     def on_realize_end(self, target: str, total: int, error: Optional[BaseException]) -> None:
         runs = self._runs()

@@ -18,8 +18,8 @@ others. Cells here go over the one authenticated loopback connection the hub
 already gives us, and nothing new listens anywhere.
 
 Requests (client -> worker): ``hello`` -> banner; ``execute {code}`` -> starts
-the cell, which ends with the event ``done {exit, state}``; ``complete {code,
-cursor}`` -> matches; ``interrupt`` (KeyboardInterrupt in the running cell);
+the cell, which ends with the event ``done {exit, state}``; ``complete {code, cursor}`` -> ``matches [{text, start}]`` (IPython's completer);
+``interrupt`` (KeyboardInterrupt in the running cell);
 ``exit`` (leave: the build resumes). Events (worker -> client): ``output
 {text}``, ``done``.
 """
@@ -130,9 +130,11 @@ def serve(pause: BuildPause, sock: Any) -> None:
         if method == "complete":
             if not shell_box or running.is_set():
                 return {"matches": []}
+            from IPython.core.completer import provisionalcompleter
             code, cursor = str(params.get("code", "")), int(params.get("cursor", 0))
-            _, matches = shell_box[0].complete("", code, cursor)  # the shell is idle: safe to use from here
-            return {"matches": list(matches)[:200]}
+            with provisionalcompleter():  # the shell is idle: safe to use from this thread
+                got = list(shell_box[0].Completer.completions(code, cursor))[:200]
+            return {"matches": [{"text": c.text, "start": c.start - cursor} for c in got]}
         if method == "interrupt":
             return {"interrupted": running.is_set() and raise_in_thread(me, KeyboardInterrupt)}
         if method == "exit":
@@ -271,15 +273,17 @@ def _reader(ch: Channel) -> Callable[[int], str]:
                 got = ch.call("complete", {"code": document.text, "cursor": document.cursor_position}, timeout=3)
             except ChannelError:
                 return
-            word = document.get_word_before_cursor(pattern=None, WORD=False)
             for m in got.get("matches", []):
-                yield Completion(m, start_position=-len(word) if m.startswith(word) else 0)
+                yield Completion(str(m.get("text", "")), start_position=min(0, int(m.get("start", 0))))
 
     session: Any = PromptSession(completer=Remote(), complete_while_typing=False)
 
-    def read_prompt(n: int) -> str:
-        lines = [session.prompt(f"In [{n}]: ")]
+    from prompt_toolkit.formatted_text import FormattedText
+
+    def read_prompt(n: int) -> str:  # IPython's prompts, in IPython's colours
+        lines = [session.prompt(FormattedText([("ansigreen", "In ["), ("ansibrightgreen bold", str(n)),
+                                               ("ansigreen", "]: ")]))]
         while not complete("\n".join(lines)):
-            lines.append(session.prompt("   ...: "))
+            lines.append(session.prompt(FormattedText([("ansigreen", "   ...: ")])))
         return "\n".join(lines)
     return read_prompt
