@@ -280,6 +280,12 @@ def remote_pauses_served() -> bool:
         None, Frontend.on_remote_pause)
 
 
+def remote_service() -> Optional[str]:
+    """The service (``console``, ``debug``) the pause-handling frontend attaches to builds
+    paused on workers with (its ``remote_service`` attribute), so that workers prepare it."""
+    return getattr(_pause_handler(), "remote_service", None)
+
+
 def dispatch_remote_pause(remote: Any) -> None:
     """Tell every frontend that a build paused on a worker; the pause-handling frontend
     last, and it may block (the terminal attaches in place)."""

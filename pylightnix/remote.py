@@ -297,6 +297,14 @@ class PauseHub:
         slot[0].set()
 
 
+def _hang_up(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
 def _send_line(sock: socket.socket, obj: Dict[str, Any]) -> None:
     import json
     try:
@@ -351,6 +359,13 @@ def hub() -> PauseHub:
         return _hub
 
 
+def cancel_all() -> int:
+    """Cancel every build paused on a worker of this process (none if no hub ever started)."""
+    with _hub_lock:
+        h = _hub
+    return h.cancel_all() if h is not None else 0
+
+
 def deliver(kind: str, remote: RemotePause) -> None:
     """Hand a hub event to the frontends (in the calling thread)."""
     from pylightnix import events
@@ -384,6 +399,25 @@ def is_local_host(host: str) -> bool:
 
 
 # =========================================================================== worker
+def pause_globals(pause: BuildPause) -> Optional[Dict[str, Any]]:
+    """For a pause on a worker: the globals its console and debugger frame see, the
+    driver's ``__main__`` names shipped with the build, then the stage module's own
+    (once per pause, so names defined in one cell stay for the next). None elsewhere."""
+    cached = getattr(pause, "_remote_globals", None)
+    if cached is not None:
+        return cached
+    shipped = getattr(pause, "user_globals", None)
+    if shipped is None:
+        return None
+    g: Dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
+    g.update(shipped)
+    fn_globals = getattr(pause.stage_function, "__globals__", None)
+    if isinstance(fn_globals, dict) and not str(fn_globals.get("__name__", "")).startswith(("pylightnix", "dap_adapter")):
+        g.update({k: v for k, v in fn_globals.items() if not k.startswith("__")})
+    pause._remote_globals = g  # type: ignore[attr-defined]
+    return g
+
+
 def _service(name: str) -> Callable[[BuildPause, socket.socket], None]:
     if name == CONSOLE:
         from pylightnix import remote_console
@@ -395,10 +429,22 @@ def _service(name: str) -> Callable[[BuildPause, socket.socket], None]:
                        f"install pylightnix with its dap extra there")
 
 
-def serve(pause: BuildPause, address: HubAddress, where: str) -> None:
+def _warm_up(name: str) -> None:
+    """Prepare the service the driver expects to attach (its module's ``warm_up``)."""
+    try:
+        service = _service(name)
+        warm = getattr(sys.modules.get(service.__module__), "warm_up", None)
+        if warm is not None:
+            warm()
+    except Exception:
+        pass  # only an optimisation
+
+
+def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional[str] = None) -> None:
     """In the worker's build thread: announce ``pause`` to the driver's hub at ``address``
     and wait until an attacher is done with it (or the driver resumes or cancels it).
-    If the driver cannot be reached the pause takes its default, with a note on stderr."""
+    If the driver cannot be reached the pause takes its default, with a note on stderr.
+    ``expected``: the service the driver's frontend will likely attach (prepared meanwhile)."""
     host, port, secret = address
     try:
         sock = connect(host, int(port), secret, hello={"role": "worker"})
@@ -434,6 +480,8 @@ def serve(pause: BuildPause, address: HubAddress, where: str) -> None:
             print(f"pylightnix: {pause.name}: the driver's pause hub did not take the pause ({e}); "
                   f"continuing without pausing", file=sys.stderr)
             return
+        if expected in SERVICES:
+            _daemon(_warm_up, "pylightnix-warm-up", expected)
         while True:
             try:  # a timeout, so that an interrupt from the driver (Dask) gets delivered
                 cmd = inbox.get(timeout=0.25)
@@ -452,7 +500,7 @@ def serve(pause: BuildPause, address: HubAddress, where: str) -> None:
                         run(pause, stream)  # blocks in this thread until the attacher lets the build go on
                 finally:
                     serving.remove(stream)
-                    stream.close()
+                    _hang_up(stream)  # shutdown first: a channel's reader may still hold the socket
                 break
             if cmd[0] == "lost" and pause.pending:
                 pause.cancel()  # the driver is gone: nobody waits for this build

@@ -91,11 +91,9 @@ def _route(ident: int, sink: Optional[Callable[[str], None]]) -> None:
 def namespace(pause: BuildPause) -> Dict[str, Any]:
     """The console's namespace: the driver's ``__main__`` globals (shipped with the build),
     the stage module's globals, and the pause's variables."""
+    from pylightnix.remote import pause_globals
     from pylightnix.terminal import pause_namespace
-    ns: Dict[str, Any] = dict(getattr(pause, "user_globals", None) or {})
-    g = getattr(pause.stage_function, "__globals__", None)
-    if isinstance(g, dict) and not str(g.get("__name__", "")).startswith("pylightnix"):
-        ns.update({k: v for k, v in g.items() if not k.startswith("__")})
+    ns: Dict[str, Any] = dict(pause_globals(pause) or {})
     ns.update(pause_namespace(pause))
     return ns
 

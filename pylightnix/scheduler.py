@@ -115,7 +115,7 @@ def _drive_remote(steps: Any, debug: Dict[str, Any], where: str, built: List[boo
         pause = next(steps)
         while True:
             pause.user_globals = _main_globals(debug["globals"])  # the driver's, for the console
-            remote.serve(pause, debug["hub"], where)
+            remote.serve(pause, debug["hub"], where, debug.get("service"))
             if pause.state == COMMITTED:
                 built.append(True)
             pause = steps.send(None)
@@ -436,7 +436,8 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
         watched.append(drv.dref)
         assert run is not None
         return {"hub": hub.address, "breakpoints": breakpoints.build_breakpoints(),
-                "on_failure": break_on_failure(), "globals": run.main_globals()}
+                "on_failure": break_on_failure(), "globals": run.main_globals(),
+                "service": events.remote_service()}
 
     def submit(job: _Job) -> None:
         assert run is not None

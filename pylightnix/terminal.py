@@ -149,6 +149,9 @@ class TerminalFrontend(Frontend):
     ``__main__`` explicitly if you want that).
     """
 
+    #: what it attaches to builds paused on workers with (pylightnix.remote)
+    remote_service = "console"
+
     def __init__(self, no_tty: Optional[str] = None, *, stderr: Optional[TextIO] = None) -> None:
         self.no_tty = no_tty_policy(no_tty)
         #: the user chose a no-terminal policy (else a pause on a worker waits for an attach)

@@ -50,6 +50,15 @@ class AgentPeer:
         ChannelError or OSError."""
         self._use(connect(host, port, secret))
 
+    def connect_paused_build(self, hub: Dict[str, Any], pause_id: str) -> Dict[str, Any]:
+        """A child session: reach the agent of a build paused on a worker through the
+        driver's pause hub (its secret from the hub's attach file); returns what the hub
+        says about the build. Raises ``pylightnix.remote.AttachError``."""
+        from pylightnix import remote
+        sock, info = remote.open_service(pause_id, remote.DEBUG, hub)
+        self._use(sock)
+        return info
+
     def _connected(self, sock: Any) -> None:
         with self._lock:
             busy = self.connected is not None
@@ -100,12 +109,16 @@ class AgentPeer:
         return self.session.agent_config()
 
     def pause_request(self, params: Dict[str, Any]) -> Dict[str, Any]:
-        self.session.pauses.announce(params)
-        self.session.progress.paused(str(params.get("name", "?")), params.get("kind") == protocol.FAILURE)
+        s = self.session
+        s.pauses.announce(params)
+        s.progress.paused(str(params.get("name", "?")), params.get("kind") == protocol.FAILURE)
+        if s.paused_build is None:  # a child session's build is listed by its parent
+            s.builds.paused(str(params.get("dref")), str(params.get("name", "?")))
         return {"ok": True}
 
     def instantiated_event(self, body: Dict[str, Any]) -> None:
         s = self.session
+        s.builds.instantiated(list(body.get("derivations", [])))
         names = [str(n) for _, n in body.get("derivations", [])]
         with s.lock:
             changed = s.book.learn(names)
@@ -113,17 +126,34 @@ class AgentPeer:
             s.client.event("breakpoint", {"reason": "changed", "breakpoint": b.dap()})
 
     def resumed_event(self, body: Dict[str, Any]) -> None:
-        self.session.pauses.resumed(str(body.get("dref", "")))
+        s = self.session
+        s.pauses.resumed(str(body.get("dref", "")))
+        if s.paused_build is None:
+            s.builds.resumed(str(body.get("dref", "")), "", str(body.get("state", "")))
 
     def progress_event(self, body: Dict[str, Any]) -> None:
         self.session.progress.update(body)
+        self.session.builds.progress(body)
+
+    def built_event(self, body: Dict[str, Any]) -> None:
+        self.session.builds.built(str(body.get("dref")), str(body.get("name")))
+
+    def worker_paused_event(self, body: Dict[str, Any]) -> None:
+        self.session.workers.paused(body)
+
+    def worker_resumed_event(self, body: Dict[str, Any]) -> None:
+        self.session.workers.resumed(body)
 
     def output_event(self, body: Dict[str, Any]) -> None:
         self.session.client.event("output", {"category": body.get("category", "console"),
                                              "output": str(body.get("output", ""))})
 
     def _on_close(self) -> None:
-        self.session.pauses.clear()
+        s = self.session
+        s.pauses.clear()
+        if s.paused_build is not None and not s.shut:
+            # the worker's build went on (or away): this child session is over
+            s.client.event("terminated")
 
     def close(self) -> None:
         if self.channel is not None:

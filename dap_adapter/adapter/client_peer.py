@@ -23,6 +23,7 @@ from dap_adapter.common import dispatch, protocol
 from dap_adapter.common.messaging import BadMessage, Endpoint, Message
 from pylightnix import attach_info
 from pylightnix.channel import ChannelError
+from pylightnix.errors import PylightnixError
 from pylightnix.pending import Pending
 
 if TYPE_CHECKING:
@@ -188,6 +189,7 @@ class ClientPeer:
             self._fail_launch(req, str(e))
             return
         s.book.launch_patterns = [str(p) for p in args.get("buildBreakpoints") or []]
+        s.workers.inherited = args
         s.agent.serve(listener)
         s.debugpy.forward(req, out)
 
@@ -213,12 +215,22 @@ class ClientPeer:
             self._fail_launch(req, f"attach: {e}")
             return
         s.book.launch_patterns = [str(p) for p in args.get("buildBreakpoints") or []]
+        s.workers.inherited = args
         if not s.debugpy.running:
             self._fail_launch(req, "attach: no debugpy adapter (send initialize first)")
             return
-        # 1. prove we know the program's secret on its side channel
+        paused = args.get(protocol.PAUSED_BUILD_KEY)
+        # 1. prove we know the program's secret on its side channel (a build paused on a
+        #    worker: the secret of its driver's pause hub, which leads us to the worker)
         try:
-            s.agent.connect(chan["host"], int(chan["port"]), chan["secret"])
+            if isinstance(paused, dict):
+                s.paused_build = paused
+                s.agent.connect_paused_build(chan, str(paused.get("id", "")))
+            else:
+                s.agent.connect(chan["host"], int(chan["port"]), chan["secret"])
+        except PylightnixError as e:
+            self._fail_launch(req, f"attach: {e}")
+            return
         except (ChannelError, OSError) as e:
             self._fail_launch(req, f"attach: cannot open the pylightnix side channel at "
                                    f"{chan['host']}:{chan['port']}: {e}")

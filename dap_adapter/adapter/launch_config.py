@@ -49,6 +49,12 @@ def rules(args: Dict[str, Any]) -> List[Dict[str, Any]]:
     return out
 
 
+#: debugpy does not follow the program into its subprocesses: worker processes (a
+#: ``Processes`` pool, a ``LocalCluster``) would otherwise all run traced, and a build
+#: paused on one connects its own debugger for its child session (pylightnix.remote)
+NO_SUBPROCESSES = False
+
+
 def launch_args(args: Dict[str, Any], channel_port: int, secret: str) -> Tuple[Dict[str, Any], str, bool]:
     """debugpy launch arguments for the client's ``args``.
 
@@ -82,6 +88,7 @@ def launch_args(args: Dict[str, Any], channel_port: int, secret: str) -> Tuple[D
     out["cwd"] = cwd
     out.setdefault("console", "internalConsole")
     out["rules"] = rules(args)
+    out["subProcess"] = NO_SUBPROCESSES
     return out, label, entry
 
 
@@ -90,4 +97,5 @@ def attach_args(args: Dict[str, Any], host: str, port: int) -> Dict[str, Any]:
     out = {k: v for k, v in args.items() if k not in OUR_KEYS and k != "connect"}
     out["connect"] = {"host": host, "port": port}
     out["rules"] = rules(args)
+    out["subProcess"] = NO_SUBPROCESSES
     return out

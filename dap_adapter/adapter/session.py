@@ -9,7 +9,10 @@ own module, each handling its peer's messages by name
 - :class:`~dap_adapter.adapter.debugpy_peer.DebugpyPeer`: a real debugpy adapter
   (requests forwarded under its own seq numbers, events ``<event>_event``);
 - :class:`~dap_adapter.adapter.agent_peer.AgentPeer`: the agent in the debuggee,
-  over the authenticated side channel (``<method>_request``, ``<event>_event``).
+  over the authenticated side channel (``<method>_request``, ``<event>_event``);
+  in a child session, the agent of a build paused on a worker;
+- :class:`~dap_adapter.adapter.worker_sessions.WorkerSessions`: builds paused on
+  workers, each shown as a child session the client opens (``startDebugging``).
 
 Adding a kind of peer is adding a module with its component and one attribute
 here. The session itself only keeps the shared state (build breakpoints,
@@ -22,11 +25,13 @@ from typing import Any, Callable, Dict, Optional
 
 from dap_adapter.adapter.agent_peer import AgentPeer
 from dap_adapter.adapter.build_progress import BuildProgress
+from dap_adapter.adapter.builds import Builds
 from dap_adapter.adapter.client_peer import ClientPeer
 from dap_adapter.adapter.debugpy_peer import DebugpyPeer
 from dap_adapter.adapter.debugpy_proxy import DebugpyGone
 from dap_adapter.adapter.function_breakpoints import Book
 from dap_adapter.adapter.pauses import Pauses
+from dap_adapter.adapter.worker_sessions import WorkerSessions
 from dap_adapter.common import protocol
 from dap_adapter.common.messaging import Endpoint
 from pylightnix.channel import ChannelError
@@ -46,13 +51,17 @@ class Session:
         self.launch_break_on_failure = False   # launch.json's breakOnFailedBuilds
         self.configuration_done = False
         self.mode: Optional[str] = None        # "launch" or "attach"
+        #: a child session: the build paused on a worker it shows (its ``pylightnixPause``)
+        self.paused_build: Optional[Dict[str, Any]] = None
         self.exited = threading.Event()        # the program (or debugpy) is gone
         self.done = threading.Event()
         self.shut = False
         self.client = ClientPeer(self, client)
         self.progress = BuildProgress(self.client.event)
+        self.builds = Builds(self.client.event)
         self.debugpy = DebugpyPeer(self)
         self.agent = AgentPeer(self)
+        self.workers = WorkerSessions(self)
 
     def serve(self) -> None:
         """Read the client until EOF or disconnect."""
@@ -73,6 +82,12 @@ class Session:
         pause cancelled, the thread resumes, the engine removes its temporary outputs
         and ``realize`` raises ``BuildCancelled``; then the program ends."""
         paused = self.pauses.threads()
+        if not paused and self.workers.active() and self.agent.connected is not None:
+            try:  # only builds paused on workers: the driver's agent cancels them
+                self.agent.call(protocol.CANCEL, timeout=3)
+            except ChannelError:
+                pass
+            return
         if not paused or self.agent.channel is None or not self.debugpy.running:
             return
         try:

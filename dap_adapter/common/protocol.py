@@ -42,7 +42,12 @@ PAUSE = "pause"
 #: events
 INSTANTIATED = "instantiated"  #: ``{derivations: [[dref, name], ...]}``
 RESUMED = "resumed"            #: ``{dref, state}``: a pause frame returned
-PROGRESS = "progress"          #: ``{index, total, dref, name}`` or ``{done, target, outcome}``
+PROGRESS = "progress"          #: ``{index, total, dref, name, where}`` or ``{done, target, outcome}``
+BUILT = "built"                #: ``{dref, name}``: a stage was built (by its realizer or by hand)
+#: with an executor: a build paused on its worker (``pylightnix.remote.RemotePause.info()``
+#: plus ``exception``), and that pause ended (``{id, dref, name, state}``)
+WORKER_PAUSED = "worker_paused"
+WORKER_RESUMED = "worker_resumed"
 OUTPUT = "output"              #: ``{category, output}``
 
 # -- side channel: adapter -> agent ------------------------------------------------
@@ -59,4 +64,10 @@ CONNECT_DEBUGGER = "connect_debugger"      #: attach: ``{host, port, token}`` of
 AGENT_REQUESTS = (CONFIGURE, STEP_INTO, TRACE_ALL, CANCEL, CANCEL_REALIZATION, INTERRUPT, EXIT,
                   CONNECT_DEBUGGER)
 ADAPTER_REQUESTS = (HELLO, PAUSE)
-ADAPTER_EVENTS = (INSTANTIATED, RESUMED, PROGRESS, OUTPUT)
+ADAPTER_EVENTS = (INSTANTIATED, RESUMED, PROGRESS, OUTPUT, BUILT, WORKER_PAUSED, WORKER_RESUMED)
+
+# -- DAP: parent and child sessions ---------------------------------------------------
+#: the attach configuration's key naming a build paused on a worker (a child session)
+PAUSED_BUILD_KEY = "pylightnixPause"
+#: the custom DAP event with the running realization's derivation states
+BUILDS_EVENT = "pylightnixBuilds"

@@ -33,6 +33,7 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pylightnix import breakpoints, events
+from pylightnix import remote as pylightnix_remote
 from pylightnix.errors import BuildCancelled
 from pylightnix.events import FAILURE, BuildPause, Frontend, user_traceback
 
@@ -71,7 +72,12 @@ def _raise_in_thread(ident: int, exc_type: type) -> bool:
 class DapAgent(Frontend):
     """Frontend that turns build pauses into debugger stops."""
 
-    def __init__(self) -> None:
+    #: builds paused on workers get a child debug session (pylightnix.remote's "debug" service)
+    remote_service = "debug"
+
+    def __init__(self, in_worker: bool = False) -> None:
+        #: serves one build paused on a worker (:mod:`dap_adapter.debuggee.worker`), not a program
+        self.in_worker = in_worker
         self.channel: Optional[Channel] = None
         self.configured = threading.Event()
         self._pause: Optional[BuildPause] = None
@@ -149,11 +155,13 @@ class DapAgent(Frontend):
         return {"ok": True}
 
     def cancel_request(self, params: Dict[str, Any]) -> Dict[str, Any]:
+        """Cancel the pending build pause, and in a driver every build paused on a worker."""
         with self._lock:
             p = self._pause
         if p is not None:
             p.cancel()
-        return {"ok": True, "cancelled": p is not None}
+        remote = 0 if self.in_worker else pylightnix_remote.cancel_all()
+        return {"ok": True, "cancelled": p is not None or remote > 0}
 
     def cancel_realization_request(self, params: Dict[str, Any]) -> Dict[str, Any]:
         return self._cancel_realization()
@@ -162,7 +170,11 @@ class DapAgent(Frontend):
         return console.interrupt(params)
 
     def exit_request(self, params: Dict[str, Any]) -> None:
-        """``terminate`` found the program still running: end the process now."""
+        """``terminate`` found the program still running: end the process now (never a
+        worker's: its session is about one build, which Stop cancels)."""
+        if self.in_worker:
+            raise ChannelError("this is a build paused on a worker: Stop cancels the build, "
+                               "the worker process stays")
         for hook in self.before_exit:
             hook()
         exit_now()
@@ -175,10 +187,12 @@ class DapAgent(Frontend):
             if not self._realizing:
                 return {"ok": True, "cancelled": False, "paused": False}
             ident, self._cancelling = self._realizing[0], True
+        remote = pylightnix_remote.cancel_all()  # builds paused on workers: cancelled too
         if p is not None:
             p.cancel()
             return {"ok": True, "cancelled": True, "paused": True}
-        return {"ok": True, "cancelled": _raise_in_thread(ident, CancelledFromEditor), "paused": False}
+        return {"ok": True, "cancelled": _raise_in_thread(ident, CancelledFromEditor) or remote > 0,
+                "paused": False}
 
     # -- engine hooks ---------------------------------------------------------
     def on_instantiate(self, derivations: List[Tuple[str, str]]) -> None:
@@ -192,10 +206,11 @@ class DapAgent(Frontend):
                 self._cancelling = False
             self._realizing.append(threading.get_ident())
 
-    def on_progress(self, index: int, total: int, dref: str, name: str) -> None:
+    def on_progress(self, index: int, total: int, dref: str, name: str, where: str = "driver") -> None:
         ch = self._connected()
         if ch is not None:
-            ch.notify(protocol.PROGRESS, {"index": index, "total": total, "dref": str(dref), "name": str(name)})
+            ch.notify(protocol.PROGRESS, {"index": index, "total": total, "dref": str(dref), "name": str(name),
+                                          "where": str(where)})
 
     def on_realize_end(self, target: str, total: int, error: Optional[BaseException]) -> None:
         with self._lock:
@@ -210,12 +225,34 @@ class DapAgent(Frontend):
                                    "outcome": "cancelled" if cancelled else "failed" if error else "done"})
 
     def on_pause(self, pause: BuildPause) -> None:
-        self._stop(pause)
+        self.stop(pause)
 
     def on_failure(self, pause: BuildPause) -> None:
-        self._stop(pause)
+        self.stop(pause)
 
-    def _stop(self, pause: BuildPause) -> None:
+    def on_built(self, dref: str, name: str, rrefs: List[str]) -> None:
+        ch = self._connected()
+        if ch is not None:
+            ch.notify(protocol.BUILT, {"dref": str(dref), "name": str(name)})
+
+    def on_remote_pause(self, remote: Any) -> None:
+        """A build paused on a worker: the adapter opens a child session for it. With no
+        adapter attached (yet), the build goes on as a pause nobody serves does."""
+        ch = self._connected()
+        if ch is None or self._cancelling:
+            (remote.cancel if self._cancelling else remote.resume)()
+            return
+        ch.notify(protocol.WORKER_PAUSED, {**remote.info(), "exception": remote.exception})
+
+    def on_remote_resumed(self, remote: Any) -> None:
+        ch = self._connected()
+        if ch is not None:
+            ch.notify(protocol.WORKER_RESUMED, {"id": remote.id, "dref": remote.dref, "name": remote.name,
+                                                "state": remote.state})
+
+    def stop(self, pause: BuildPause) -> None:
+        """Stop in the debugger at ``pause`` (announced to the adapter first) until the
+        user continues; no adapter: return at once (the pause takes its default)."""
         ch = self._connected()
         if ch is None:
             return

@@ -34,7 +34,7 @@ def _wait_for_previous_debugger(timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def _connect_debugger(params: Dict[str, Any]) -> Dict[str, Any]:
+def connect_debugger(params: Dict[str, Any]) -> Dict[str, Any]:
     """Side-channel request of an authenticated adapter: connect pydevd out to its debugpy
     adapter, presenting the adapter's access token."""
     host, port, token = str(params.get("host", "")), int(params.get("port", 0)), str(params.get("token", ""))
@@ -68,7 +68,7 @@ def serve_attach(host: str, port: int, wait: Optional[bool] = None) -> str:
                                              "port": listener.port, "secret": secret})
     atexit.register(attach_info.remove, listener.port, os.getpid())
     agent = agent_mod.install()
-    agent.methods[protocol.CONNECT_DEBUGGER] = _connect_debugger
+    agent.methods[protocol.CONNECT_DEBUGGER] = connect_debugger
     agent.before_exit.append(lambda: attach_info.remove(listener.port, os.getpid()))
     listener.serve_forever(agent.attach_channel)
     print(f"pylightnix: waiting for a debugger to attach on {listener.host}:{listener.port} "

@@ -25,6 +25,7 @@ import sys
 import types
 from typing import Any, Callable, Dict, Optional, Tuple
 
+from pylightnix import remote
 from pylightnix.events import FAILURE, BuildPause
 
 from dap_adapter.debuggee import tracing
@@ -51,7 +52,11 @@ def code_name(name: str) -> str:
 
 
 def user_globals(pause: BuildPause) -> Dict[str, Any]:
-    """Globals of the module that defined the stage (the script's, usually)."""
+    """Globals of the module that defined the stage (the script's, usually); on a
+    worker, the driver's ``__main__`` names that came with the build, and the stage's."""
+    shipped = remote.pause_globals(pause)
+    if shipped is not None:
+        return shipped
     fn = pause.stage_function
     g = getattr(fn, "__globals__", None)
     main = getattr(sys.modules.get("__main__"), "__dict__", None)
