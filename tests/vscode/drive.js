@@ -231,6 +231,59 @@ async function assertUserCodeShown(where) {
   await assertNoAdapterFileOpen();
 }
 
+// The "Pylightnix" view in the Run and Debug side bar.
+const VIEW = '.pane:has(.pane-header[aria-label*="Pylightnix"])';
+
+/** Expand the Pylightnix view (and collapse Variables, so that it has room). */
+async function showPylightnixView() {
+  const vars = page.locator('.pane-header[aria-expanded="true"]', { hasText: /^\s*Variables/i }).first();
+  if (await vars.count()) await vars.click();
+  const header = page.locator(`${VIEW} .pane-header`).first();
+  await header.waitFor({ state: 'visible', timeout: WAIT });
+  if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
+  await page.locator(`${VIEW} .monaco-list-row`).first().waitFor({ state: 'visible', timeout: WAIT });
+}
+
+/** The view's row whose label is exactly `label`. */
+function viewRow(label) {
+  return page.locator(`${VIEW} .monaco-list-row`, {
+    has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRe(label)}$`) }),
+  }).first();
+}
+
+/** Wait until the view's row `label` has the description `description` (string or "re:..."). */
+async function waitForViewItem(label, description, timeout = WAIT) {
+  const row = page.locator(`${VIEW} .monaco-list-row`, {
+    has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRe(label)}$`) }),
+  }).filter({ has: page.locator('.label-description', { hasText: textMatcher(description) }) }).first();
+  await row.waitFor({ state: 'visible', timeout });
+}
+
+/** The inline action `title` of the view's row `label` (shown on hover). */
+async function clickInlineAction(label, title) {
+  const row = viewRow(label);
+  await row.waitFor({ state: 'visible', timeout: WAIT });
+  await row.hover();
+  await row.locator(`.action-label[aria-label="${title}"]`).click();
+}
+
+/** Texts of the selected options of the workbench's session pickers (Debug Console, toolbar). */
+async function selectedSessions() {
+  return page.locator('select.monaco-select-box').evaluateAll(
+    (els) => els.map((el) => (el.selectedIndex >= 0 ? el.options[el.selectedIndex].text : '')));
+}
+
+async function waitForFocusedSession(pattern, timeout = WAIT) {
+  const re = textMatcher(pattern);
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const texts = await selectedSessions();
+    if (texts.some((t) => (re instanceof RegExp ? re.test(t) : t.includes(re)))) return texts;
+    if (Date.now() > deadline) throw new Error(`no session picker shows ${pattern}; they show ${JSON.stringify(texts)}`);
+    await page.waitForTimeout(200);
+  }
+}
+
 // The Call Stack pane, header included: with one thread the stop reason is shown in the header.
 const CALL_STACK = '.pane:has(.debug-call-stack)';
 
@@ -321,6 +374,78 @@ const SCENARIOS = {
     if (cfg.expectSetting) await step('opened', () => waitForText('.settings-editor .setting-item-contents', cfg.expectSetting));
     if (cfg.expectSettingsScope) await step('scope', () => waitForText('.settings-editor .settings-tabs-widget .checked', cfg.expectSettingsScope));
     if (await page.locator('.debug-toolbar').isVisible()) throw new Error('a debug session started anyway');
+  },
+
+  // The Pylightnix view without a session: the store's derivations; the inline action
+  // "Break before building" adds the build breakpoint; a launch stops there; the store group
+  // lists the new realization once the session has ended.
+  async storeView() {
+    await step('workbench', openWorkbench);
+    await step('run-view', showRunView);
+    await step('view', showPylightnixView);
+    await step('no-running', () => viewRow('No running realization').waitFor({ state: 'visible', timeout: WAIT }));
+    await step('store-listed', async () => {
+      for (const item of cfg.expectItems) await waitForViewItem(item.label, item.description);
+    });
+    await step('break-before-building', () => clickInlineAction(cfg.pick, 'Break before building'));
+    await step('breakpoint-listed', () => waitForText('.debug-breakpoints .monaco-list-row', cfg.pick, SHORT));
+    await step('start', () => startConfiguration(cfg.configName));
+    await step('paused', () => waitForText(CALL_STACK, `Paused before building ${cfg.pick}`));
+    await step('continue-ended', continueAndWaitForEnd);
+    await step('store-relisted', () => waitForViewItem(cfg.pick, cfg.expectAfter));
+  },
+
+  // The Running group of the Pylightnix view during a build pause in the driver (no scale-out):
+  // the derivation is "paused in the driver"; clicking it selects that session.
+  async runningViewDriver() {
+    await step('workbench', openWorkbench);
+    await step('run-view', showRunView);
+    await step('view', showPylightnixView);
+    await step('no-running', () => viewRow('No running realization').waitFor({ state: 'visible', timeout: WAIT }));
+    await step('function-breakpoint', () => addFunctionBreakpoint(cfg.pick));
+    await step('start', () => startConfiguration(cfg.configName));
+    await step('paused', () => waitForText(CALL_STACK, `Paused before building ${cfg.pick}`));
+    await step('running-paused', async () => {
+      await waitForViewItem(cfg.pick, 'paused in the driver');
+      for (const item of cfg.expectRunning || []) await waitForViewItem(item.label, item.description);
+    });
+    await step('click-paused', () => viewRow(cfg.pick).click());
+    await step('focused', () => waitForText('.debug-call-stack .monaco-list-row.selected', `Paused before building ${cfg.pick}`)
+      .catch(() => waitForText(CALL_STACK, `Paused before building ${cfg.pick}`)));
+    await step('continue-ended', continueAndWaitForEnd);
+    await step('no-running-again', () => viewRow('No running realization').waitFor({ state: 'visible', timeout: WAIT }));
+  },
+
+  // A build paused on a worker process: a child session under the parent in the Call Stack,
+  // "paused on …" in the Pylightnix view; clicking it selects the child session; the child's
+  // Debug Console commits the build; Continue finishes the run.
+  async childSession() {
+    await step('workbench', openWorkbench);
+    await step('run-view', showRunView);
+    await step('view', showPylightnixView);
+    await step('function-breakpoint', () => addFunctionBreakpoint(cfg.pick));
+    await step('start', () => startConfiguration(cfg.configName));
+    const child = `Paused before building ${cfg.pick} (worker`;
+    await step('child-session', async () => {
+      // the parent session at level 1 of the Call Stack tree, the child nested under it
+      await page.locator('.debug-call-stack .monaco-list-row[aria-level="1"]', { hasText: cfg.configName }).first()
+        .waitFor({ state: 'visible', timeout: WAIT });
+      await page.locator('.debug-call-stack .monaco-list-row[aria-level="2"]', { hasText: child }).first()
+        .waitFor({ state: 'visible', timeout: WAIT });
+    });
+    await step('running-paused', () => waitForViewItem(cfg.pick, 're:^paused on \\S+'));
+    // Select the parent first, so that the click below has something to change.
+    await step('focus-parent', async () => {
+      await page.locator('.debug-call-stack .monaco-list-row[aria-level="1"]', { hasText: cfg.configName }).first().click();
+      await waitForFocusedSession(`re:^${escapeRe(cfg.configName)}$`);
+    });
+    await step('click-paused', () => viewRow(cfg.pick).click());
+    await step('child-focused', () => waitForFocusedSession(`re:^${escapeRe(child)}`));
+    await step('console', openDebugConsole);
+    for (const [i, item] of cfg.consoleLines.entries()) {
+      await step(`console-${i + 1}`, () => consoleEval(item.line, item.expect));
+    }
+    await step('continue-ended', continueAndWaitForEnd);
   },
 
   // "Pylightnix: Add Build Breakpoint" lists the store's derivations and adds the chosen one.

@@ -481,6 +481,43 @@ def test_add_build_breakpoint_command_lists_the_store(code_server: CodeServer, t
     publish_screenshots(_artifacts(request), {"store-listed": "vscode-add-build-breakpoint.png"})
 
 
+def instantiate_demo(ws: Dict[str, Path]) -> None:
+    """Instantiate examples/demo.py's pipeline into the workspace's store: its derivations are
+    known to the store, none is realized yet."""
+    code = ("import demo; from pylightnix import instantiate, store_initialize; "
+            "store_initialize(); instantiate(demo.convnn_mnist_fixed)")
+    env = dict(os.environ, PYLIGHTNIX_ROOT=str(ws["store"]))
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=str(ws["workspace"]))
+    assert run.returncode == 0, run.stderr
+    assert sorted((d["name"], d["realizations"]) for d in cli_ls(ws["store"])) == [("convnn_mnist", 0), ("mnist", 0)]
+
+
+def test_view_lists_the_store_and_breaks_before_building(code_server: CodeServer, tools: Path, tmp_path: Path,
+                                                         request: pytest.FixtureRequest) -> None:
+    """The "Pylightnix" view in Run and Debug, no session yet: the Running group says "No running
+    realization"; "Derivations in the store" lists the store's derivations (instantiated, none
+    realized); the inline action "Break before building" on convnn_mnist adds that build
+    breakpoint; "Pylightnix: demo" stops before building it; after the session the group lists
+    the new realization."""
+    ws = make_workspace(tmp_path)
+    instantiate_demo(ws)
+    art = _artifacts(request)
+    drive(tools, "storeView", art, url=code_server.url(ws["workspace"]), configName="Pylightnix: demo",
+          expectItems=[{"label": "convnn_mnist", "description": "0 realizations"},
+                       {"label": "mnist", "description": "0 realizations"}],
+          pick="convnn_mnist", expectAfter="1 realization")
+    assert_one_realization(ws["store"], "convnn_mnist")
+    # The breakpoint came from the inline action: the extension logged it as a build breakpoint.
+    channel_logs = list((code_server.user_data / "logs").glob("*/exthost*/output_logging_*/*Pylightnix.log"))
+    assert any("build breakpoint: convnn_mnist" in p.read_text() for p in channel_logs), channel_logs
+    trace = [json.loads(line) for line in (art / "logs/dap-trace.jsonl").read_text().splitlines()]
+    bps = [m["msg"]["arguments"]["breakpoints"] for m in trace
+           if m["dir"] == "to-adapter" and m["msg"].get("command") == "setFunctionBreakpoints"]
+    assert bps and bps[-1] == [{"name": "convnn_mnist"}], bps
+    publish_screenshots(art, {"break-before-building": "vscode-8-view-store.png"})
+
+
 @pytest.fixture
 def adapter_server(tmp_path: Path) -> Iterator[int]:
     """``python -m dap_adapter --port N`` in its own process group, as launch.json's debugServer expects."""
