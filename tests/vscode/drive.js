@@ -166,15 +166,18 @@ async function waitForText(selector, text, timeout = WAIT) {
   await page.locator(selector, { hasText: textMatcher(text) }).first().waitFor({ state: 'visible', timeout });
 }
 
-/** Save the Debug Console's text for the test to check. */
-async function saveRepl() {
+/** Save the Debug Console's text for the test to check (to SCENARIO-NAME.txt). */
+async function saveRepl(name = 'repl') {
   // The console list is virtualized: maximize the panel so that all rows are rendered.
   try {
     await runCommand('View: Toggle Maximized Panel');
     await page.waitForTimeout(500);
   } catch (e) { /* the text of the visible rows is still useful */ }
   const text = await page.locator('.repl .monaco-list-rows').allInnerTexts().catch(() => []);
-  fs.writeFileSync(path.join(cfg.artifacts, `${scenario}-repl.txt`), text.join('\n'));
+  fs.writeFileSync(path.join(cfg.artifacts, `${scenario}-${name}.txt`), text.join('\n'));
+  try {
+    await runCommand('View: Toggle Maximized Panel');
+  } catch (e) { /* only the layout of later screenshots */ }
 }
 
 /** Type one line into the Debug Console and wait until `expect` shows up in its output. */
@@ -267,9 +270,10 @@ async function clickInlineAction(label, title) {
   await row.locator(`.action-label[aria-label="${title}"]`).click();
 }
 
-/** Texts of the selected options of the workbench's session pickers (Debug Console, toolbar). */
+/** Texts of the selected options of the focused-session pickers (debug toolbar, Debug Console); they
+ *  show once more than one session runs. */
 async function selectedSessions() {
-  return page.locator('select.monaco-select-box').evaluateAll(
+  return page.locator('.debug-toolbar select.monaco-select-box, .part.panel select.monaco-select-box').evaluateAll(
     (els) => els.map((el) => (el.selectedIndex >= 0 ? el.options[el.selectedIndex].text : '')));
 }
 
@@ -396,23 +400,37 @@ const SCENARIOS = {
   },
 
   // The Running group of the Pylightnix view during a build pause in the driver (no scale-out):
-  // the derivation is "paused in the driver"; clicking it selects that session.
+  // the derivation is "paused in the driver"; clicking it selects that session, also while
+  // another session (cfg.otherConfig, stopped on entry) has the focus.
   async runningViewDriver() {
     await step('workbench', openWorkbench);
     await step('run-view', showRunView);
     await step('view', showPylightnixView);
     await step('no-running', () => viewRow('No running realization').waitFor({ state: 'visible', timeout: WAIT }));
     await step('function-breakpoint', () => addFunctionBreakpoint(cfg.pick));
+    await step('start-other', () => startConfiguration(cfg.otherConfig));
+    await step('other-entry', () => waitForText(CALL_STACK, /paused on entry/i));
     await step('start', () => startConfiguration(cfg.configName));
-    await step('paused', () => waitForText(CALL_STACK, `Paused before building ${cfg.pick}`));
+    await step('paused', () => waitForText('.debug-call-stack .monaco-list-row', `Paused before building ${cfg.pick}`));
     await step('running-paused', async () => {
       await waitForViewItem(cfg.pick, 'paused in the driver');
       for (const item of cfg.expectRunning || []) await waitForViewItem(item.label, item.description);
     });
+    await step('focus-other', async () => {
+      await page.locator('.debug-call-stack .monaco-list-row[aria-level="1"]', { hasText: cfg.otherConfig }).first().click();
+      await waitForFocusedSession(`re:^${escapeRe(cfg.otherConfig)}$`);
+    });
     await step('click-paused', () => viewRow(cfg.pick).click());
-    await step('focused', () => waitForText('.debug-call-stack .monaco-list-row.selected', `Paused before building ${cfg.pick}`)
-      .catch(() => waitForText(CALL_STACK, `Paused before building ${cfg.pick}`)));
-    await step('continue-ended', continueAndWaitForEnd);
+    await step('focused', () => waitForFocusedSession(`re:^${escapeRe(cfg.configName)}$`));
+    await step('continue-ended', async () => {
+      await runCommand('Debug: Continue');
+      await page.locator('.debug-call-stack .monaco-list-row[aria-level="1"]', { hasText: cfg.configName })
+        .first().waitFor({ state: 'hidden', timeout: WAIT });
+    });
+    await step('stop-other', async () => {
+      await runCommand('Debug: Stop');
+      await page.locator('.debug-toolbar').waitFor({ state: 'hidden', timeout: WAIT });
+    });
     await step('no-running-again', () => viewRow('No running realization').waitFor({ state: 'visible', timeout: WAIT }));
   },
 
@@ -445,6 +463,7 @@ const SCENARIOS = {
     for (const [i, item] of cfg.consoleLines.entries()) {
       await step(`console-${i + 1}`, () => consoleEval(item.line, item.expect));
     }
+    await step('child-repl', () => saveRepl('child-repl'));
     await step('continue-ended', continueAndWaitForEnd);
   },
 

@@ -67,6 +67,7 @@ class BuildsView {
   }
 
   register(context) {
+    trackSessions(context);
     const tree = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: this, showCollapseAll: false });
     context.subscriptions.push(
       tree, this.changed,
@@ -88,8 +89,11 @@ class BuildsView {
   onCustomEvent(e) {
     const session = e.session;
     if (e.event !== BUILDS_EVENT || !session || session.type !== DEBUG_TYPE || pauseOf(session.configuration)) return;
-    const builds = e.body && Array.isArray(e.body.builds) ? e.body.builds.filter((b) => b && typeof b.name === 'string') : [];
-    this.snapshots.set(session.id, { session, builds, at: Date.now() });
+    const listed = e.body && Array.isArray(e.body.builds) ? e.body.builds : [];
+    // one row per derivation (a tree rejects two items with the same id)
+    const byKey = new Map();
+    for (const b of listed) if (b && typeof b.name === 'string') byKey.set(`${b.dref}:${b.name}`, b);
+    this.snapshots.set(session.id, { session, builds: [...byKey.values()], at: Date.now() });
     this.changed.fire(RUNNING);
   }
 
@@ -150,7 +154,7 @@ class BuildsView {
       case 'build': {
         const { description, icon } = describeBuild(node.build);
         const item = new vscode.TreeItem(node.build.name, vscode.TreeItemCollapsibleState.None);
-        item.id = `build:${node.session.id}:${node.build.dref || node.build.name}`;
+        item.id = `build:${node.session.id}:${node.build.dref}:${node.build.name}`;
         item.description = description;
         item.iconPath = icon;
         item.tooltip = [node.build.dref, description].filter(Boolean).join('\n');
@@ -208,18 +212,61 @@ class BuildsView {
   }
 }
 
+/** Sessions in the order they started (the order of VS Code's session pickers); ended ones drop out. */
+const sessionOrder = [];
+
+function trackSessions(context) {
+  context.subscriptions.push(
+    vscode.debug.onDidStartDebugSession((s) => sessionOrder.push(s)),
+    vscode.debug.onDidTerminateDebugSession((s) => {
+      const i = sessionOrder.findIndex((t) => t.id === s.id);
+      if (i >= 0) sessionOrder.splice(i, 1);
+    }),
+  );
+}
+
+/** VS Code's quick-access filter: `query` matches `label` if it is a subsequence of it, ignoring case. */
+function subsequence(query, label) {
+  const q = query.toLowerCase();
+  const l = label.toLowerCase();
+  let i = 0;
+  for (let j = 0; i < q.length && j < l.length; j++) if (q[i] === l[j]) i++;
+  return i === q.length;
+}
+
+/** Resolve true once `session` is the active (focused) debug session, false after `ms`. */
+function becomesActive(session, ms) {
+  const isActive = () => !!vscode.debug.activeDebugSession && vscode.debug.activeDebugSession.id === session.id;
+  if (isActive()) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (v) => { clearTimeout(timer); sub.dispose(); resolve(v); };
+    const sub = vscode.debug.onDidChangeActiveDebugSession(() => { if (isActive()) done(true); });
+    const timer = setTimeout(() => done(isActive()), ms);
+  });
+}
+
 /**
  * Select `session` in the Call Stack and the Debug Console.
  *
  * VS Code 1.100 offers extensions no direct way: `vscode.debug.activeStackItem` has no
  * setter, and `workbench.action.debug.focusProcess` wants the workbench's own session
- * object. The Debug Console's session picker ("debug consoles " in Quick Open) focuses the
- * session it accepts (its top stack frame, explicitly), so: open it filtered by the
- * session's name, accept the first match, then reveal the Call Stack.
+ * object. The Debug Console's session picker (Quick Open with the prefix "debug consoles ")
+ * focuses the session it accepts (explicitly, its top stack frame), so: open it filtered by
+ * the session's name, move to the session among the matches (the picker lists sessions in
+ * the order they started, and shows a session if the filter is a subsequence of its name),
+ * accept, and check `activeDebugSession`; then reveal the Call Stack.
  */
 async function focusSession(session) {
-  await vscode.commands.executeCommand('workbench.action.quickOpen', `debug consoles ${session.name}`);
-  await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
+  const query = session.name.replace(/\*/g, '');
+  const matches = sessionOrder.filter((s) => subsequence(query, s.name));
+  const guess = Math.max(0, matches.findIndex((s) => s.id === session.id));
+  for (let attempt = 0; attempt < Math.max(1, matches.length) && !(await becomesActive(session, 0)); attempt++) {
+    const index = (guess + attempt) % Math.max(1, matches.length);
+    await vscode.commands.executeCommand('workbench.action.quickOpen', `debug consoles ${query}`);
+    for (let i = 0; i < index; i++) await vscode.commands.executeCommand('workbench.action.quickOpenSelectNext');
+    await vscode.commands.executeCommand('workbench.action.acceptSelectedQuickOpenItem');
+    if (await becomesActive(session, 1000)) break;
+  }
   await vscode.commands.executeCommand('workbench.debug.action.focusCallStackView');
 }
 
