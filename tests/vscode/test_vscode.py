@@ -280,6 +280,15 @@ def make_workspace(tmp_path: Path, bare_python: Optional[Path] = None) -> Dict[s
     return {"workspace": ws, "store": store}
 
 
+def add_launch_config(ws: Dict[str, Path], **fields: Any) -> None:
+    """Append to the workspace's launch.json a copy of its first configuration ("Pylightnix: demo")
+    with ``fields`` changed."""
+    launch_file = ws["workspace"] / ".vscode/launch.json"
+    launch = json.loads(launch_file.read_text())
+    launch["configurations"].append(dict(launch["configurations"][0], **fields))
+    launch_file.write_text(json.dumps(launch, indent=2))
+
+
 def cli_ls(store: Path) -> List[Dict[str, Any]]:
     """``python -m pylightnix ls --json`` on ``store``."""
     env = dict(os.environ, PYLIGHTNIX_ROOT=str(store))
@@ -574,11 +583,7 @@ def test_child_session_for_a_build_paused_on_a_worker(code_server: CodeServer, t
     store holds exactly that realization (the one the program printed)."""
     ws = make_workspace(tmp_path)
     (ws["workspace"] / "demo_workers.py").write_text(WORKERS_PROGRAM)
-    launch_file = ws["workspace"] / ".vscode/launch.json"
-    launch = json.loads(launch_file.read_text())
-    launch["configurations"].append(dict(launch["configurations"][0], name="Pylightnix: demo on 2 workers",
-                                         program="${workspaceFolder}/demo_workers.py"))
-    launch_file.write_text(json.dumps(launch, indent=2))
+    add_launch_config(ws, name="Pylightnix: demo on 2 workers", program="${workspaceFolder}/demo_workers.py")
     art = _artifacts(request)
     try:
         drive(tools, "childSession", art, url=code_server.url(ws["workspace"]), configName="Pylightnix: demo on 2 workers",
@@ -645,11 +650,7 @@ def test_debug_server_with_build_breakpoints_in_launch_json(code_server: CodeSer
     """launch.json's ``debugServer`` route to ``dap_adapter --port``, with ``buildBreakpoints`` in the
     configuration; Continue at the pause runs the stage's own realizer."""
     ws = make_workspace(tmp_path)
-    launch_file = ws["workspace"] / ".vscode/launch.json"
-    launch = json.loads(launch_file.read_text())
-    launch["configurations"].append(dict(launch["configurations"][0], name="Pylightnix: demo via debugServer",
-                                         debugServer=adapter_server, buildBreakpoints=["convnn_*"]))
-    launch_file.write_text(json.dumps(launch, indent=2))
+    add_launch_config(ws, name="Pylightnix: demo via debugServer", debugServer=adapter_server, buildBreakpoints=["convnn_*"])
     drive(tools, "continueAtPause", _artifacts(request), url=code_server.url(ws["workspace"]),
           configName="Pylightnix: demo via debugServer", finalOutput=RREF_RE)
     rref = rref_of(assert_one_realization(ws["store"], "convnn_mnist"))
@@ -811,11 +812,7 @@ def test_error_dialogs_name_the_cause_and_open_it(code_server: CodeServer, tools
     bare = make_venv(tmp_path / "bare-venv")
     assert not can_import(bare, "pylightnix")
     ws = make_workspace(tmp_path, bare_python=bare)
-    launch_file = ws["workspace"] / ".vscode/launch.json"
-    launch = json.loads(launch_file.read_text())
-    launch["configurations"].append(dict(launch["configurations"][0], name="Pylightnix: no such python",
-                                         python="/nonexistent/launch-python"))
-    launch_file.write_text(json.dumps(launch, indent=2))
+    add_launch_config(ws, name="Pylightnix: no such python", python="/nonexistent/launch-python")
     art = _artifacts(request)
 
     steps = drive(tools, "errorDialog", art / "launch-json", url=code_server.url(ws["workspace"]),
@@ -878,11 +875,7 @@ def test_bundle_serves_an_interpreter_with_only_pylightnix(code_server: CodeServ
     assert can_import(python, "pylightnix.breakpoints") and can_import(python, "numpy")
     assert not can_import(python, "debugpy") and not can_import(python, "IPython")
     ws = make_workspace(tmp_path)
-    launch_file = ws["workspace"] / ".vscode/launch.json"
-    launch = json.loads(launch_file.read_text())
-    launch["configurations"].append(dict(launch["configurations"][0], name="Pylightnix: demo, only pylightnix",
-                                         python=str(python)))
-    launch_file.write_text(json.dumps(launch, indent=2))
+    add_launch_config(ws, name="Pylightnix: demo, only pylightnix", python=str(python))
     art = _artifacts(request)
     bundled = r"pylightnix\.pylightnix-debug-[^/]+/bundled/libs"
     drive(tools, "buildBreakpoint", art, url=code_server.url(ws["workspace"]),
