@@ -237,10 +237,13 @@ async function assertUserCodeShown(where) {
 // The "Pylightnix" view in the Run and Debug side bar.
 const VIEW = '.pane:has(.pane-header[aria-label*="Pylightnix"])';
 
-/** Expand the Pylightnix view (and collapse Variables, so that it has room). */
+/** Expand the Pylightnix view (and collapse Variables and Watch, so that it has room). */
 async function showPylightnixView() {
-  const vars = page.locator('.pane-header[aria-expanded="true"]', { hasText: /^\s*Variables/i }).first();
-  if (await vars.count()) await vars.click();
+  for (const name of ['Variables', 'Watch']) {
+    const pane = page.locator(`.pane-header[aria-label="${name} Section"]`).first();
+    await pane.waitFor({ state: 'visible', timeout: WAIT });
+    if ((await pane.getAttribute('aria-expanded')) === 'true') await pane.click();
+  }
   const header = page.locator(`${VIEW} .pane-header`).first();
   await header.waitFor({ state: 'visible', timeout: WAIT });
   if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
@@ -274,7 +277,8 @@ async function clickInlineAction(label, title) {
  *  show once more than one session runs. */
 async function selectedSessions() {
   return page.locator('.debug-toolbar select.monaco-select-box, .part.panel select.monaco-select-box').evaluateAll(
-    (els) => els.map((el) => (el.selectedIndex >= 0 ? el.options[el.selectedIndex].text : '')));
+    // a child session's option is indented with no-break spaces
+    (els) => els.map((el) => (el.selectedIndex >= 0 ? el.options[el.selectedIndex].text.trim() : '')));
 }
 
 async function waitForFocusedSession(pattern, timeout = WAIT) {
@@ -391,6 +395,9 @@ const SCENARIOS = {
     await step('store-listed', async () => {
       for (const item of cfg.expectItems) await waitForViewItem(item.label, item.description);
     });
+    // a selected row shows its inline action
+    await step('store-selected', () => viewRow(cfg.pick).click()
+      .then(() => viewRow(cfg.pick).locator('.action-label[aria-label="Break before building"]').waitFor({ state: 'visible', timeout: SHORT })));
     await step('break-before-building', () => clickInlineAction(cfg.pick, 'Break before building'));
     await step('breakpoint-listed', () => waitForText('.debug-breakpoints .monaco-list-row', cfg.pick, SHORT));
     await step('start', () => startConfiguration(cfg.configName));

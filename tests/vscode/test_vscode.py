@@ -524,7 +524,7 @@ def test_view_lists_the_store_and_breaks_before_building(code_server: CodeServer
     bps = [m["msg"]["arguments"]["breakpoints"] for m in trace
            if m["dir"] == "to-adapter" and m["msg"].get("command") == "setFunctionBreakpoints"]
     assert bps and bps[-1] == [{"name": "convnn_mnist"}], bps
-    publish_screenshots(art, {"break-before-building": "vscode-8-view-store.png"})
+    publish_screenshots(art, {"store-selected": "vscode-8-view-store.png"})
 
 
 #: the Running group needs the adapter's side of issue 11 (lead); remove at merge
