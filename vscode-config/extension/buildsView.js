@@ -50,13 +50,9 @@ const RUNNING = { kind: 'group', id: 'running', label: 'Running' };
 const STORE = { kind: 'group', id: 'store', label: 'Derivations in the store' };
 
 class BuildsView {
-  /**
-   * @param listDerivations async () => [{ name, drefs, realizations }] (what Add Build Breakpoint lists)
-   * @param output the extension's output channel
-   */
-  constructor(listDerivations, output) {
+  /** @param listDerivations async () => [{ name, drefs, realizations }] (what Add Build Breakpoint lists) */
+  constructor(listDerivations) {
     this.listDerivations = listDerivations;
-    this.output = output;
     this.changed = new vscode.EventEmitter();
     this.onDidChangeTreeData = this.changed.event;
     /** parent session id -> { session, builds, at } */

@@ -423,7 +423,7 @@ function activate(context) {
     vscode.commands.registerCommand('pylightnix.addBuildBreakpoint', (name) => addBuildBreakpoint(output, name)),
   );
   const firstFolder = () => (vscode.workspace.workspaceFolders ? vscode.workspace.workspaceFolders[0] : undefined);
-  new BuildsView(() => listDerivations(firstFolder(), output), output).register(context);
+  new BuildsView(() => listDerivations(firstFolder(), output)).register(context);
 }
 
 function deactivate() {}
