@@ -166,15 +166,18 @@ async function waitForText(selector, text, timeout = WAIT) {
   await page.locator(selector, { hasText: textMatcher(text) }).first().waitFor({ state: 'visible', timeout });
 }
 
-/** Save the Debug Console's text for the test to check. */
-async function saveRepl() {
+/** Save the Debug Console's text for the test to check (to SCENARIO-NAME.txt). */
+async function saveRepl(name = 'repl') {
   // The console list is virtualized: maximize the panel so that all rows are rendered.
   try {
     await runCommand('View: Toggle Maximized Panel');
     await page.waitForTimeout(500);
   } catch (e) { /* the text of the visible rows is still useful */ }
   const text = await page.locator('.repl .monaco-list-rows').allInnerTexts().catch(() => []);
-  fs.writeFileSync(path.join(cfg.artifacts, `${scenario}-repl.txt`), text.join('\n'));
+  fs.writeFileSync(path.join(cfg.artifacts, `${scenario}-${name}.txt`), text.join('\n'));
+  try {
+    await runCommand('View: Toggle Maximized Panel');
+  } catch (e) { /* only the layout of later screenshots */ }
 }
 
 /** Type one line into the Debug Console and wait until `expect` shows up in its output. */
@@ -229,6 +232,64 @@ async function assertUserCodeShown(where) {
   await waitForText('.statusbar', new RegExp(`Ln ${where.line}, Col \\d+`), SHORT);
   await waitForText('.debug-call-stack .monaco-list-row', where.file, SHORT);
   await assertNoAdapterFileOpen();
+}
+
+// The "Pylightnix" view in the Run and Debug side bar.
+const VIEW = '.pane:has(.pane-header[aria-label*="Pylightnix"])';
+
+/** Expand the Pylightnix view (and collapse Variables and Watch, so that it has room). */
+async function showPylightnixView() {
+  for (const name of ['Variables', 'Watch']) {
+    const pane = page.locator(`.pane-header[aria-label="${name} Section"]`).first();
+    await pane.waitFor({ state: 'visible', timeout: WAIT });
+    if ((await pane.getAttribute('aria-expanded')) === 'true') await pane.click();
+  }
+  const header = page.locator(`${VIEW} .pane-header`).first();
+  await header.waitFor({ state: 'visible', timeout: WAIT });
+  if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
+  await page.locator(`${VIEW} .monaco-list-row`).first().waitFor({ state: 'visible', timeout: WAIT });
+}
+
+/** The view's row whose label is exactly `label`. */
+function viewRow(label) {
+  return page.locator(`${VIEW} .monaco-list-row`, {
+    has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRe(label)}$`) }),
+  }).first();
+}
+
+/** Wait until the view's row `label` has the description `description` (string or "re:..."). */
+async function waitForViewItem(label, description, timeout = WAIT) {
+  const row = page.locator(`${VIEW} .monaco-list-row`, {
+    has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRe(label)}$`) }),
+  }).filter({ has: page.locator('.label-description', { hasText: textMatcher(description) }) }).first();
+  await row.waitFor({ state: 'visible', timeout });
+}
+
+/** The inline action `title` of the view's row `label` (shown on hover). */
+async function clickInlineAction(label, title) {
+  const row = viewRow(label);
+  await row.waitFor({ state: 'visible', timeout: WAIT });
+  await row.hover();
+  await row.locator(`.action-label[aria-label="${title}"]`).click();
+}
+
+/** Texts of the selected options of the focused-session pickers (debug toolbar, Debug Console); they
+ *  show once more than one session runs. */
+async function selectedSessions() {
+  return page.locator('.debug-toolbar select.monaco-select-box, .part.panel select.monaco-select-box').evaluateAll(
+    // a child session's option is indented with no-break spaces
+    (els) => els.map((el) => (el.selectedIndex >= 0 ? el.options[el.selectedIndex].text.trim() : '')));
+}
+
+async function waitForFocusedSession(pattern, timeout = WAIT) {
+  const re = textMatcher(pattern);
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const texts = await selectedSessions();
+    if (texts.some((t) => (re instanceof RegExp ? re.test(t) : t.includes(re)))) return texts;
+    if (Date.now() > deadline) throw new Error(`no session picker shows ${pattern}; they show ${JSON.stringify(texts)}`);
+    await page.waitForTimeout(200);
+  }
 }
 
 // The Call Stack pane, header included: with one thread the stop reason is shown in the header.
@@ -321,6 +382,96 @@ const SCENARIOS = {
     if (cfg.expectSetting) await step('opened', () => waitForText('.settings-editor .setting-item-contents', cfg.expectSetting));
     if (cfg.expectSettingsScope) await step('scope', () => waitForText('.settings-editor .settings-tabs-widget .checked', cfg.expectSettingsScope));
     if (await page.locator('.debug-toolbar').isVisible()) throw new Error('a debug session started anyway');
+  },
+
+  // The Pylightnix view without a session: the store's derivations; the inline action
+  // "Break before building" adds the build breakpoint; a launch stops there; the store group
+  // lists the new realization once the session has ended.
+  async storeView() {
+    await step('workbench', openWorkbench);
+    await step('run-view', showRunView);
+    await step('view', showPylightnixView);
+    await step('no-running', () => viewRow('No running realization').waitFor({ state: 'visible', timeout: WAIT }));
+    await step('store-listed', async () => {
+      for (const item of cfg.expectItems) await waitForViewItem(item.label, item.description);
+    });
+    // a selected row shows its inline action
+    await step('store-selected', () => viewRow(cfg.pick).click()
+      .then(() => viewRow(cfg.pick).locator('.action-label[aria-label="Break before building"]').waitFor({ state: 'visible', timeout: SHORT })));
+    await step('break-before-building', () => clickInlineAction(cfg.pick, 'Break before building'));
+    await step('breakpoint-listed', () => waitForText('.debug-breakpoints .monaco-list-row', cfg.pick, SHORT));
+    await step('start', () => startConfiguration(cfg.configName));
+    await step('paused', () => waitForText(CALL_STACK, `Paused before building ${cfg.pick}`));
+    await step('continue-ended', continueAndWaitForEnd);
+    await step('store-relisted', () => waitForViewItem(cfg.pick, cfg.expectAfter));
+  },
+
+  // The Running group of the Pylightnix view during a build pause in the driver (no scale-out):
+  // the derivation is "paused in the driver"; clicking it selects that session, also while
+  // another session (cfg.otherConfig, stopped on entry) has the focus.
+  async runningViewDriver() {
+    await step('workbench', openWorkbench);
+    await step('run-view', showRunView);
+    await step('view', showPylightnixView);
+    await step('no-running', () => viewRow('No running realization').waitFor({ state: 'visible', timeout: WAIT }));
+    await step('function-breakpoint', () => addFunctionBreakpoint(cfg.pick));
+    await step('start-other', () => startConfiguration(cfg.otherConfig));
+    await step('other-entry', () => waitForText(CALL_STACK, /paused on entry/i));
+    await step('start', () => startConfiguration(cfg.configName));
+    await step('paused', () => waitForText('.debug-call-stack .monaco-list-row', `Paused before building ${cfg.pick}`));
+    await step('running-paused', async () => {
+      await waitForViewItem(cfg.pick, 'paused in the driver');
+      for (const item of cfg.expectRunning || []) await waitForViewItem(item.label, item.description);
+    });
+    await step('focus-other', async () => {
+      await page.locator('.debug-call-stack .monaco-list-row[aria-level="1"]', { hasText: cfg.otherConfig }).first().click();
+      await waitForFocusedSession(`re:^${escapeRe(cfg.otherConfig)}$`);
+    });
+    await step('click-paused', () => viewRow(cfg.pick).click());
+    await step('focused', () => waitForFocusedSession(`re:^${escapeRe(cfg.configName)}$`));
+    await step('continue-ended', async () => {
+      await runCommand('Debug: Continue');
+      await page.locator('.debug-call-stack .monaco-list-row[aria-level="1"]', { hasText: cfg.configName })
+        .first().waitFor({ state: 'hidden', timeout: WAIT });
+    });
+    await step('stop-other', async () => {
+      await runCommand('Debug: Stop');
+      await page.locator('.debug-toolbar').waitFor({ state: 'hidden', timeout: WAIT });
+    });
+    await step('no-running-again', () => viewRow('No running realization').waitFor({ state: 'visible', timeout: WAIT }));
+  },
+
+  // A build paused on a worker process: a child session under the parent in the Call Stack,
+  // "paused on …" in the Pylightnix view; clicking it selects the child session; the child's
+  // Debug Console commits the build; Continue finishes the run.
+  async childSession() {
+    await step('workbench', openWorkbench);
+    await step('run-view', showRunView);
+    await step('view', showPylightnixView);
+    await step('function-breakpoint', () => addFunctionBreakpoint(cfg.pick));
+    await step('start', () => startConfiguration(cfg.configName));
+    const child = `Paused before building ${cfg.pick} (worker`;
+    await step('child-session', async () => {
+      // the parent session at level 1 of the Call Stack tree, the child nested under it
+      await page.locator('.debug-call-stack .monaco-list-row[aria-level="1"]', { hasText: cfg.configName }).first()
+        .waitFor({ state: 'visible', timeout: WAIT });
+      await page.locator('.debug-call-stack .monaco-list-row[aria-level="2"]', { hasText: child }).first()
+        .waitFor({ state: 'visible', timeout: WAIT });
+    });
+    await step('running-paused', () => waitForViewItem(cfg.pick, 're:^paused on \\S+'));
+    // Select the parent first, so that the click below has something to change.
+    await step('focus-parent', async () => {
+      await page.locator('.debug-call-stack .monaco-list-row[aria-level="1"]', { hasText: cfg.configName }).first().click();
+      await waitForFocusedSession(`re:^${escapeRe(cfg.configName)}$`);
+    });
+    await step('click-paused', () => viewRow(cfg.pick).click());
+    await step('child-focused', () => waitForFocusedSession(`re:^${escapeRe(child)}`));
+    await step('console', openDebugConsole);
+    for (const [i, item] of cfg.consoleLines.entries()) {
+      await step(`console-${i + 1}`, () => consoleEval(item.line, item.expect));
+    }
+    await step('child-repl', () => saveRepl('child-repl'));
+    await step('continue-ended', continueAndWaitForEnd);
   },
 
   // "Pylightnix: Add Build Breakpoint" lists the store's derivations and adds the chosen one.

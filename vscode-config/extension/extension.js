@@ -1,6 +1,6 @@
 // Pylightnix debugger extension: starts `python -m dap_adapter` (from the
-// bundled/ folder that package.sh fills) for the `pylightnix` debug type and
-// offers "Pylightnix: Add Build Breakpoint".
+// bundled/ folder that package.sh fills) for the `pylightnix` debug type,
+// offers "Pylightnix: Add Build Breakpoint" and the "Pylightnix" view (buildsView.js).
 // Plain JavaScript, no build step.
 'use strict';
 
@@ -9,6 +9,7 @@ const cp = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+const { BuildsView, pauseOf } = require('./buildsView');
 
 const DEBUG_TYPE = 'pylightnix';
 const CHECK_TIMEOUT_MS = 30000;
@@ -233,8 +234,10 @@ class AdapterFactory {
   constructor(output) { this.output = output; }
 
   async createDebugAdapterDescriptor(session) {
-    const folder = session.workspaceFolder;
-    const { python, source } = await choosePython(folder, session.configuration);
+    // A child session (a build paused on a worker) runs its adapter with the parent's interpreter.
+    const owner = pauseOf(session.configuration) && session.parentSession ? session.parentSession : session;
+    const folder = session.workspaceFolder || owner.workspaceFolder;
+    const { python, source } = await choosePython(folder, owner.configuration);
     const cwd = folder ? folder.uri.fsPath : undefined;
     const args = ['-m', 'dap_adapter'];
     const logFile = vscode.workspace.getConfiguration('pylightnix', folder ? folder.uri : undefined).get('adapterLog');
@@ -256,6 +259,7 @@ class ConfigurationProvider {
 
   /** F5 without a launch.json: debug the active Python file. */
   resolveDebugConfiguration(folder, config) {
+    if (pauseOf(config)) return config;  // a child session from the adapter's startDebugging: as it is
     if (!config.type && !config.request && !config.name) {
       const editor = vscode.window.activeTextEditor;
       if (editor && editor.document.languageId === 'python') {
@@ -278,6 +282,7 @@ class ConfigurationProvider {
   /** Check the interpreters before the session starts; on a problem, say which setting fixes it. */
   async resolveDebugConfigurationWithSubstitutedVariables(folder, config) {
     if (config.debugServer) return config;  // the user runs the adapter
+    if (pauseOf(config)) return config;  // a child session: its parent passed the checks
     const problem = await preflight(folder, config);
     if (!problem) return config;
     await reportProblem(problem, folder, config, this.output);
@@ -417,6 +422,8 @@ function activate(context) {
     vscode.debug.registerDebugAdapterTrackerFactory(DEBUG_TYPE, new TrackerFactory(output)),
     vscode.commands.registerCommand('pylightnix.addBuildBreakpoint', (name) => addBuildBreakpoint(output, name)),
   );
+  const firstFolder = () => (vscode.workspace.workspaceFolders ? vscode.workspace.workspaceFolders[0] : undefined);
+  new BuildsView(() => listDerivations(firstFolder(), output)).register(context);
 }
 
 function deactivate() {}
