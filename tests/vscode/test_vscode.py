@@ -527,11 +527,8 @@ def test_view_lists_the_store_and_breaks_before_building(code_server: CodeServer
     publish_screenshots(art, {"store-selected": "vscode-8-view-store.png"})
 
 
-#: the Running group needs the adapter's side of issue 11 (lead); remove at merge
-NEEDS_ADAPTER_EVENTS = pytest.mark.xfail(reason="needs the adapter's pylightnixBuilds/startDebugging (lead)", strict=False)
 
 
-@NEEDS_ADAPTER_EVENTS
 def test_view_shows_a_build_paused_in_the_driver(code_server: CodeServer, tools: Path, tmp_path: Path,
                                                  request: pytest.FixtureRequest) -> None:
     """No scale-out: at the build breakpoint on convnn_mnist the Running group (fed by the
@@ -573,7 +570,6 @@ if __name__ == "__main__":
 """
 
 
-@NEEDS_ADAPTER_EVENTS
 def test_child_session_for_a_build_paused_on_a_worker(code_server: CodeServer, tools: Path, tmp_path: Path,
                                                       request: pytest.FixtureRequest) -> None:
     """``executor=Processes(2)`` and a build breakpoint on convnn_mnist: the build pauses on its
@@ -603,7 +599,8 @@ def test_child_session_for_a_build_paused_on_a_worker(code_server: CodeServer, t
     assert rref in child_repl, f"{rref} not in the child session's Debug Console:\n{child_repl}"
     # The child session is the adapter's startDebugging, attached to the pause through the hub.
     trace = [json.loads(line)["msg"] for line in (art / "logs/dap-trace.jsonl").read_text().splitlines()]
-    starts = [m for m in trace if m.get("type") == "request" and m.get("command") == "startDebugging"]
+    starts = [m for m in trace if isinstance(m, dict) and m.get("type") == "request"
+              and m.get("command") == "startDebugging"]
     assert len(starts) == 1, starts
     config = starts[0]["arguments"]["configuration"]
     assert config["type"] == "pylightnix" and config["request"] == "attach", config
