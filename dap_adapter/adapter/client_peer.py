@@ -333,6 +333,10 @@ class ClientPeer:
         if pause is None or pause.kind != protocol.BEFORE or s.agent.channel is None:
             s.debugpy.forward(req)
             return
+        if s.paused_build is not None:
+            self.error(req, "Step Into the realizer is not available for a build paused on a worker: build it "
+                            "by hand in the Debug Console with your stage's functions, or Continue to run it")
+            return
         # Step Into from a build pause: the agent arms pydevd's step-into for when the
         # pause frame returns, then the thread continues into the stage's realizer.
         try:
@@ -425,10 +429,13 @@ class ClientPeer:
     def disconnect_request(self, req: Message) -> None:
         s = self.session
         s.cancel_paused_builds()
+        args = dict(req.get("arguments") or {})
+        if s.paused_build is not None:
+            args["terminateDebuggee"] = False  # a worker serves other builds: Stop cancels this one only
         if s.debugpy.running:
             s.debugpy.disconnected = True
             try:
-                resp = s.debugpy.call("disconnect", req.get("arguments") or {}, timeout=5)
+                resp = s.debugpy.call("disconnect", args, timeout=5)
             except DebugpyGone:
                 resp = {"success": True}
             # debugpy exiting before it answers still means: disconnected
@@ -470,6 +477,11 @@ class ClientPeer:
                     return
 
     def terminate_request(self, req: Message) -> None:
+        if self.session.paused_build is not None:  # a child session: cancel its build, keep the worker
+            self._interrupt_cells()
+            self.session.cancel_paused_builds()
+            self.respond(req["seq"], "terminate")
+            return
         threading.Thread(target=self._kill_if_alive, args=(TERMINATE_GRACE,), daemon=True).start()
         self._interrupt_cells()
         self.session.cancel_paused_builds()

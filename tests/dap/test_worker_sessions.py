@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import sys
 import time
 from typing import Any, Dict, Iterator, List
 
@@ -197,8 +198,16 @@ def test_two_workers_paused_at_once(parent_factory) -> None:
     assert sorted(p.runs()) == ["alpha", "beta", "top"]
 
 
-def test_stop_on_a_child_cancels_that_build(parent_factory) -> None:
-    p = parent_factory("processes:2", ["beta"])
+#: Python 3.12+ (pydevd on sys.monitoring): after Stop on a child session cancels its build,
+#: the program does not exit (a Processes worker blocks in the pool's call-queue lock at
+#: shutdown); docs/vscode.md "Known issue". Continue, and cancelling from the terminal, work.
+CANCEL_HANGS = pytest.mark.skipif(sys.version_info >= (3, 12), reason="known issue on 3.12+: after Stop on a "
+                                  "child session the program does not exit (docs/vscode.md)")
+
+
+@CANCEL_HANGS
+def test_stop_on_a_child_cancels_that_build(parent_factory, executor) -> None:
+    p = parent_factory(executor, ["beta"])
     child = p.child(p.wait_starts(1)[0])
     s = stopped_frame(child)
     repl(child, s["frame"]["id"], "b = Model(repl_buildargs()); train(b)")
@@ -206,6 +215,7 @@ def test_stop_on_a_child_cancels_that_build(parent_factory) -> None:
     assert p.exit_code() == 1
     assert "ERROR BuildCancelled" in p.output()
     assert p.weights("beta") == []
+    assert len(p.starts) == 1 and "died" not in p.output()  # the worker itself was not terminated
 
 
 def test_hub_refuses_wrong_secret_and_unknown_pause(parent_factory, debug_dir) -> None:
@@ -230,3 +240,20 @@ def test_hub_refuses_wrong_secret_and_unknown_pause(parent_factory, debug_dir) -
     child.request("continue", {"threadId": s["stopped"]["threadId"]})
     assert p.exit_code() == 0
     assert "refused unauthenticated connection" in p.output()
+
+
+@CANCEL_HANGS
+def test_terminate_on_a_child_cancels_the_build_and_keeps_the_worker(parent_factory) -> None:
+    """``terminate`` (what VS Code's Stop sends when the adapter supports it) on a child
+    session cancels its build; Step Into there is refused with a message, not ignored."""
+    p = parent_factory("processes:2", ["beta"])
+    child = p.child(p.wait_starts(1)[0])
+    s = stopped_frame(child)
+    step = child.request("stepIn", {"threadId": s["stopped"]["threadId"]}, ok=False)
+    assert not step["success"] and "not available for a build paused on a worker" in step["message"]
+    child.request("terminate", {}, timeout=30)
+    child.event("terminated", timeout=30)
+    assert p.exit_code() == 1 and "ERROR BuildCancelled" in p.output()
+    assert p.weights("beta") == [] and "beta" not in p.runs()
+    # the worker was not killed: no restarted pool, no second pause of beta
+    assert len(p.starts) == 1 and "died" not in p.output()
