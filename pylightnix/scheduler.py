@@ -248,13 +248,14 @@ class _Run:
             main = sys.modules.get("__main__")
             picked: Dict[str, bytes] = {}
             for k, v in list(vars(main).items()) if main is not None else []:
-                if k.startswith("__"):
-                    continue
+                code = callable(v) or isinstance(v, types.ModuleType)
+                if k.startswith("__") or (not code and sys.getsizeof(v) > MAIN_VALUE_LIMIT):
+                    continue  # a dataset in a global stays behind, unpickled
                 try:
                     data = self.cloudpickle.dumps(v)
                 except Exception:
                     continue
-                if len(data) <= MAIN_VALUE_LIMIT or callable(v) or isinstance(v, types.ModuleType):
+                if code or len(data) <= MAIN_VALUE_LIMIT:
                     picked[k] = data
             self._main = pickle.dumps(picked)
         return self._main

@@ -16,6 +16,10 @@ from pylightnix import (Build, build_cattrs, build_outpath, build_wrapper, insta
 from pylightnix.executors import parse_executor
 
 
+THRESHOLD = 0.5                   # a small global: it travels to a console on a worker
+BIG_TABLE = list(range(200_000))  # a large one (1.6 MB): it stays behind
+
+
 class Model(Build):
     """What a test builds by hand in the console: ``b = Model(repl_buildargs())``."""
 

@@ -123,11 +123,13 @@ def test_pause_before_build_on_worker_commit_by_hand(env, executor, driver_facto
     listed = subprocess.run([sys.executable, "-m", "pylightnix", "attach", "--list"], env=env,
                             capture_output=True, text=True, timeout=30)
     assert listed.returncode == 0 and f"{pause_id}  beta  before" in listed.stdout, listed
-    out = attach(env, "import os; print('PID', os.getpid())\n"
+    out = attach(env, "print('GLOBALS', THRESHOLD, 'BIG_TABLE' in globals())\n"
+                      "import os; print('PID', os.getpid())\n"
                       "b = Model(repl_buildargs()); train(b)\n"
                       "repl_continueBuild(b)\n", pause_id)
     assert out.returncode == 0, out.stderr
     worker_pid = int(re.search(r"PID (\d+)", out.stdout).group(1))
+    assert "GLOBALS 0.5 False" in out.stdout  # the driver's small globals came along, the big one did not
     assert worker_pid != driver_pid  # the cells ran on the worker, where the build is
     assert "rref:" in out.stdout and "detached from beta" in out.stdout
     text = d.finish()
