@@ -34,6 +34,9 @@ from typing import Any, Callable, Dict, List, Optional, TextIO
 from pylightnix.channel import Channel, ChannelError
 from pylightnix.events import BuildPause
 
+#: seconds Tab waits for the worker's completions (the first one imports jedi there)
+COMPLETE_TIMEOUT = 15.0
+
 # =========================================================================== worker side
 
 
@@ -268,7 +271,8 @@ def _reader(ch: Channel) -> Callable[[int], str]:
     class Remote(Completer):
         def get_completions(self, document: Any, complete_event: Any) -> Any:
             try:
-                got = ch.call("complete", {"code": document.text, "cursor": document.cursor_position}, timeout=3)
+                got = ch.call("complete", {"code": document.text, "cursor": document.cursor_position},
+                              timeout=COMPLETE_TIMEOUT)
             except ChannelError:
                 return
             for m in got.get("matches", []):
