@@ -162,7 +162,12 @@ def pauses_run(program: str, tmp: str, executor: str, pauses: int, evals: int, r
     finally:
         parent.close()
     stamps = [float(x) for x in open(env["BENCH_STAMPS"]).read().split()]
-    return [r - s for r, s in zip(received, stamps)], evals_t
+    if len(stamps) != len(received):
+        raise RuntimeError(f"{len(stamps)} pause stamps for {len(received)} stops")
+    lat = [r - s for r, s in zip(received, stamps)]
+    if os.environ.get("BENCH_VERBOSE"):
+        print(executor, [round(x * 1000) for x in lat], file=sys.stderr)
+    return lat, evals_t
 
 
 def overhead_run(program: str, tmp: str, executor: str, stages: int, loops: int, run: str, debug: bool

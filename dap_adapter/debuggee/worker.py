@@ -52,16 +52,4 @@ def serve(pause: BuildPause, sock: socket.socket) -> None:
     try:
         agent.stop(pause)
     finally:
-        ch.close()  # the child session ends with this pause
-        _detach_debugger()
-
-
-def _detach_debugger() -> None:
-    """The pause is over: take pydevd out of this worker (tracing, sys.monitoring, its
-    threads and patches), so the worker runs its next builds at full speed, can exit, and
-    a later pause here connects afresh."""
-    try:
-        import pydevd
-        pydevd.stoptrace()
-    except Exception:
-        pass
+        ch.close()  # the child session ends with this pause (its adapter then detaches pydevd)
