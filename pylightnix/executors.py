@@ -291,12 +291,12 @@ def _dask_task(task: Task, payload: bytes, run: str, key: str, *blobs: bytes) ->
 
 def _interrupt_builds(run: str) -> int:
     """On a worker: raise _Interrupted in every running build of ``run``."""
-    import ctypes
+    from pylightnix.process import raise_in_thread
     with _builds_lock:
         tids = list(_builds.get(run, ()))
         for tid in tids:
             _interrupted.add(tid)
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(_Interrupted))
+            raise_in_thread(tid, _Interrupted)
     return len(tids)
 
 

@@ -24,6 +24,7 @@ from os.path import join
 from typing import Optional
 
 from pylightnix import store as _store
+from pylightnix.process import pid_alive
 
 _lock = threading.Lock()
 _depth = 0
@@ -106,16 +107,6 @@ def end() -> None:
             pass  # another process's journal is there
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
 def recover() -> int:
     """Check realizations journaled by processes that are gone; remove those whose content
     does not match their hash. Returns how many were removed."""
@@ -130,7 +121,7 @@ def recover() -> int:
             pid = int(name.split("-")[0])
         except ValueError:
             continue
-        if pid == os.getpid() or _pid_alive(pid):
+        if pid == os.getpid() or pid_alive(pid):
             continue
         path = join(d, name)
         try:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import atexit
 import importlib.metadata
 import ipaddress
+import json
 import os
 import queue
 import secrets
@@ -41,6 +42,7 @@ from pylightnix import attach_info, events
 from pylightnix.channel import Channel, ChannelError, Listener, _daemon, _read_line, connect, new_secret
 from pylightnix.errors import PylightnixError
 from pylightnix.events import CANCELLED, COMMITTED, FAILURE, BuildPause
+from pylightnix.process import pid_alive
 
 #: the services an attacher can ask a paused build for
 CONSOLE, DEBUG = "console", "debug"
@@ -104,6 +106,11 @@ class RemotePause:
         what = "failed and is paused" if self.kind == FAILURE else "is paused"
         pid = f", pid {self.pid}" if self.pid and f"pid {self.pid}" not in self.where else ""
         return f"{self.name} {what} on worker {self.where}{pid}"
+
+    def open(self, service: str) -> Tuple[socket.socket, Dict[str, Any]]:
+        """Attach to this build from the driver itself (the terminal's in-place attach)."""
+        return open_service(self.id, service, {"host": self.hub.host, "port": self.hub.port,
+                                               "secret": self.hub.secret})
 
     def resume(self) -> None:
         """Let the build go on without anyone attaching (the default: run the realizer, or
@@ -240,25 +247,15 @@ class PauseHub:
             self._write()
         self._emit("resumed", remote)
 
-    def find(self, key: str) -> RemotePause:
-        """The paused build with id ``key``, or the only one named ``key``."""
-        with self._lock:
-            if key in self._pauses:
-                return self._pauses[key]
-            named = [p for p in self._pauses.values() if p.name == key]
-        if len(named) == 1:
-            return named[0]
-        if named:
-            raise AttachError(f"{len(named)} builds of {key} are paused; attach by id: "
-                              + ", ".join(p.id for p in named))
-        raise AttachError(f"no build paused as {key!r} in process {os.getpid()}")
-
     def _attach(self, sock: socket.socket, key: str, service: str) -> None:
+        """An attacher names a paused build by id (:func:`choose` resolves names first)."""
         try:
             if service not in SERVICES:
                 raise AttachError(f"unknown service {service!r}; expected one of {', '.join(SERVICES)}")
-            remote = self.find(key)
             with self._lock:
+                remote = self._pauses.get(key)
+                if remote is None:
+                    raise AttachError(f"no build paused as {key!r} in process {os.getpid()}")
                 if remote.attached:
                     raise AttachError(f"{remote.name} ({remote.id}) is already attached elsewhere")
                 remote.attached = True
@@ -306,7 +303,6 @@ def _hang_up(sock: socket.socket) -> None:
 
 
 def _send_line(sock: socket.socket, obj: Dict[str, Any]) -> None:
-    import json
     try:
         sock.sendall((json.dumps(obj) + "\n").encode())
     except OSError:
@@ -399,6 +395,15 @@ def is_local_host(host: str) -> bool:
 
 
 # =========================================================================== worker
+def stage_globals(pause: BuildPause) -> Optional[Dict[str, Any]]:
+    """The globals of the module that defined the pause's stage, unless that is a library
+    module of ours (a wrapper's), where the user's names are not."""
+    g = getattr(pause.stage_function, "__globals__", None)
+    if isinstance(g, dict) and not str(g.get("__name__", "")).startswith(("pylightnix", "dap_adapter")):
+        return g
+    return None
+
+
 def pause_globals(pause: BuildPause) -> Optional[Dict[str, Any]]:
     """For a pause on a worker: the globals its console and debugger frame see, the
     driver's ``__main__`` names shipped with the build, then the stage module's own
@@ -411,9 +416,7 @@ def pause_globals(pause: BuildPause) -> Optional[Dict[str, Any]]:
         return None
     g: Dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
     g.update(shipped)
-    fn_globals = getattr(pause.stage_function, "__globals__", None)
-    if isinstance(fn_globals, dict) and not str(fn_globals.get("__name__", "")).startswith(("pylightnix", "dap_adapter")):
-        g.update({k: v for k, v in fn_globals.items() if not k.startswith("__")})
+    g.update({k: v for k, v in (stage_globals(pause) or {}).items() if not k.startswith("__")})
     pause._remote_globals = g  # type: ignore[attr-defined]
     return g
 
@@ -527,23 +530,12 @@ def hubs() -> List[Dict[str, Any]]:
             info = attach_info.read(os.path.join(d, n))
         except attach_info.AttachInfoError:
             continue
-        if info.get("role") != "hub" or not _alive(info.get("pid")):
+        pid = info.get("pid")
+        if info.get("role") != "hub" or not (isinstance(pid, int) and pid > 0 and pid_alive(pid)):
             continue
         info["_mtime"] = os.path.getmtime(os.path.join(d, n))
         found.append(info)
     return sorted(found, key=lambda i: -i["_mtime"])
-
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def paused_builds() -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
@@ -575,7 +567,6 @@ def choose(key: Optional[str]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
 def open_service(pause_id: str, service: str, hub_info: Dict[str, Any]) -> Tuple[socket.socket, Dict[str, Any]]:
     """Connect through the hub to the paused build's ``service``; returns the socket and
     what the hub says about the build."""
-    import json
     try:
         sock = connect(str(hub_info["host"]), int(hub_info["port"]), str(hub_info["secret"]),
                        hello={"role": "attach", "pause": pause_id, "service": service})

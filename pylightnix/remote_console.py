@@ -25,7 +25,6 @@ the cell, which ends with the event ``done {exit, state}``; ``complete {code, cu
 """
 from __future__ import annotations
 
-import ctypes
 import queue
 import sys
 import threading
@@ -33,16 +32,12 @@ from typing import Any, Callable, Dict, List, Optional, TextIO
 
 from pylightnix.channel import Channel, ChannelError
 from pylightnix.events import BuildPause
+from pylightnix.process import raise_in_thread
 
 #: seconds Tab waits for the worker's completions (the first one imports jedi there)
 COMPLETE_TIMEOUT = 15.0
 
 # =========================================================================== worker side
-
-
-def raise_in_thread(ident: int, exc_type: type) -> bool:
-    """Make ``exc_type`` raise in thread ``ident`` at its next Python instruction."""
-    return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type)) == 1
 
 
 class _Router:

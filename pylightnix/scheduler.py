@@ -112,10 +112,13 @@ def _drive_remote(steps: Any, debug: Dict[str, Any], where: str, built: List[boo
     """Run the engine on a worker, serving each pause through the driver's pause hub;
     a result committed by hand counts as built."""
     from pylightnix import remote
+    shipped: Optional[Dict[str, Any]] = None  # unpickled at the first pause, shared by the next
     try:
         pause = next(steps)
         while True:
-            pause.user_globals = _main_globals(debug["globals"])  # the driver's, for the console
+            if shipped is None:
+                shipped = _main_globals(debug["globals"])
+            pause.user_globals = shipped  # the driver's, for the console (each pause copies them)
             remote.serve(pause, debug["hub"], where, debug.get("service"))
             if pause.state == COMMITTED:
                 built.append(True)

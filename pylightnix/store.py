@@ -26,6 +26,7 @@ from os.path import expanduser, isdir, join
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from pylightnix import locks
+from pylightnix.process import pid_alive
 from pylightnix.config import Config, RConfig, canonical_json, check_config_dict, config_hash, config_deps, \
     config_name, config_substitute_promises
 from pylightnix.errors import BuildError, StoreError
@@ -749,14 +750,12 @@ def store_collect(drefs: Iterable[DRef], rrefs: Iterable[RRef],
 
 
 def _pid_alive(token: str) -> bool:
+    """Whether the process named in a temporary's name (``.tmp-PID-...``) lives."""
     try:
         pid = int(token.split("-")[1])
-        os.kill(pid, 0)
-        return True
-    except (IndexError, ValueError, ProcessLookupError):
+    except (IndexError, ValueError):
         return False
-    except PermissionError:
-        return True
+    return pid_alive(pid)
 
 
 def store_leftovers() -> List[str]:

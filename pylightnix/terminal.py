@@ -189,14 +189,12 @@ class TerminalFrontend(Frontend):
             answer = "n"
         if answer not in ("", "y", "yes"):
             return
-        from pylightnix import remote as remote_mod
+        from pylightnix.remote import CONSOLE, AttachError
         from pylightnix.remote_console import run_client
         self._attached_here = True
         try:
-            sock, answer_info = remote_mod.open_service(remote.id, remote_mod.CONSOLE, {
-                "host": remote.hub.host, "port": remote.hub.port, "secret": remote.hub.secret})
-            run_client(sock, answer_info, sys.stdout)
-        except remote_mod.AttachError as e:
+            run_client(*remote.open(CONSOLE), sys.stdout)
+        except AttachError as e:
             self._say(f"cannot attach here: {e}")
         finally:
             self._attached_here = False

@@ -82,17 +82,15 @@ class Session:
         pause cancelled, the thread resumes, the engine removes its temporary outputs
         and ``realize`` raises ``BuildCancelled``; then the program ends."""
         paused = self.pauses.threads()
-        if not paused and self.workers.active() and self.agent.connected is not None:
-            try:  # only builds paused on workers: the driver's agent cancels them
-                self.agent.call(protocol.CANCEL, timeout=3)
-            except ChannelError:
-                pass
+        if not (paused or self.workers.active()) or self.agent.channel is None:
             return
-        if not paused or self.agent.channel is None or not self.debugpy.running:
+        if paused and not self.debugpy.running:
             return
-        try:
+        try:  # the agent cancels its pause, and in a driver every build paused on a worker
             self.agent.call(protocol.CANCEL, timeout=3)
         except ChannelError:
+            return
+        if not paused:
             return
         try:
             # do not stop again on the BuildCancelled that follows

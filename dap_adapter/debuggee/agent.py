@@ -24,7 +24,6 @@ nothing and every pause takes the engine's default.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import socket
 import sys
@@ -35,6 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from pylightnix import breakpoints, events
 from pylightnix import remote as pylightnix_remote
 from pylightnix.errors import BuildCancelled
+from pylightnix.process import raise_in_thread
 from pylightnix.events import FAILURE, BuildPause, Frontend, user_traceback
 
 from pylightnix.channel import Channel, ChannelError, connect
@@ -59,14 +59,6 @@ class CancelledFromEditor(BuildCancelled):
     def __init__(self, message: str = "the build was cancelled from the editor; nothing was stored",
                  **kw: Any) -> None:
         super().__init__(message, **kw)
-
-
-def _raise_in_thread(ident: int, exc_type: type) -> bool:
-    """Make ``exc_type`` raise in thread ``ident`` at its next Python instruction (the
-    only way to stop arbitrary code running in another thread; a thread blocked in C,
-    e.g. in ``time.sleep``, raises when that call returns)."""
-    n = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type))
-    return n == 1
 
 
 class DapAgent(Frontend):
@@ -191,7 +183,7 @@ class DapAgent(Frontend):
         if p is not None:
             p.cancel()
             return {"ok": True, "cancelled": True, "paused": True}
-        return {"ok": True, "cancelled": _raise_in_thread(ident, CancelledFromEditor) or remote > 0,
+        return {"ok": True, "cancelled": raise_in_thread(ident, CancelledFromEditor) or remote > 0,
                 "paused": False}
 
     # -- engine hooks ---------------------------------------------------------

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import ctypes
 import io
 import signal
 import sys
 import threading
 import traceback
 from typing import Any, Dict, Optional
+
+from pylightnix.process import raise_in_thread
 
 _shell: Any = None
 _shell_lock = threading.Lock()
@@ -72,7 +73,7 @@ def interrupt(params: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
                 # a real SIGINT also wakes a blocking call (sleep, I/O) of the main thread
                 signal.pthread_kill(tid, signal.SIGINT)
             else:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(KeyboardInterrupt))
+                raise_in_thread(tid, KeyboardInterrupt)
     return {"interrupted": len(targets)}
 
 

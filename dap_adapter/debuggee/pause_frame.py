@@ -54,14 +54,10 @@ def code_name(name: str) -> str:
 def user_globals(pause: BuildPause) -> Dict[str, Any]:
     """Globals of the module that defined the stage (the script's, usually); on a
     worker, the driver's ``__main__`` names that came with the build, and the stage's."""
-    shipped = remote.pause_globals(pause)
-    if shipped is not None:
-        return shipped
-    fn = pause.stage_function
-    g = getattr(fn, "__globals__", None)
-    main = getattr(sys.modules.get("__main__"), "__dict__", None)
-    if isinstance(g, dict) and not str(g.get("__name__", "")).startswith(("pylightnix", "dap_adapter")):
+    g = remote.pause_globals(pause) or remote.stage_globals(pause)
+    if g is not None:
         return g
+    main = getattr(sys.modules.get("__main__"), "__dict__", None)
     return main if isinstance(main, dict) else {}
 
 

@@ -1,0 +1,25 @@
+"""Other processes and threads of this program: whether a process lives, and how to
+stop code running in another thread."""
+from __future__ import annotations
+
+import ctypes
+import os
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user counts): the owner of a
+    temporary folder, a journal, an attach file."""
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def raise_in_thread(ident: int, exc_type: type) -> bool:
+    """Make ``exc_type`` raise in thread ``ident`` at its next Python instruction (the
+    only way to stop arbitrary code running in another thread; a thread blocked in C,
+    e.g. in ``time.sleep``, raises when that call returns). Returns whether that thread exists."""
+    return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type)) == 1
