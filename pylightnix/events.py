@@ -194,6 +194,12 @@ class Frontend:
         """The build paused on a worker goes on; ``remote.state`` is "continued",
         "committed" or "cancelled"."""
 
+    def on_remote_detached(self, remote: Any) -> None:
+        """The connection of the attacher of a build paused on a worker dropped (it was
+        killed, an SSH session was lost) before it let the build go on. The build stays
+        paused for ``remote.reattach_timeout`` seconds, waiting for a new attach
+        (``pylightnix attach remote.id``), then it is cancelled."""
+
 
 _frontends: List[Frontend] = []
 _default_factory: Optional[Callable[[], Frontend]] = None
@@ -302,7 +308,7 @@ def dispatch_remote_pause(remote: Any) -> None:
 
 def notify(event: str, *args: Any, **optional: Any) -> None:
     """Call ``event`` (``on_instantiate``, ``on_realize_start``, ``on_progress``, ``on_built``,
-    ``on_realize_end``, ``on_remote_resumed``) on every frontend that has it. ``optional``
+    ``on_realize_end``, ``on_remote_resumed``, ``on_remote_detached``) on every frontend that has it. ``optional``
     keywords (``on_progress``'s ``where``) go only to hooks that declare them, so frontends
     written before a keyword existed keep working."""
     for f in frontends():

@@ -36,6 +36,7 @@ import secrets
 import socket
 import sys
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pylightnix import attach_info, events
@@ -47,18 +48,39 @@ from pylightnix.process import pid_alive
 #: the services an attacher can ask a paused build for
 CONSOLE, DEBUG = "console", "debug"
 SERVICES = (CONSOLE, DEBUG)
+#: what a service returns when its attacher's connection dropped without leaving
+DROPPED = "dropped"
 #: entry point group where the debug adapter provides the ``worker`` debug service
 ENTRY_GROUP = "pylightnix.debugger"
 #: seconds the hub waits for a worker to open the connection an attacher asked for
 OPEN_TIMEOUT = 10.0
 #: ``PYLIGHTNIX_REMOTE_PAUSES=0`` builds paused derivations in the driver, as before
 ENV_REMOTE = "PYLIGHTNIX_REMOTE_PAUSES"
+#: seconds a build whose attacher's connection dropped stays paused for a re-attach
+#: (then it is cancelled); ``PYLIGHTNIX_REATTACH_TIMEOUT`` in the driver changes it
+REATTACH_TIMEOUT = 600.0
+ENV_REATTACH = "PYLIGHTNIX_REATTACH_TIMEOUT"
 
 HubAddress = Tuple[str, int, str]  # host, port, secret
 
 
 class AttachError(PylightnixError):
     """``pylightnix attach``: no such paused build, or it cannot be reached."""
+
+
+def reattach_timeout() -> float:
+    """Seconds a build paused on a worker waits for a re-attach after its attacher's
+    connection dropped (``$PYLIGHTNIX_REATTACH_TIMEOUT``, default 600)."""
+    raw = os.environ.get(ENV_REATTACH, "")
+    if not raw:
+        return REATTACH_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise PylightnixError(f"{ENV_REATTACH}={raw!r} is not valid: expected a number of seconds >= 0")
+    return value
 
 
 def resume_state(pause: BuildPause) -> str:
@@ -92,6 +114,8 @@ class RemotePause:
         self.exception: Optional[Dict[str, Any]] = info.get("exception") if isinstance(info.get("exception"), dict) else None
         self.state = "paused"
         self.attached = False
+        #: after its attacher's connection dropped: seconds it waits for a re-attach
+        self.reattach_timeout: Optional[float] = None
         self._channel = channel
 
     @property
@@ -229,6 +253,10 @@ class PauseHub:
         def on_event(event: str, body: Dict[str, Any]) -> None:
             if event == "resumed" and mine:
                 self._ended(mine[0], str(body.get("state", "continued")))
+            elif event == "detached" and mine:  # its attacher's connection dropped: it waits for another
+                timeout = body.get("timeout")
+                mine[0].reattach_timeout = float(timeout) if isinstance(timeout, (int, float)) else None
+                self._emit("detached", mine[0])
 
         def on_close() -> None:
             if mine:
@@ -367,6 +395,8 @@ def deliver(kind: str, remote: RemotePause) -> None:
     from pylightnix import events
     if kind == "pause":
         events.dispatch_remote_pause(remote)
+    elif kind == "detached":
+        events.notify("on_remote_detached", remote)
     else:
         events.notify("on_remote_resumed", remote)
 
@@ -443,11 +473,17 @@ def _warm_up(name: str) -> None:
         pass  # only an optimisation
 
 
-def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional[str] = None) -> None:
+def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional[str] = None,
+          reattach: float = REATTACH_TIMEOUT) -> None:
     """In the worker's build thread: announce ``pause`` to the driver's hub at ``address``
     and wait until an attacher is done with it (or the driver resumes or cancels it).
     If the driver cannot be reached the pause takes its default, with a note on stderr.
-    ``expected``: the service the driver's frontend will likely attach (prepared meanwhile)."""
+    ``expected``: the service the driver's frontend will likely attach (prepared meanwhile).
+
+    The build is cancelled when the driver goes away (killed, or its connection lost),
+    with or without an attacher. An attacher whose connection drops without leaving
+    (``exit``, Ctrl-D) does not let the build go on: it stays paused for a re-attach for
+    ``reattach`` seconds (the driver hears ``detached``), then it is cancelled."""
     host, port, secret = address
     try:
         sock = connect(host, int(port), secret, hello={"role": "worker"})
@@ -457,11 +493,14 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
         return
     inbox: "queue.Queue[Tuple[str, ...]]" = queue.Queue()
     serving: List[socket.socket] = []
+    me = threading.get_ident()
+    told: List[str] = []  # the driver said resume or cancel; "done": this pause is over
 
     def on_request(method: str, params: Dict[str, Any]) -> Any:
         if method == "open":
             inbox.put(("open", str(params.get("service", "")), str(params.get("token", ""))))
         elif method in ("resume", "cancel"):
+            told.append(method)
             if method == "cancel" and pause.pending:
                 pause.cancel()
             for s in serving:  # an attacher is in the middle of it: end its connection
@@ -469,12 +508,20 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+            if method == "cancel":
+                _interrupt_console(me)  # a cell still running for a cancelled build stops
             inbox.put((method,))
         else:
             raise ChannelError(f"unknown method {method}")
         return {"ok": True}
 
-    ch = Channel(sock, on_request=on_request, on_close=lambda: inbox.put(("lost",)), name="pylightnix-worker-pause")
+    def on_close() -> None:
+        if "done" not in told and pause.pending:  # the driver is gone: nobody waits for this build
+            pause.cancel()
+            _interrupt_console(me)
+        inbox.put(("lost",))
+
+    ch = Channel(sock, on_request=on_request, on_close=on_close, name="pylightnix-worker-pause")
     ch.start()
     try:
         try:
@@ -485,10 +532,14 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
             return
         if expected in SERVICES:
             _daemon(_warm_up, "pylightnix-warm-up", expected)
+        deadline: Optional[float] = None  # set while waiting for a re-attach
         while True:
             try:  # a timeout, so that an interrupt from the driver (Dask) gets delivered
                 cmd = inbox.get(timeout=0.25)
             except queue.Empty:
+                if deadline is not None and time.monotonic() > deadline and pause.pending:
+                    pause.cancel()
+                    break
                 continue
             if cmd[0] == "open":
                 try:
@@ -500,18 +551,33 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
                 serving.append(stream)
                 try:
                     with events.active(pause):
-                        run(pause, stream)  # blocks in this thread until the attacher lets the build go on
+                        ended = run(pause, stream)  # blocks in this thread until the attacher leaves
                 finally:
                     serving.remove(stream)
                     _hang_up(stream)  # shutdown first: a channel's reader may still hold the socket
+                if ended == DROPPED and pause.pending and not ch.closed and not told:
+                    deadline = time.monotonic() + reattach
+                    try:
+                        ch.notify("detached", {"timeout": reattach})
+                    except ChannelError:
+                        pass
+                    continue
+                if ch.closed and pause.pending:  # the driver went away while the attacher worked
+                    pause.cancel()
                 break
-            if cmd[0] == "lost" and pause.pending:
-                pause.cancel()  # the driver is gone: nobody waits for this build
-            break
+            break  # resume, cancel, or the driver is gone (cancelled above)
     finally:
+        told.append("done")
         if not ch.closed:
             ch.notify("resumed", {"state": resume_state(pause)})
         ch.close()
+
+
+def _interrupt_console(ident: int) -> None:
+    """Stop a console cell running in thread ``ident`` for a build that is cancelled."""
+    mod = sys.modules.get("pylightnix.remote_console")
+    if mod is not None:
+        mod.interrupt(ident)
 
 
 # =========================================================================== attacher

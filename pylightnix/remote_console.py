@@ -19,13 +19,28 @@ already gives us, and nothing new listens anywhere.
 
 Requests (client -> worker): ``hello`` -> banner; ``execute {code}`` -> starts
 the cell, which ends with the event ``done {exit, state}``; ``complete {code, cursor}`` -> ``matches [{text, start}]`` (IPython's completer);
-``interrupt`` (KeyboardInterrupt in the running cell);
-``exit`` (leave: the build resumes). Events (worker -> client): ``output
+``interrupt`` (KeyboardInterrupt in the running cell; the answer says whether it
+lands at once or only when a blocking call returns); ``cancel`` (cancel the build
+and leave); ``exit`` (leave: the build resumes). Events (worker -> client): ``output
 {text}``, ``done``.
+
+Ctrl-C: a cell runs in the paused build's thread. In the worker process's main
+thread (``Processes``) a SIGINT sent to that thread interrupts anything, a
+``time.sleep`` or a blocking read included. In any other thread (a Dask worker's
+task thread) CPython can only raise the KeyboardInterrupt between bytecodes: a
+loop stops at once, a blocking call only when it returns. The console says so at
+once and offers to cancel the build (a second Ctrl-C).
+
+A client that leaves by ``exit``/``quit``/Ctrl-D resumes the build; a client whose
+connection drops (killed, a lost SSH session) does not: :func:`serve` returns
+:data:`DROPPED` and the build stays paused for a re-attach (see
+:func:`pylightnix.remote.serve`).
 """
 from __future__ import annotations
 
 import queue
+import re
+import signal
 import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional, TextIO
@@ -33,9 +48,14 @@ from typing import Any, Callable, Dict, List, Optional, TextIO
 from pylightnix.channel import Channel, ChannelError
 from pylightnix.events import BuildPause
 from pylightnix.process import raise_in_thread
+from pylightnix.remote import DROPPED
 
 #: seconds Tab waits for the worker's completions (the first one imports jedi there)
 COMPLETE_TIMEOUT = 15.0
+#: seconds the client waits for an interrupted cell before it says the interrupt waits
+INTERRUPT_GRACE = 1.0
+#: ``exit``, ``quit``, ``exit()``, ``quit()``, with or without a trailing comment
+_EXIT = re.compile(r"\s*(exit|quit)\s*(\(\s*\))?\s*(#.*)?")
 
 # =========================================================================== worker side
 
@@ -99,23 +119,79 @@ def namespace(pause: BuildPause) -> Dict[str, Any]:
 def _make_shell(pause: BuildPause) -> Any:
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
+
+    class ConsoleShell(InteractiveShell):
+        def ask_exit(self) -> None:  # what ``exit``/``quit`` call; the base shell lacks it
+            self.exit_now = True
+
     cfg = Config()
     cfg.HistoryManager.enabled = False  # no sqlite file and thread on the worker
     cfg.InteractiveShell.colors = "NoColor"
     saved = (sys.excepthook, InteractiveShell._instance)
-    shell = InteractiveShell(config=cfg, user_ns=namespace(pause))
+    shell = ConsoleShell(config=cfg, user_ns=namespace(pause))
     sys.excepthook, InteractiveShell._instance = saved
     return shell
 
 
-def serve(pause: BuildPause, sock: Any) -> None:
+class _Cell:
+    """The cell running in one paused build's thread, and how to interrupt it."""
+
+    def __init__(self, ident: int) -> None:
+        self.ident = ident
+        self.main = ident == threading.main_thread().ident
+        self.running = threading.Event()
+
+    def interrupt(self) -> str:
+        """KeyboardInterrupt in the running cell: ``"now"`` (the build runs in the main
+        thread, where a SIGINT also breaks a blocking call), ``"between"`` (another
+        thread: CPython raises it at the next bytecode, so a blocking call first returns),
+        or ``""`` (no cell runs)."""
+        if not self.running.is_set():
+            return ""
+        if self.main:
+            signal.pthread_kill(self.ident, signal.SIGINT)
+            return "now"
+        return "between" if raise_in_thread(self.ident, KeyboardInterrupt) else ""
+
+    def on_sigint(self, signum: int, frame: Any) -> None:
+        """SIGINT in the main thread while a console serves it: only a running cell is
+        interrupted (a Ctrl-C at the driver's terminal between cells must not end the build)."""
+        if self.running.is_set():
+            raise KeyboardInterrupt
+
+    def run(self, shell: Any, code: str) -> None:
+        self.running.set()
+        try:
+            if _EXIT.fullmatch(code):  # IPython turns ``exit  # note`` into a SyntaxError
+                shell.ask_exit()
+            else:
+                shell.run_cell(code, store_history=True)
+        except KeyboardInterrupt:  # arrived between the cell's statements
+            print("KeyboardInterrupt")
+        finally:
+            self.running.clear()
+
+
+_cells: Dict[int, _Cell] = {}
+
+
+def interrupt(ident: int) -> str:
+    """Interrupt the console cell running in thread ``ident`` (the driver cancels the
+    build while a cell runs); see :meth:`_Cell.interrupt`."""
+    cell = _cells.get(ident)
+    return cell.interrupt() if cell is not None else ""
+
+
+def serve(pause: BuildPause, sock: Any) -> Optional[str]:
     """Serve one console client on ``sock`` in the paused build's thread, until the
-    client leaves (``exit``, Ctrl-D, or its connection drops)."""
+    client leaves (``exit``, Ctrl-D: returns None) or its connection drops (returns
+    :data:`DROPPED`; the caller decides whether the build waits for a re-attach)."""
     from pylightnix.terminal import banner
     jobs: "queue.Queue[Optional[Dict[str, Any]]]" = queue.Queue()
     me = threading.get_ident()
-    running = threading.Event()
+    cell = _Cell(me)
     shell_box: List[Any] = []
+    left: List[bool] = []  # the client asked to leave
 
     def on_request(method: str, params: Dict[str, Any]) -> Any:
         if method == "hello":
@@ -124,7 +200,7 @@ def serve(pause: BuildPause, sock: Any) -> None:
             jobs.put({"code": str(params.get("code", ""))})
             return {"ok": True}
         if method == "complete":
-            if not shell_box or running.is_set():
+            if not shell_box or cell.running.is_set():
                 return {"matches": []}
             from IPython.core.completer import provisionalcompleter
             code, cursor = str(params.get("code", "")), int(params.get("cursor", 0))
@@ -132,17 +208,29 @@ def serve(pause: BuildPause, sock: Any) -> None:
                 got = list(shell_box[0].Completer.completions(code, cursor))[:200]
             return {"matches": [{"text": c.text, "start": c.start - cursor} for c in got]}
         if method == "interrupt":
-            return {"interrupted": running.is_set() and raise_in_thread(me, KeyboardInterrupt)}
-        if method == "exit":
+            how = cell.interrupt()
+            return {"interrupted": bool(how), "how": how}
+        if method in ("exit", "cancel"):
+            if method == "cancel":
+                pause.cancel()
+                cell.interrupt()
+            left.append(True)
             jobs.put(None)
             return {"ok": True}
         raise ChannelError(f"unknown method {method}")
 
-    ch = Channel(sock, on_request=on_request, on_close=lambda: jobs.put(None), name="pylightnix-remote-console")
+    def on_close() -> None:
+        if not pause.pending:  # the driver cancelled the build: stop what runs for it
+            cell.interrupt()
+        jobs.put(None)
+
+    ch = Channel(sock, on_request=on_request, on_close=on_close, name="pylightnix-remote-console")
     shell_box.append(_make_shell(pause))
     shell = shell_box[0]
     ch.start()
     _route(me, lambda text: ch.notify("output", {"text": text}))
+    _cells[me] = cell
+    old_sigint = signal.signal(signal.SIGINT, cell.on_sigint) if cell.main else None
     try:
         while True:
             try:
@@ -151,19 +239,18 @@ def serve(pause: BuildPause, sock: Any) -> None:
                 continue
             if job is None:
                 break
-            running.set()
-            try:
-                shell.run_cell(job["code"], store_history=True)
-            except KeyboardInterrupt:  # arrived between cells' statements
-                print("KeyboardInterrupt")
-            finally:
-                running.clear()
+            cell.run(shell, job["code"])
             ch.notify("done", {"exit": bool(shell.exit_now), "state": pause.state})
             if shell.exit_now:
+                left.append(True)
                 break
     finally:
+        if old_sigint is not None:
+            signal.signal(signal.SIGINT, old_sigint)
+        _cells.pop(me, None)
         _route(me, None)
         ch.close()
+    return None if left else DROPPED
 
 
 # =========================================================================== client side
@@ -204,8 +291,9 @@ def run_client(sock: Any, answer: Dict[str, Any], out: TextIO) -> int:
     out.flush()
     read = _reader(ch)
     n = 1
+    cancelled = False
     try:
-        while not closed.is_set():
+        while not closed.is_set() and not cancelled:
             try:
                 code = read(n)
             except EOFError:
@@ -218,29 +306,54 @@ def run_client(sock: Any, answer: Dict[str, Any], out: TextIO) -> int:
             done.clear()
             ch.call("execute", {"code": code}, timeout=30)
             n += 1
-            while not done.is_set():
-                try:
-                    done.wait(0.5)
-                except KeyboardInterrupt:  # Ctrl-C: interrupt the cell on the worker
-                    try:
-                        ch.call("interrupt", {}, timeout=5)
-                    except ChannelError:
-                        pass
+            cancelled = _wait_cell(ch, done, out, str(answer.get("name")))
             if result.get("exit"):
                 break
     except ChannelError:
         pass
     finally:
-        if not closed.is_set():
+        if not closed.is_set() and not cancelled:
             try:
                 ch.call("exit", {}, timeout=5)
             except ChannelError:
                 pass
         ch.close()
-    out.write(f"pylightnix: detached from {answer.get('name')}; the build goes on\n" if not closed.is_set() or result
-              else f"pylightnix: the paused build of {answer.get('name')} went away\n")
+    if cancelled:
+        out.write(f"pylightnix: detached from {answer.get('name')}; its build is cancelled\n")
+    elif not closed.is_set() or result:
+        out.write(f"pylightnix: detached from {answer.get('name')}; the build goes on\n")
+    else:
+        out.write(f"pylightnix: the paused build of {answer.get('name')} went away\n")
     out.flush()
     return 0
+
+
+def _wait_cell(ch: Channel, done: threading.Event, out: TextIO, name: str) -> bool:
+    """Wait for the running cell; Ctrl-C interrupts it on the worker. Where the interrupt
+    must wait for a blocking call to return, say so, and a second Ctrl-C cancels the
+    build. Returns whether the build was cancelled (the console is then left)."""
+    waiting = False  # the interrupt waits for a blocking call; the next Ctrl-C cancels
+    while not done.is_set():
+        try:
+            done.wait(0.5)
+        except KeyboardInterrupt:
+            try:
+                if waiting:
+                    ch.call("cancel", {}, timeout=5)
+                    out.write(f"\npylightnix: cancelling the build of {name}: it ends when the running call "
+                              f"returns, and nothing is stored\n")
+                    out.flush()
+                    return True
+                how = ch.call("interrupt", {}, timeout=5).get("how")
+            except ChannelError:
+                return False
+            if how == "between" and not done.wait(INTERRUPT_GRACE):
+                waiting = True
+                out.write(f"\npylightnix: the cell is in a call that Python cannot interrupt in this worker's "
+                          f"thread (time.sleep, I/O, ...): the KeyboardInterrupt comes when it returns. "
+                          f"Ctrl-C again cancels the build of {name}.\n")
+                out.flush()
+    return False
 
 
 def _reader(ch: Channel) -> Callable[[int], str]:

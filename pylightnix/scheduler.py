@@ -119,7 +119,8 @@ def _drive_remote(steps: Any, debug: Dict[str, Any], where: str, built: List[boo
             if shipped is None:
                 shipped = _main_globals(debug["globals"])
             pause.user_globals = shipped  # the driver's, for the console (each pause copies them)
-            remote.serve(pause, debug["hub"], where, debug.get("service"))
+            remote.serve(pause, debug["hub"], where, debug.get("service"),
+                         debug.get("reattach", remote.REATTACH_TIMEOUT))
             if pause.state == COMMITTED:
                 built.append(True)
             pause = steps.send(None)
@@ -443,7 +444,7 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
         assert run is not None
         return {"hub": hub.address, "breakpoints": breakpoints.build_breakpoints(),
                 "on_failure": break_on_failure(), "globals": run.main_globals(),
-                "service": events.remote_service()}
+                "service": events.remote_service(), "reattach": remote.reattach_timeout()}
 
     def submit(job: _Job) -> None:
         assert run is not None
@@ -544,6 +545,10 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
             if failure is not None and not keep_going and not running:
                 break
     except BaseException:
+        if hub is not None:  # Ctrl-C, or the run failed: builds paused on workers are cancelled, not run
+            for p in hub.pauses():
+                if p.dref in watched:
+                    p.cancel()
         executor.cancel(list(running))
         for job in running.values():
             job.release()

@@ -185,9 +185,11 @@ class TerminalFrontend(Frontend):
             return
         try:
             answer = input(f"{_PREFIX} attach here? [Y/n] ").strip().lower()
-        except EOFError:
+        except (EOFError, KeyboardInterrupt):  # Ctrl-D, Ctrl-C: "no"
             answer = "n"
+            self.stderr.write("\n")
         if answer not in ("", "y", "yes"):
+            self._say(f"not attaching; {remote.name} stays paused: pylightnix attach {remote.id}")
             return
         from pylightnix.remote import CONSOLE, AttachError
         from pylightnix.remote_console import run_client
@@ -198,6 +200,11 @@ class TerminalFrontend(Frontend):
             self._say(f"cannot attach here: {e}")
         finally:
             self._attached_here = False
+
+    def on_remote_detached(self, remote: Any) -> None:
+        wait = remote.reattach_timeout
+        self._say(f"{remote.name} ({remote.id}): the attached console's connection dropped; the build stays "
+                  f"paused for {wait:g} s (then it is cancelled): pylightnix attach {remote.id}")
 
     def on_remote_resumed(self, remote: Any) -> None:
         what = {"committed": "committed by hand; continuing", "cancelled": "build cancelled",
