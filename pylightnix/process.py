@@ -23,3 +23,9 @@ def raise_in_thread(ident: int, exc_type: type) -> bool:
     only way to stop arbitrary code running in another thread; a thread blocked in C,
     e.g. in ``time.sleep``, raises when that call returns). Returns whether that thread exists."""
     return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type)) == 1
+
+
+def unraise_in_thread(ident: int) -> None:
+    """Withdraw an exception :func:`raise_in_thread` set for thread ``ident`` that has
+    not been raised yet (it would otherwise hit whatever that thread runs next)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)

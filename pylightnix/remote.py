@@ -33,6 +33,7 @@ import json
 import os
 import queue
 import secrets
+import signal
 import socket
 import sys
 import threading
@@ -523,6 +524,9 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
 
     ch = Channel(sock, on_request=on_request, on_close=on_close, name="pylightnix-worker-pause")
     ch.start()
+    # A process worker shares the driver's terminal: a Ctrl-C there (at "attach here?", say)
+    # must not end this build. The driver cancels it through the hub when it means to.
+    sigint = signal.signal(signal.SIGINT, signal.SIG_IGN) if me == threading.main_thread().ident else None
     try:
         try:
             ch.call("paused", pause_info(pause, where), timeout=10)
@@ -567,6 +571,8 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
                 break
             break  # resume, cancel, or the driver is gone (cancelled above)
     finally:
+        if sigint is not None:
+            signal.signal(signal.SIGINT, sigint)
         told.append("done")
         if not ch.closed:
             ch.notify("resumed", {"state": resume_state(pause)})

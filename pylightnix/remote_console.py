@@ -47,7 +47,7 @@ from typing import Any, Callable, Dict, List, Optional, TextIO
 
 from pylightnix.channel import Channel, ChannelError
 from pylightnix.events import BuildPause
-from pylightnix.process import raise_in_thread
+from pylightnix.process import raise_in_thread, unraise_in_thread
 from pylightnix.remote import DROPPED
 
 #: seconds Tab waits for the worker's completions (the first one imports jedi there)
@@ -140,18 +140,20 @@ class _Cell:
         self.ident = ident
         self.main = ident == threading.main_thread().ident
         self.running = threading.Event()
+        self.lock = threading.Lock()
 
     def interrupt(self) -> str:
         """KeyboardInterrupt in the running cell: ``"now"`` (the build runs in the main
         thread, where a SIGINT also breaks a blocking call), ``"between"`` (another
         thread: CPython raises it at the next bytecode, so a blocking call first returns),
         or ``""`` (no cell runs)."""
-        if not self.running.is_set():
-            return ""
-        if self.main:
-            signal.pthread_kill(self.ident, signal.SIGINT)
-            return "now"
-        return "between" if raise_in_thread(self.ident, KeyboardInterrupt) else ""
+        with self.lock:  # never after the cell ended: it would hit the console's own loop
+            if not self.running.is_set():
+                return ""
+            if self.main:
+                signal.pthread_kill(self.ident, signal.SIGINT)
+                return "now"
+            return "between" if raise_in_thread(self.ident, KeyboardInterrupt) else ""
 
     def on_sigint(self, signum: int, frame: Any) -> None:
         """SIGINT in the main thread while a console serves it: only a running cell is
@@ -162,14 +164,20 @@ class _Cell:
     def run(self, shell: Any, code: str) -> None:
         self.running.set()
         try:
-            if _EXIT.fullmatch(code):  # IPython turns ``exit  # note`` into a SyntaxError
-                shell.ask_exit()
-            else:
-                shell.run_cell(code, store_history=True)
-        except KeyboardInterrupt:  # arrived between the cell's statements
-            print("KeyboardInterrupt")
-        finally:
-            self.running.clear()
+            try:
+                if _EXIT.fullmatch(code):  # IPython turns ``exit  # note`` into a SyntaxError
+                    shell.ask_exit()
+                else:
+                    shell.run_cell(code, store_history=True)
+            except KeyboardInterrupt:  # arrived between the cell's statements
+                print("KeyboardInterrupt")
+            finally:
+                with self.lock:
+                    self.running.clear()
+                    if not self.main:
+                        unraise_in_thread(self.ident)  # one that has not landed yet
+        except KeyboardInterrupt:  # landed while the cell was ending
+            pass
 
 
 _cells: Dict[int, _Cell] = {}
@@ -219,12 +227,7 @@ def serve(pause: BuildPause, sock: Any) -> Optional[str]:
             return {"ok": True}
         raise ChannelError(f"unknown method {method}")
 
-    def on_close() -> None:
-        if not pause.pending:  # the driver cancelled the build: stop what runs for it
-            cell.interrupt()
-        jobs.put(None)
-
-    ch = Channel(sock, on_request=on_request, on_close=on_close, name="pylightnix-remote-console")
+    ch = Channel(sock, on_request=on_request, on_close=lambda: jobs.put(None), name="pylightnix-remote-console")
     shell_box.append(_make_shell(pause))
     shell = shell_box[0]
     ch.start()
@@ -312,7 +315,8 @@ def run_client(sock: Any, answer: Dict[str, Any], out: TextIO) -> int:
     except ChannelError:
         pass
     finally:
-        if not closed.is_set() and not cancelled:
+        gone = closed.is_set()  # the worker's side ended it (before our own close below)
+        if not gone and not cancelled:
             try:
                 ch.call("exit", {}, timeout=5)
             except ChannelError:
@@ -320,10 +324,11 @@ def run_client(sock: Any, answer: Dict[str, Any], out: TextIO) -> int:
         ch.close()
     if cancelled:
         out.write(f"pylightnix: detached from {answer.get('name')}; its build is cancelled\n")
-    elif not closed.is_set() or result:
+    elif not gone or result.get("exit"):
         out.write(f"pylightnix: detached from {answer.get('name')}; the build goes on\n")
     else:
-        out.write(f"pylightnix: the paused build of {answer.get('name')} went away\n")
+        out.write(f"pylightnix: the paused build of {answer.get('name')} went away (cancelled by its driver, "
+                  f"or the driver ended)\n")
     out.flush()
     return 0
 

@@ -35,6 +35,9 @@ class Driver:
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True)
         self.lines: List[str] = []
+        self._start_reading()
+
+    def _start_reading(self) -> None:
         self._cond = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
 
