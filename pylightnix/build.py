@@ -121,6 +121,7 @@ def build_wrapper_(f: Callable[[B], None], ctr: Callable[[BuildArgs], B], buildt
         f(b)
         return list(b.outpaths)
     _realizer.__pylightnix_stage_function__ = f  # type: ignore[attr-defined]
+    _realizer.__pylightnix_build_class__ = ctr  # type: ignore[attr-defined]
     _realizer.__name__ = getattr(f, "__name__", "realizer")
     return _realizer
 
@@ -133,6 +134,13 @@ def build_wrapper(f: Callable[[Build], None], buildtime: bool = True) -> Realize
 def stage_function(realizer: Callable[..., Any]) -> Callable[..., Any]:
     """The user's function behind a realizer (``f`` of ``build_wrapper(f)``)."""
     return getattr(realizer, "__pylightnix_stage_function__", realizer)
+
+
+def build_class(realizer: Callable[..., Any]) -> Optional[type]:
+    """The :class:`Build` subclass a realizer builds with (``C`` of ``build_wrapper_(f, C)``),
+    if it is one: what a pause's banner tells the user to build by hand with."""
+    c = getattr(realizer, "__pylightnix_build_class__", None)
+    return c if isinstance(c, type) and issubclass(c, Build) else None
 
 
 def build_config(b: Build) -> RConfig:

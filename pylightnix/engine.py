@@ -21,7 +21,7 @@ from typing import Any, Dict, Generator, List, Optional, Sequence, Set
 from pylightnix import build as _build_mod
 from pylightnix import events, locks
 from pylightnix.breakpoints import break_on_failure, match_breakpoint
-from pylightnix.build import BuildSession, mkbuildargs, timestring
+from pylightnix.build import BuildSession, build_class, mkbuildargs, timestring
 from pylightnix.config import config_name, config_promises
 from pylightnix.errors import BuildCancelled, BuildError, ClosureError, MatcherError, PromiseError, StoreError
 from pylightnix.gcpause import GCPause
@@ -118,6 +118,7 @@ def _pause(kind: str, drv: Derivation, ctx: Context, session: BuildSession, rarg
 
     return BuildPause(kind=kind, name=_name(drv), dref=drv.dref, config=drv.config.val, context=dict(ctx),
                       reason=reason, stage_function=derivation_stage_function(drv),
+                      build_class=build_class(drv.realizer),
                       make_buildargs=make_buildargs, commit_paths=commit_paths, build=build, exception=exc,
                       breakpoint=bp, origin=drv.origin)
 

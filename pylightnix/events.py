@@ -48,7 +48,8 @@ class BuildPause:
                  make_buildargs: Callable[[], Any],
                  commit_paths: Callable[[Sequence[str]], List[str]],
                  build: Any = None, exception: Optional[BaseException] = None,
-                 breakpoint: Optional[str] = None, origin: Optional[Tuple[str, int]] = None) -> None:
+                 breakpoint: Optional[str] = None, origin: Optional[Tuple[str, int]] = None,
+                 build_class: Optional[type] = None) -> None:
         self.kind = kind
         self.name = name
         self.dref = dref
@@ -60,6 +61,8 @@ class BuildPause:
         self.breakpoint = breakpoint
         #: the user's stage function (``f`` of ``build_wrapper(f)``) or the raw realizer
         self.stage_function = stage_function
+        #: the stage's :class:`Build` subclass, if its realizer is a ``build_wrapper``'s
+        self.build_class = build_class
         self.build = build
         self.exception = exception
         #: (file, line) of the stage function that declared the derivation, if known

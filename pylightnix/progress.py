@@ -7,7 +7,9 @@ into output on stderr:
 - on a terminal, a live line (rich): stage i of N, its name, how many stages
   were cached, and the elapsed time; it disappears at a pause and at the end,
   where one summary line remains;
-- otherwise (a pipe, a file, CI), one line per built stage plus a summary.
+- otherwise (a pipe, a file, CI), one line per built stage plus a summary;
+  also on a terminal once a stage builds on a worker (``Processes``, Dask),
+  whose own prints would otherwise land on the live line.
 
 Cached stages print nothing, so a realization that builds nothing is silent.
 ``PYLIGHTNIX_PROGRESS=0`` silences both.
@@ -112,11 +114,21 @@ class ProgressFrontend(Frontend):
             return
         run = runs[-1]
         run.index, run.building = index, run.building + 1
-        live = self._live()
+        if where != "driver":  # a worker may print to this terminal too: never onto a live line
+            self._plain()
+        live = None if getattr(self._local, "plain", False) else self._live()
         if live is not None:
             live.show(run, name, where)
         else:
             self._print(f"{PREFIX} building {name}{_on(where)} (stage {index + 1} of {total})")
+
+    def _plain(self) -> None:
+        """One line per stage from now on in this realization (the live line ends)."""
+        live = getattr(self._local, "live", None)
+        if live is not None:
+            live.stop()
+            self._local.live = None
+        self._local.plain = True
 
     def on_built(self, dref: str, name: str, rrefs: List[str]) -> None:
         runs = self._runs()
@@ -139,10 +151,8 @@ class ProgressFrontend(Frontend):
             return
         run = runs.pop()
         if not runs:
-            live = getattr(self._local, "live", None)
-            if live is not None:
-                live.stop()
-                self._local.live = None
+            self._plain()
+            self._local.plain = False
         if run is None or run.building == 0:
             return
         secs = time.monotonic() - run.started

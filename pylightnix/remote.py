@@ -84,6 +84,15 @@ def reattach_timeout() -> float:
     return value
 
 
+def worker_label(where: Any, pid: Any) -> str:
+    """``worker HOST, pid N`` for a pause's ``where`` (a Dask worker's address, or a pool
+    process's ``HOST pid N``) and ``pid``: what every frontend calls the worker."""
+    where, suffix = str(where), f" pid {pid}"
+    if pid and where.endswith(suffix):
+        where = where[:-len(suffix)]
+    return f"worker {where}" + (f", pid {pid}" if pid else "")
+
+
 def resume_state(pause: BuildPause) -> str:
     """How a pause ended, in the words the frontends show."""
     return {COMMITTED: "committed", CANCELLED: "cancelled"}.get(pause.state, "continued")
@@ -129,8 +138,7 @@ class RemotePause:
 
     def describe(self) -> str:
         what = "failed and is paused" if self.kind == FAILURE else "is paused"
-        pid = f", pid {self.pid}" if self.pid and f"pid {self.pid}" not in self.where else ""
-        return f"{self.name} {what} on worker {self.where}{pid}"
+        return f"{self.name} {what} on {worker_label(self.where, self.pid)}"
 
     def open(self, service: str) -> Tuple[socket.socket, Dict[str, Any]]:
         """Attach to this build from the driver itself (the terminal's in-place attach)."""

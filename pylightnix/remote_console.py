@@ -48,7 +48,7 @@ from typing import Any, Callable, Dict, List, Optional, TextIO
 from pylightnix.channel import Channel, ChannelError
 from pylightnix.events import BuildPause
 from pylightnix.process import raise_in_thread, unraise_in_thread
-from pylightnix.remote import DROPPED
+from pylightnix.remote import DROPPED, worker_label
 
 #: seconds Tab waits for the worker's completions (the first one imports jedi there)
 COMPLETE_TIMEOUT = 15.0
@@ -288,8 +288,8 @@ def run_client(sock: Any, answer: Dict[str, Any], out: TextIO) -> int:
 
     ch = Channel(sock, on_event=on_event, on_close=on_close, name="pylightnix-attach").start()
     hello = ch.call("hello", {}, timeout=30)
-    out.write(f"pylightnix: attached to {answer.get('name')} on worker {answer.get('where')} "
-              f"(pid {answer.get('pid')}); Ctrl-D continues the build\n")
+    out.write(f"pylightnix: attached to {answer.get('name')} on {worker_label(answer.get('where'), answer.get('pid'))}"
+              f"; Ctrl-D continues the build\n")
     out.write(str(hello.get("banner", "")) + "\n")
     out.flush()
     read = _reader(ch)

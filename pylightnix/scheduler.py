@@ -40,7 +40,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 from pylightnix import events, locks
 from pylightnix import store as _store_mod
 from pylightnix import breakpoints
-from pylightnix.build import stage_function
+from pylightnix.build import build_class, stage_function
 from pylightnix.events import COMMITTED
 from pylightnix.breakpoints import break_on_failure, match_breakpoint
 from pylightnix.config import Config
@@ -169,6 +169,7 @@ def run_build(payload: bytes, *archives: bytes) -> Dict[str, Any]:
         ran.append(True)
         return realizer(*args)
     counted.__pylightnix_stage_function__ = stage_function(realizer)  # type: ignore[attr-defined]
+    counted.__pylightnix_build_class__ = build_class(realizer)  # type: ignore[attr-defined]
     area = _TmpArea()
     failure: Optional[BaseException] = None
     debug = spec.get("debug")

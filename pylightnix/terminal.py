@@ -105,9 +105,12 @@ def banner(pause: BuildPause) -> str:
             "  exit or Ctrl-D                 give up: the exception propagates",
         ]
     else:
+        cls = pause.build_class
+        if cls is not None:
+            make = f"  b = {cls.__name__}(repl_buildargs())"
+            lines += [f"{make:<31}  build by hand (the stage's Build class),",
+                      f"{'':<33}then run your stage functions on b"]
         lines += [
-            "  b = Model(repl_buildargs())    build by hand (Model: your Build subclass),",
-            "                                 then run your stage functions on b",
             "  repl_continueBuild(b)          commit b's outputs as the realization",
             "  repl_cancel()                  cancel: realize() raises BuildCancelled",
             "  exit or Ctrl-D                 continue: the stage's realizer runs",
@@ -137,6 +140,8 @@ def pause_namespace(pause: BuildPause) -> Dict[str, Any]:
     if pause.kind == FAILURE:
         ns["b"] = pause.build
         ns["exc"] = pause.exception
+    if pause.build_class is not None:  # the banner's ``b = C(repl_buildargs())`` works as typed
+        ns[pause.build_class.__name__] = pause.build_class
     return ns
 
 
@@ -295,6 +300,7 @@ class TerminalFrontend(Frontend):
             # assignments stay in the shell and never clobber the script.
             local_ns = dict(vars(module))
             local_ns.update(pause_namespace(pause))
+            shell.execution_count = 1  # each pause's shell starts at In [1]
             try:
                 shell(header=banner(pause), local_ns=local_ns, module=module,
                       _call_location_id=_LOCATION)

@@ -23,9 +23,8 @@ if TYPE_CHECKING:
 
 def session_name(pause: Dict[str, Any]) -> str:
     """What the Call Stack calls the child session."""
-    where = f"worker {pause.get('where')}"
-    if pause.get("pid") and f"pid {pause.get('pid')}" not in where:
-        where += f", pid {pause.get('pid')}"
+    from pylightnix.remote import worker_label
+    where = worker_label(pause.get("where"), pause.get("pid"))
     if pause.get("kind") == protocol.FAILURE:
         return f"Build of {pause.get('name')} failed ({where})"
     return f"Paused before building {pause.get('name')} ({where})"

@@ -36,6 +36,13 @@ def chain(m, n):
 print(realize(instantiate(chain, int(sys.argv[1]))), flush=True)
 '''
 
+# The same chain built on two worker processes, which print to the same terminal.
+ON_WORKERS = CHAIN.replace("from pylightnix import", "from pylightnix.executors import Processes\nfrom pylightnix import") \
+    .replace("print(realize(instantiate(chain, int(sys.argv[1]))), flush=True)",
+             "if __name__ == '__main__':\n"
+             "    with Processes(2) as pool:\n"
+             "        print(realize(instantiate(chain, int(sys.argv[1])), executor=pool), flush=True)")
+
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -46,9 +53,9 @@ def _env(tmp: Path, **extra: str) -> Dict[str, str]:
     return env
 
 
-def _script(tmp: Path) -> str:
+def _script(tmp: Path, text: str = CHAIN) -> str:
     p = tmp / "chain.py"
-    p.write_text(CHAIN)
+    p.write_text(text)
     return str(p)
 
 
@@ -57,8 +64,8 @@ def _piped(tmp: Path, n: int, **extra: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120, check=True)
 
 
-def _pty(tmp: Path, n: int, **extra: str) -> str:
-    child = pexpect.spawn(sys.executable, [_script(tmp), str(n)], env=_env(tmp, **extra), encoding="utf-8",
+def _pty(tmp: Path, n: int, text: str = CHAIN, **extra: str) -> str:
+    child = pexpect.spawn(sys.executable, [_script(tmp, text), str(n)], env=_env(tmp, **extra), encoding="utf-8",
                           timeout=120, dimensions=(40, 160))
     child.expect(pexpect.EOF)
     child.close()
@@ -106,6 +113,16 @@ def test_terminal_shows_a_live_display(tmp_path: Path) -> None:
     assert re.search(r"\[pylightnix\] realized s3: 2 built, 2 cached, \d+\.\d s", plain), plain
     last = [l for l in re.split(r"[\r\n]+", plain) if l.strip()]
     assert last[-1].startswith("rref:") and last[-2].startswith("[pylightnix] realized s3")
+
+
+def test_worker_prints_never_land_on_the_progress_line(tmp_path: Path) -> None:
+    """Stages built on worker processes print straight to the terminal: the progress is
+    then shown one line per stage, so each print starts a line (not ``0:00:00stage 1``)."""
+    plain = ANSI.sub("", _pty(tmp_path, 3, ON_WORKERS)).replace("\r", "")
+    for i in range(3):
+        assert re.search(rf"(^|\n)stage {i} says hello\n", plain), plain
+    assert "[pylightnix] building s2 on process pool (stage 3 of 3)" in plain, plain
+    assert re.search(r"\[pylightnix\] realized s2: 3 built, 0 cached", plain), plain
 
 
 def test_live_display_leaves_the_terminal_to_the_pause_shell(env) -> None:
