@@ -19,7 +19,6 @@ import secrets
 import signal
 import sys
 import threading
-import urllib.parse
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from pylightnix.errors import ExecutorError
@@ -348,9 +347,9 @@ class Dask(Executor):
         return self._client
 
     def same_machine(self) -> bool:
-        from pylightnix.remote import is_local_host
-        hosts = [urllib.parse.urlsplit(a).hostname or "" for a in self.client.scheduler_info().get("workers", {})]
-        return bool(hosts) and all(is_local_host(h) for h in hosts)
+        from pylightnix.remote import is_local_address
+        workers = list(self.client.scheduler_info().get("workers", {}))
+        return bool(workers) and all(is_local_address(a) for a in workers)
 
     def capacity(self) -> int:
         return max(1, sum(self.client.nthreads().values()))

@@ -17,7 +17,10 @@ in the build's own thread, where its ``Build`` (a model on a GPU, say) lives.
   found through the entry point ``pylightnix.debugger: worker``). The hub has
   the worker open a second connection and splices the two, so the attacher talks
   straight to the paused build. When the service ends, the build resumes: with
-  the committed result, cancelled, or running its realizer.
+  the committed result, cancelled, or running its realizer. When the attacher's
+  connection drops without leaving, the build waits for a re-attach
+  (:data:`REATTACH_TIMEOUT`), then is cancelled; when the driver goes away, it is
+  cancelled at once.
 
 The worker must reach the driver's 127.0.0.1, so pauses follow builds to workers
 on the same machine (``Processes``, a local Dask cluster); other executors build
@@ -38,6 +41,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pylightnix import attach_info, events
@@ -431,6 +435,13 @@ def is_local_host(host: str) -> bool:
     except ValueError:
         pass
     return host in _local_addresses()
+
+
+def is_local_address(address: str) -> bool:
+    """Whether a Dask worker's ``address`` is on this machine: ``inproc://`` (a worker
+    thread of this very process, ``LocalCluster(processes=False)``) or a local host."""
+    parts = urllib.parse.urlsplit(address)
+    return parts.scheme == "inproc" or is_local_host(parts.hostname or "")
 
 
 # =========================================================================== worker

@@ -1,6 +1,7 @@
 """A driver for the tests of pauses on workers, run as a real subprocess.
 
-    remote_pipeline.py EXECUTOR LOG     EXECUTOR: processes:2, or dask:ADDRESS
+    remote_pipeline.py EXECUTOR LOG     EXECUTOR: processes:2, dask:ADDRESS, or dask-inthread
+                                        (a LocalCluster of worker threads in this process)
 
 Stages ``alpha`` and ``beta`` (independent) feed ``top``. Every realizer run appends
 "<name> <pid>" to LOG, so a test can tell where and how often a stage trained.
@@ -57,12 +58,26 @@ def pipeline(m, logpath):
                  build_wrapper(realize_top))
 
 
-if __name__ == "__main__":
+def main() -> None:
     print(f"DRIVER {os.getpid()}", flush=True)
-    executor = parse_executor(sys.argv[1])
+    if sys.argv[1] == "dask-inthread":
+        from distributed import Client, LocalCluster
+        from pylightnix.executors import Dask
+        with LocalCluster(n_workers=1, processes=False, threads_per_worker=2, dashboard_address=":0",
+                          silence_logs=40) as cluster, Client(cluster) as client:
+            run(Dask(client=client))
+    else:
+        run(parse_executor(sys.argv[1]))
+
+
+def run(executor):
     try:
         rref = realize(instantiate(pipeline, sys.argv[2]), executor=executor)
     except Exception as e:
         print(f"ERROR {type(e).__name__}: {e}", flush=True)
         sys.exit(1)
     print(f"RESULT {rref}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

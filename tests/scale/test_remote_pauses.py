@@ -220,3 +220,20 @@ def test_remote_pauses_off_builds_in_the_driver(env, driver_factory) -> None:
     assert d.proc.returncode == 0, text
     assert "attach with" not in text
     assert f"beta {driver_pid}" in d.runs()  # as before this feature: the paused build ran in the driver
+
+
+def test_pause_on_an_in_thread_dask_worker_is_served_there(env, driver_factory) -> None:
+    """LocalCluster(processes=False): the worker is a thread of the driver process; the
+    build pauses in that thread (it used to be built in the driver without a word)."""
+    env["PYLIGHTNIX_BREAK"] = "beta"
+    d = driver_factory("dask-inthread", env)
+    driver_pid = int(d.wait_for(re.compile(r"DRIVER (\d+)"))[0].group(1))
+    m = d.wait_for(ATTACH_LINE)[0]
+    assert m.group(2).startswith("inproc://"), m.group(0)
+    out = attach(env, "import os, threading; print('IN', os.getpid(), threading.current_thread() is threading.main_thread())\n"
+                      "b = Model(repl_buildargs()); train(b); repl_continueBuild(b)\n", m.group(3))
+    assert f"IN {driver_pid} False" in out.stdout, out.stdout  # the worker's thread, in the driver process
+    text = d.finish()
+    assert d.proc.returncode == 0 and "committed by hand" in text, text
+    assert sorted(r.split()[0] for r in d.runs()) == ["alpha", "top"]
+    assert len(realization(env, "beta")) == 1
