@@ -580,10 +580,7 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
                     _hang_up(stream)  # shutdown first: a channel's reader may still hold the socket
                 if ended == DROPPED and pause.pending and not ch.closed and not told:
                     deadline = time.monotonic() + reattach
-                    try:
-                        ch.notify("detached", {"timeout": reattach})
-                    except ChannelError:
-                        pass
+                    ch.notify("detached", {"timeout": reattach})
                     continue
                 if ch.closed and pause.pending:  # the driver went away while the attacher worked
                     pause.cancel()

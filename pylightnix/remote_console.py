@@ -352,7 +352,11 @@ def _wait_cell(ch: Channel, done: threading.Event, out: TextIO, name: str) -> bo
                 how = ch.call("interrupt", {}, timeout=5).get("how")
             except ChannelError:
                 return False
-            if how == "between" and not done.wait(INTERRUPT_GRACE):
+            try:
+                landed = how != "between" or done.wait(INTERRUPT_GRACE)
+            except KeyboardInterrupt:  # pressed again at once: the same question, asked below
+                landed = False
+            if not landed:
                 waiting = True
                 out.write(f"\npylightnix: the cell is in a call that Python cannot interrupt in this worker's "
                           f"thread (time.sleep, I/O, ...): the KeyboardInterrupt comes when it returns. "
