@@ -72,6 +72,7 @@ def test_exit_continues_and_pauses_repeatedly(env: Env) -> None:
     s.expect("dataset: continuing, the stage's realizer runs")
     s.expect("paused before building linreg")
     s.expect(r"\(build breakpoint 'lin\*'\)")
+    s.last_prompt = 0  # each pause's shell starts at In [1]
     s.prompt()
     s.run('print("SEEN", "tag" in dir(), name)', out="SEEN False linreg")  # a fresh namespace for each pause
     s.eof()
@@ -119,7 +120,7 @@ def test_banner_names_the_users_file_and_line(env: Env) -> None:
     s.expect(r"raised at (\S+):(\d+)")
     where = (s.child.match.group(1), int(s.child.match.group(2)))
     assert where == (str(PIPELINE), _line_of("# bug: numpy arrays have no .load"))
-    s.last_prompt = 0  # nothing ran at the first pause: the same shell shows In [1] again
+    s.last_prompt = 0  # each pause's shell starts at In [1]
     s.prompt()
     s.eof()
     assert s.finish() == 1
