@@ -38,12 +38,15 @@ connection drops (killed, a lost SSH session) does not: :func:`serve` returns
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import re
 import signal
 import sys
 import threading
-from typing import Any, Callable, Dict, List, Optional, TextIO
+import time
+from typing import Any, Callable, Dict, Iterator, List, Optional, TextIO
 
 from pylightnix.channel import Channel, ChannelError
 from pylightnix.events import BuildPause
@@ -333,14 +336,54 @@ def run_client(sock: Any, answer: Dict[str, Any], out: TextIO) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _ctrl_c_as_key(done: threading.Event) -> Iterator[Callable[[float], None]]:
+    """While a cell runs: a function waiting up to a timeout for the cell's end that
+    raises KeyboardInterrupt when Ctrl-C is pressed. On a terminal Ctrl-C is read as a
+    key (no SIGINT), since the driver's terminal is shared with its worker processes:
+    a Ctrl-C sent to all of them would interrupt the other builds too."""
+    fd = -1
+    try:
+        if sys.stdin.isatty():
+            import termios
+            fd = sys.stdin.fileno()
+            saved = termios.tcgetattr(fd)
+            raw = termios.tcgetattr(fd)
+            raw[3] &= ~(termios.ISIG | termios.ICANON | termios.ECHO)
+            raw[6][termios.VMIN], raw[6][termios.VTIME] = 0, 0
+            termios.tcsetattr(fd, termios.TCSANOW, raw)
+    except (ImportError, OSError, ValueError):
+        fd = -1
+
+    def wait(timeout: float) -> None:
+        if fd < 0:
+            done.wait(timeout)
+            return
+        import select
+        end = time.monotonic() + timeout
+        while not done.is_set() and time.monotonic() < end:
+            if select.select([fd], [], [], 0.05)[0] and b"\x03" in os.read(fd, 1024):
+                raise KeyboardInterrupt
+    try:
+        yield wait
+    finally:
+        if fd >= 0:
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
 def _wait_cell(ch: Channel, done: threading.Event, out: TextIO, name: str) -> bool:
     """Wait for the running cell; Ctrl-C interrupts it on the worker. Where the interrupt
     must wait for a blocking call to return, say so, and a second Ctrl-C cancels the
     build. Returns whether the build was cancelled (the console is then left)."""
+    with _ctrl_c_as_key(done) as wait:
+        return _wait_keys(ch, done, out, name, wait)
+
+
+def _wait_keys(ch: Channel, done: threading.Event, out: TextIO, name: str, wait: Callable[[float], None]) -> bool:
     waiting = False  # the interrupt waits for a blocking call; the next Ctrl-C cancels
     while not done.is_set():
         try:
-            done.wait(0.5)
+            wait(0.5)
         except KeyboardInterrupt:
             try:
                 if waiting:
@@ -353,10 +396,11 @@ def _wait_cell(ch: Channel, done: threading.Event, out: TextIO, name: str) -> bo
             except ChannelError:
                 return False
             try:
-                landed = how != "between" or done.wait(INTERRUPT_GRACE)
+                if how == "between":
+                    wait(INTERRUPT_GRACE)
             except KeyboardInterrupt:  # pressed again at once: the same question, asked below
-                landed = False
-            if not landed:
+                pass
+            if not done.is_set() and how == "between":
                 waiting = True
                 out.write(f"\npylightnix: the cell is in a call that Python cannot interrupt in this worker's "
                           f"thread (time.sleep, I/O, ...): the KeyboardInterrupt comes when it returns. "

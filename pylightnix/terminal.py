@@ -189,10 +189,9 @@ class TerminalFrontend(Frontend):
         if self._attached_here:
             return
         try:
-            answer = input(f"{_PREFIX} attach here? [Y/n] ").strip().lower()
+            answer = _ask(f"{_PREFIX} attach here? [Y/n] ").strip().lower()
         except (EOFError, KeyboardInterrupt):  # Ctrl-D, Ctrl-C: "no"
             answer = "n"
-            self.stderr.write("\n")
         if answer not in ("", "y", "yes"):
             self._say(f"not attaching; {remote.name} stays paused: pylightnix attach {remote.id}")
             return
@@ -316,6 +315,14 @@ class TerminalFrontend(Frontend):
             if ps[0] is not None:
                 sys.ps1, sys.ps2 = ps
             sys.excepthook = saved_hook
+
+
+def _ask(question: str) -> str:
+    """A line typed at the terminal. prompt_toolkit reads it with the terminal in raw mode,
+    so Ctrl-C is a key for this process (KeyboardInterrupt here), not a SIGINT to the
+    whole foreground group, which holds the worker processes whose builds run meanwhile."""
+    from prompt_toolkit import prompt
+    return prompt(question)
 
 
 def default_frontend() -> Frontend:

@@ -5,11 +5,13 @@
 
 Stages ``alpha`` and ``beta`` (independent) feed ``top``. Every realizer run appends
 "<name> <pid>" to LOG, so a test can tell where and how often a stage trained.
-``beta`` raises ValueError while FAIL_BETA=1 (break-on-failure tests). The driver
+``beta`` raises ValueError while FAIL_BETA=1 (break-on-failure tests); ``alpha`` takes
+SLOW_ALPHA seconds (a build running on the other worker meanwhile). The driver
 prints ``DRIVER <pid>``, then ``RESULT <rref>`` or ``ERROR <type>: <message>``.
 """
 import os
 import sys
+import time
 from os.path import join
 
 from pylightnix import (Build, build_cattrs, build_outpath, build_wrapper, instantiate, match_only, mkconfig,
@@ -38,6 +40,8 @@ def train(b):
 
 def leaf(m, name, logpath, fail=False):
     def realize_leaf(b):
+        if build_cattrs(b).name == "alpha":
+            time.sleep(float(os.environ.get("SLOW_ALPHA", "0")))
         log(b, build_cattrs(b).name)
         if build_cattrs(b).fail:
             raise ValueError(f"{build_cattrs(b).name} diverged")

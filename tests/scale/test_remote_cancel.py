@@ -38,6 +38,17 @@ class Attacher(Driver):
         self.proc.stdin.flush()
 
 
+def in_long_cell(env: Dict[str, str], executor: str, driver_factory, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A driver with beta paused on a worker, and an attacher running :func:`long_cell`
+    there (``tmp_path / "interrupted"`` appears when it is interrupted)."""
+    env["PYLIGHTNIX_BREAK"] = "beta"
+    d = driver_factory(executor, env)
+    a = Attacher(env, d.wait_for(ATTACH_LINE)[0].group(3))
+    a.send(long_cell(tmp_path / "interrupted"))
+    a.wait_for(re.compile("CELL START"))
+    return d, a
+
+
 def long_cell(mark: Path) -> str:
     """A cell that runs ~30 s in short sleeps (so that an interrupt lands in a Dask task
     thread too) and leaves ``mark`` when it is interrupted."""
@@ -74,12 +85,8 @@ def dask_executor(cluster) -> str:  # type: ignore[no-untyped-def]
 
 def test_ctrl_c_in_driver_during_a_console_cell_cancels_the_build(env, dask_executor, driver_factory,
                                                                    tmp_path) -> None:
-    env["PYLIGHTNIX_BREAK"] = "beta"
-    d = driver_factory(dask_executor, env)
-    a = Attacher(env, d.wait_for(ATTACH_LINE)[0].group(3))
+    d, a = in_long_cell(env, dask_executor, driver_factory, tmp_path)
     try:
-        a.send(long_cell(tmp_path / "interrupted"))
-        a.wait_for(re.compile("CELL START"))
         d.proc.send_signal(signal.SIGINT)  # Ctrl-C in the driver
         d.finish()
         assert d.proc.returncode != 0
@@ -111,12 +118,8 @@ def test_attacher_killed_during_a_cell_then_ctrl_c_in_driver_cancels(env, dask_e
 
 
 def test_driver_killed_while_a_console_is_attached_cancels(env, dask_executor, driver_factory, tmp_path) -> None:
-    env["PYLIGHTNIX_BREAK"] = "beta"
-    d = driver_factory(dask_executor, env)
-    a = Attacher(env, d.wait_for(ATTACH_LINE)[0].group(3))
+    d, a = in_long_cell(env, dask_executor, driver_factory, tmp_path)
     try:
-        a.send(long_cell(tmp_path / "interrupted"))
-        a.wait_for(re.compile("CELL START"))
         d.kill()  # kill -9 of the driver
         wait_file(tmp_path / "interrupted")  # as without a console: the build is cancelled at once
         never_built(env, d)

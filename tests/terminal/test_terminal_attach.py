@@ -2,6 +2,7 @@
 against a build paused in a real worker process (Processes(2))."""
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from typing import Iterator, List, Tuple
 
 import pytest
 
-from terminal_support import PYTHON, REPO, Env
+from terminal_support import PYTHON, REPO, Env, Session
 
 PIPELINE = REPO / "tests" / "scale" / "remote_pipeline.py"
 ATTACH = re.compile(r"beta is paused on worker .+?; attach with: pylightnix attach ([0-9a-f]{6})")
@@ -37,10 +38,25 @@ def _paused_driver(env: Env, tmp_path: Path, executor: str) -> Tuple[subprocess.
     raise AssertionError("".join(lines))
 
 
-def test_attach_from_another_terminal_commits_on_the_worker(env: Env, tmp_path: Path) -> None:
-    driver, lines, pause_id = _paused_driver(env, tmp_path, "processes:2")
+@contextlib.contextmanager
+def _attached(env: Env, tmp_path: Path, executor: str) -> Iterator[Tuple[Session, subprocess.Popen, List[str]]]:
+    """The paused driver and ``pylightnix attach`` on a pty; the driver is killed at the end."""
+    driver, lines, pause_id = _paused_driver(env, tmp_path, executor)
     try:
-        s = env.spawn(["-m", "pylightnix", "attach", pause_id])
+        yield env.spawn(["-m", "pylightnix", "attach", pause_id]), driver, lines
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+
+
+def _rest(driver: subprocess.Popen, lines: List[str]) -> str:
+    """All the driver printed, once it ended."""
+    rest, _ = driver.communicate(timeout=60)
+    return "".join(lines) + rest
+
+
+def test_attach_from_another_terminal_commits_on_the_worker(env: Env, tmp_path: Path) -> None:
+    with _attached(env, tmp_path, "processes:2") as (s, driver, lines):
         s.expect(r"attached to beta on worker")
         s.expect(r"paused before building beta")
         s.prompt()
@@ -62,21 +78,24 @@ def test_attach_from_another_terminal_commits_on_the_worker(env: Env, tmp_path: 
         s.eof()
         s.expect("detached from beta")
         assert s.finish() == 0
-        rest, _ = driver.communicate(timeout=60)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-    out = "".join(lines) + rest
+        out = _rest(driver, lines)
     assert driver.returncode == 0 and "RESULT rref:" in out, out
     files = _weights(env)
     assert len(files) == 1 and files[0].read_text() == f"beta trained in {worker_pid}\n"
 
 
-def test_driver_terminal_offers_to_attach_in_place(env: Env, tmp_path: Path) -> None:
+def _driver_on_terminal(env: Env, tmp_path: Path, slow_alpha: float = 0) -> Session:
+    """remote_pipeline.py with Processes(2) on a pty, beta paused on a worker (alpha
+    builds on the other one for ``slow_alpha`` seconds)."""
     env.vars["PYLIGHTNIX_DEBUG_DIR"] = str(tmp_path / "debug")
-    s = env.spawn([str(PIPELINE), "processes:2", str(tmp_path / "runs.log")], {"PYLIGHTNIX_BREAK": "beta"})
+    return env.spawn([str(PIPELINE), "processes:2", str(tmp_path / "runs.log")],
+                     {"PYLIGHTNIX_BREAK": "beta", "SLOW_ALPHA": str(slow_alpha)})
+
+
+def test_driver_terminal_offers_to_attach_in_place(env: Env, tmp_path: Path) -> None:
+    s = _driver_on_terminal(env, tmp_path)
     s.expect(ATTACH)
-    s.expect(r"attach here\? \[Y/n\] ")
+    s.expect(r"attach here\? \[Y/n\]")
     s.child.sendline("y")
     s.expect("attached to beta on worker")
     s.prompt()
@@ -100,27 +119,21 @@ def _runs(tmp_path: Path) -> List[str]:
 def test_exit_words_leave_the_worker_console(env: Env, tmp_path: Path, word: str) -> None:
     """The banner says ``exit`` continues the build: so do ``quit``, ``exit()`` and an
     ``exit`` with a comment (they raised AttributeError: no ask_exit)."""
-    driver, lines, pause_id = _paused_driver(env, tmp_path, "processes:2")
-    try:
-        s = env.spawn(["-m", "pylightnix", "attach", pause_id])
+    with _attached(env, tmp_path, "processes:2") as (s, driver, lines):
         s.expect(r"attached to beta on worker \S+, pid \d+; Ctrl-D continues")  # the pid once
         s.prompt()
         s.child.sendline(word)
         s.expect("detached from beta; the build goes on")
         assert s.finish() == 0
-        rest, _ = driver.communicate(timeout=60)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
+        out = _rest(driver, lines)
     assert "AttributeError" not in s.output() and "SyntaxError" not in s.output(), s.output()
-    assert driver.returncode == 0 and "RESULT rref:" in rest, "".join(lines) + rest
+    assert driver.returncode == 0 and "RESULT rref:" in out, out
     assert "beta" in _runs(tmp_path)  # continued: beta's realizer ran
 
 
 def test_exit_leaves_the_in_place_console(env: Env, tmp_path: Path) -> None:
-    env.vars["PYLIGHTNIX_DEBUG_DIR"] = str(tmp_path / "debug")
-    s = env.spawn([str(PIPELINE), "processes:2", str(tmp_path / "runs.log")], {"PYLIGHTNIX_BREAK": "beta"})
-    s.expect(r"attach here\? \[Y/n\] ")
+    s = _driver_on_terminal(env, tmp_path)
+    s.expect(r"attach here\? \[Y/n\]")
     s.child.sendline("y")
     s.expect(r"b = Build\(repl_buildargs\(\)\) +build by hand")  # the stage's own Build class
     s.prompt()
@@ -134,9 +147,7 @@ def test_exit_leaves_the_in_place_console(env: Env, tmp_path: Path) -> None:
 
 def test_ctrl_c_interrupts_a_sleep_on_a_process_worker(env: Env, tmp_path: Path) -> None:
     """A Processes build runs in its worker's main thread: Ctrl-C breaks even a sleep."""
-    driver, _, pause_id = _paused_driver(env, tmp_path, "processes:2")
-    try:
-        s = env.spawn(["-m", "pylightnix", "attach", pause_id])
+    with _attached(env, tmp_path, "processes:2") as (s, driver, lines):
         s.prompt()
         s.run("import time")
         s.child.sendline("t0 = time.monotonic(); time.sleep(30)")
@@ -150,10 +161,7 @@ def test_ctrl_c_interrupts_a_sleep_on_a_process_worker(env: Env, tmp_path: Path)
         s.eof()
         s.expect("detached from beta; the build goes on")
         assert s.finish() == 0
-        driver.communicate(timeout=60)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
+        _rest(driver, lines)
     assert driver.returncode == 0 and "beta" in _runs(tmp_path)
 
 
@@ -169,9 +177,7 @@ def test_ctrl_c_at_a_sleep_on_a_dask_thread_says_it_waits_and_offers_to_cancel(e
                                                                             dask_address: str) -> None:
     """A Dask build runs in a task thread, where CPython cannot break a sleep: the console
     says so at once, and a second Ctrl-C cancels the build (nothing is stored)."""
-    driver, lines, pause_id = _paused_driver(env, tmp_path, f"dask:{dask_address}")
-    try:
-        s = env.spawn(["-m", "pylightnix", "attach", pause_id])
+    with _attached(env, tmp_path, f"dask:{dask_address}") as (s, driver, lines):
         s.prompt()
         s.run("import time")
         s.child.sendline("time.sleep(8)")
@@ -185,19 +191,17 @@ def test_ctrl_c_at_a_sleep_on_a_dask_thread_says_it_waits_and_offers_to_cancel(e
         s.expect("cancelling the build of beta")
         s.expect("its build is cancelled")
         assert s.finish() == 0
-        rest, _ = driver.communicate(timeout=60)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-    assert driver.returncode == 1 and "ERROR BuildCancelled" in rest, "".join(lines) + rest
+        out = _rest(driver, lines)
+    assert driver.returncode == 1 and "ERROR BuildCancelled" in out, out
     assert _weights(env) == [] and "beta" not in _runs(tmp_path)
 
 
 def test_ctrl_c_at_the_attach_offer_means_no(env: Env, tmp_path: Path) -> None:
-    env.vars["PYLIGHTNIX_DEBUG_DIR"] = str(tmp_path / "debug")
-    s = env.spawn([str(PIPELINE), "processes:2", str(tmp_path / "runs.log")], {"PYLIGHTNIX_BREAK": "beta"})
+    """Ctrl-C is a key at the offer: no traceback, beta stays paused, and alpha, building
+    on the other worker process of the same terminal, is not interrupted."""
+    s = _driver_on_terminal(env, tmp_path, slow_alpha=4)
     pause_id = s.expect(ATTACH).group(1)
-    s.expect(r"attach here\? \[Y/n\] ")
+    s.expect(r"attach here\? \[Y/n\]")
     s.child.sendintr()
     s.expect(f"not attaching; beta stays paused: pylightnix attach {pause_id}")
     time.sleep(1.0)  # the worker shares the terminal: the Ctrl-C must not have ended its build
@@ -210,6 +214,27 @@ def test_ctrl_c_at_the_attach_offer_means_no(env: Env, tmp_path: Path) -> None:
     assert s.finish() == 0
     assert "Traceback" not in s.output() and "KeyboardInterrupt" not in s.output(), s.output()
     assert len(_weights(env)) == 1 and "beta" not in _runs(tmp_path)
+    assert _runs(tmp_path).count("alpha") == 1
+
+
+def test_ctrl_c_in_the_in_place_console_spares_the_other_builds(env: Env, tmp_path: Path) -> None:
+    """Ctrl-C while a cell runs in the in-place console interrupts that cell only: alpha,
+    building meanwhile in another worker process on this terminal, goes on."""
+    s = _driver_on_terminal(env, tmp_path, slow_alpha=5)
+    s.expect(r"attach here\? \[Y/n\]")
+    s.child.sendline("y")
+    s.prompt()
+    s.child.sendline("while True: pass")
+    time.sleep(1.0)
+    s.child.sendintr()
+    s.expect("KeyboardInterrupt")
+    s.prompt()
+    s.eof()
+    s.expect("detached from beta; the build goes on")
+    s.expect(r"RESULT rref:")
+    assert s.finish() == 0
+    runs = _runs(tmp_path)
+    assert runs.count("alpha") == 1 and runs.count("beta") == 1, runs
 
 
 def test_prompts_start_at_one_at_each_pause(env: Env, tmp_path: Path) -> None:
