@@ -572,10 +572,14 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
                     print(f"pylightnix: {pause.name}: cannot serve {cmd[1]}: {e}", file=sys.stderr)
                     continue
                 serving.append(stream)
+                if sigint is not None:  # the service decides (the debugger's interrupt wants Python's handler)
+                    signal.signal(signal.SIGINT, sigint)
                 try:
                     with events.active(pause):
                         ended = run(pause, stream)  # blocks in this thread until the attacher leaves
                 finally:
+                    if sigint is not None:
+                        signal.signal(signal.SIGINT, signal.SIG_IGN)
                     serving.remove(stream)
                     _hang_up(stream)  # shutdown first: a channel's reader may still hold the socket
                 if ended == DROPPED and pause.pending and not ch.closed and not told:
