@@ -183,9 +183,10 @@ def _claim(dfd: int, name: str) -> Optional[Tuple[int, float]]:
     except FileNotFoundError:
         return None
     if not ENTRY_RE.match(name) or not stat.S_ISREG(st.st_mode) or st.st_size > ENTRY_MAX_BYTES:
-        why = ("its name is not <pid>-<8 hex digits>" if not ENTRY_RE.match(name) else
-               "it is not a regular file" if not stat.S_ISREG(st.st_mode) else
-               f"it holds {st.st_size} bytes (an entry has one short line)")
+        why = ("it is a symlink" if stat.S_ISLNK(st.st_mode) else "it is a folder" if stat.S_ISDIR(st.st_mode)
+               else "it is not a regular file" if not stat.S_ISREG(st.st_mode)
+               else "its name is not <pid>-<8 hex digits>" if not ENTRY_RE.match(name)
+               else f"it holds {st.st_size} bytes (an entry is one short line)")
         log.warning("pylightnix: skipping %s in the store's journal: %s; remove it if nothing of yours put it "
                     "there", path, why)
         return None
