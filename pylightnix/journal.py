@@ -98,10 +98,15 @@ def _start() -> None:
             try:
                 fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
                              dir_fd=dfd)
-                fcntl.flock(fd, fcntl.LOCK_EX)  # held while this process lives: that is what "alive" means
-                os.write(fd, f"{time.time() - 2.0:.6f}\n".encode())  # 2 s of slack for coarse time stamps
-                os.fsync(fd)
-                os.fsync(dfd)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)  # held while this process lives: that is what "alive" means
+                    os.write(fd, f"{time.time() - 2.0:.6f}\n".encode())  # 2 s of slack for coarse time stamps
+                    os.fsync(fd)
+                    os.fsync(dfd)
+                except BaseException:
+                    os.unlink(name, dir_fd=dfd)
+                    os.close(fd)
+                    raise
             finally:
                 os.close(dfd)
         _entry = (name, fd)
