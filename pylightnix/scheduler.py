@@ -49,7 +49,7 @@ from pylightnix.errors import BuildCancelled, BuildError, ExecutorError, Matcher
 from pylightnix.executors import Executor, require_cloudpickle, result_of
 from pylightnix.manager import Closure, Derivation
 from pylightnix.store import lock_path, remember_deps, store_instantiate, store_pin, store_root, tmp_root
-from pylightnix.transfer import pack, unpack
+from pylightnix.transfer import pack, unpack, unpack_built
 from pylightnix.types import Context, DRef, RealizeArg, RRef
 
 #: largest pickled ``__main__`` value (other than functions, classes and modules) that goes
@@ -321,12 +321,15 @@ class _Run:
         """The build's RRefs in the driver's store (copy mode: committed here, then matched)."""
         if self.shared:
             return list(out["rrefs"])
-        for r, data in out["archives"]:
-            unpack(r, data)
+        if not isinstance(out, dict):
+            raise StoreError(f"{job.drv.dref}: the worker sent back {type(out).__name__} instead of the build's "
+                             f"result; nothing was stored", dref=job.drv.dref)
+        where = out.get("where")
+        got = unpack_built(job.drv.dref, out.get("archives"), str(where))
         rrefs = _match(job.drv, job.ctx)
         if rrefs is None:
             raise MatcherError(f"{job.drv.dref}: the matcher asks for a build after receiving "
-                               f"{out['rrefs']} from {out['where']}", dref=job.drv.dref)
+                               f"{got} from {where}", dref=job.drv.dref)
         return rrefs
 
 
