@@ -220,11 +220,12 @@ def _try_lock(path: str) -> int:
 class _Run:
     """One realization on one executor: the probe, the mode and the shipping."""
 
-    def __init__(self, executor: Executor, by_dref: Dict[DRef, Derivation]) -> None:
+    def __init__(self, executor: Executor, by_dref: Dict[DRef, Derivation], builds: int) -> None:
         self.executor = executor
         self.by_dref = by_dref
         self.cloudpickle = require_cloudpickle()
         self.store, self.tmp = store_root(), tmp_root()
+        executor.expect(builds)
         content = secrets.token_hex(16)
         self.probe = (join(self.store, f".tmp-{os.getpid()}-{content[:8]}-probe"), content)
         with open(self.probe[0], "w", encoding="utf-8") as f:
@@ -232,7 +233,11 @@ class _Run:
         if executor.shared is False:
             self.shared = False
         else:
-            seen = executor.probe(sees_probe, *self.probe)
+            try:
+                seen = executor.probe(sees_probe, *self.probe)
+            except BaseException:  # e.g. the workers could not start: no probe file stays behind
+                self.close()
+                raise
             self.shared = bool(seen) and all(seen)
             if executor.shared and not self.shared:
                 self.close()
@@ -487,7 +492,7 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
                     heapq.heappush(ready, i)
                     break
                 if run is None:
-                    run = _Run(executor, by_dref)
+                    run = _Run(executor, by_dref, total - len(results))
                 ship = run.ship(drv, results)
                 payload = run.payload(drv, (i, total), ctx, rarg, forced, ship,
                                       debug_info(drv) if pauses else None)
