@@ -496,13 +496,7 @@ class Dask(Executor):
     def client(self) -> Any:
         if self._client is None:
             if self.address is not None:
-                try:
-                    self._client = self._distributed.Client(self.address, timeout=self.timeout)
-                except (OSError, TimeoutError) as e:  # refused until the timeout, or no answer
-                    raise ExecutorError(
-                        f"Dask: no scheduler answered at {self.address} within {self.timeout:g} s ({e}); check the "
-                        f"address, or wait longer with {ENV_DASK_TIMEOUT}=SECONDS (or Dask(..., timeout=SECONDS))"
-                        ) from None
+                self._client = self._connect()
                 self._own = True
             else:
                 try:
@@ -511,6 +505,37 @@ class Dask(Executor):
                     raise ExecutorError("Dask(): no Dask client is running; pass client= or address=, or "
                                         "create a distributed.Client first") from None
         return self._client
+
+    def _connect(self) -> Any:
+        """A client of the scheduler at ``self.address``, or ExecutorError after ``self.timeout``.
+        distributed retries a refused connection until its timeout, but waits without one
+        for the handshake (a port where something else listens): so the client is made in a
+        thread, given up on after the timeout (closed if it ever connects)."""
+        lock, done = threading.Lock(), threading.Event()
+        box: Dict[str, Any] = {}
+
+        def connect() -> None:
+            try:
+                client = self._distributed.Client(self.address, timeout=self.timeout)
+            except Exception as e:
+                box["error"] = e
+                done.set()
+                return
+            with lock:
+                if box.get("abandoned"):
+                    client.close()
+                box["client"] = client
+            done.set()
+        threading.Thread(target=connect, name="pylightnix-dask-connect", daemon=True).start()
+        answered = done.wait(self.timeout + 1)  # distributed's own error, if any, comes first
+        with lock:
+            box["abandoned"] = not answered
+        if answered and "client" in box:
+            return box["client"]
+        why = f": {type(box['error']).__name__}: {box['error']}" if "error" in box else ""
+        raise ExecutorError(f"Dask: no scheduler answered at {self.address} within {self.timeout:g} s{why}; check "
+                            f"the address, or wait longer with {ENV_DASK_TIMEOUT}=SECONDS (or Dask(..., "
+                            f"timeout=SECONDS))")
 
     def same_machine(self) -> bool:
         from pylightnix.remote import is_local_host
