@@ -114,18 +114,31 @@ def test_resources_keep_gpu_builds_apart(store, tmp_path, gpu_client, gpu):
     assert _overlaps_on_one_worker(spans) != gpu, spans
 
 
-def test_unguarded_script_gets_a_clear_error(tmp_path):
-    """Workers started by forkserver import __main__ again; an unguarded script gets told what to do."""
+@pytest.mark.parametrize("fork_server", ["default", "imports-main"])
+def test_unguarded_script_gets_a_clear_error(tmp_path, fork_server):
+    """Workers started by forkserver import __main__ again; an unguarded script gets told what to
+    do, first and alone: no traceback of the workers, no leaked-semaphore warning, no probe file
+    left in the store. ``imports-main``: the fork server imports the script too, as on Python
+    3.14, where the failure arrives as ConnectionResetError (forkserver_imports_main.py)."""
     import subprocess
     script = tmp_path / "unguarded.py"
-    script.write_text("from pylightnix import instantiate, realize, mkfile\n"
+    preload = "import multiprocessing; multiprocessing.set_forkserver_preload(['forkserver_imports_main'])\n"
+    script.write_text((preload if fork_server == "imports-main" else "") +
+                      "from pylightnix import instantiate, realize, mkfile\n"
                       "print('RREF', realize(instantiate(mkfile, 'f', b'x')))\n")
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, PYLIGHTNIX_ROOT=str(tmp_path / "root"), PYLIGHTNIX_EXECUTOR="processes:2",
-               PYTHONPATH=repo)
+               PYTHONPATH=os.pathsep.join([repo, os.path.dirname(os.path.abspath(__file__))]),
+               PRELOAD_MAIN=str(script))
     r = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "RREF" not in r.stdout
     assert "ExecutorError" in r.stderr and 'if __name__ == "__main__":' in r.stderr, r.stderr[-2000:]
+    assert r.stderr.count("Traceback") == 1 and "RuntimeError" not in r.stderr, r.stderr  # the driver's only
+    assert "leaked" not in r.stderr and r.stderr.strip().splitlines()[-1].startswith(
+        "pylightnix.errors.ExecutorError"), r.stderr
+    store = tmp_path / "root" / "store-v0"
+    assert [p.name for p in store.iterdir() if p.name.startswith(".tmp")] == []
+    assert [p.name for p in (tmp_path / "root" / "tmp").iterdir()] == []
     env["PYLIGHTNIX_EXECUTOR"] = "sequential"  # the same script is fine without workers
     assert "RREF" in subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
                                     timeout=120).stdout
