@@ -55,8 +55,23 @@ def test_env_sets_default(store, tmp_path, monkeypatch):
 
 def test_missing_distributed(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # what an install without the [dask] extra sees
-    with pytest.raises(ExecutorError, match=r"-m pip install 'distributed>=2023.6' 'cloudpickle>=2.2'"):
+    with pytest.raises(ExecutorError, match=r"-m pip install 'distributed>=2023.6' \(or the '\[dask\]' extra"):
         Dask(address="tcp://127.0.0.1:8786")
+
+
+def test_cloudpickle_is_a_core_dependency(monkeypatch):
+    """Processes works after any install: cloudpickle is in the core dependencies, distributed
+    only in the dask extra; a broken install without it is told what to install."""
+    import re
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    text = open(os.path.join(repo, "pyproject.toml"), encoding="utf-8").read()
+    core = re.search(r"^dependencies = \[(.*?)\]", text, re.S | re.M).group(1)
+    dask = re.search(r"^dask = \[(.*?)\]", text, re.S | re.M).group(1)
+    assert '"cloudpickle>=' in core and "distributed" not in core
+    assert '"distributed>=' in dask
+    monkeypatch.setitem(sys.modules, "cloudpickle", None)
+    with pytest.raises(ExecutorError, match=r"-m pip install 'cloudpickle>=2.2'"):
+        Processes(1)
 
 
 def test_bad_processes_argument():
