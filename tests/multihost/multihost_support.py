@@ -207,7 +207,7 @@ except OSError as e:
 '''
 
 
-class _TokenListener:
+class TokenListener:
     """A listener in this process that sends ``token`` to whoever connects (a reachability probe)."""
 
     def __init__(self, host: str) -> None:
@@ -239,8 +239,8 @@ class _TokenListener:
 class TwoHosts:
     """The driver's host (this network and mount namespace) and a worker host (see the module doc)."""
 
-    def __init__(self, base: Path) -> None:
-        tag = str(os.getpid())
+    def __init__(self, base: Path, tag: Optional[str] = None) -> None:
+        tag = tag or str(os.getpid())  # names and stale-run cleanup go by the test process's pid
         self.ns = f"{NS_PREFIX}{tag}"
         self.host_if = f"{LINK_PREFIX}{tag}h"
         self.worker_if = f"{LINK_PREFIX}{tag}w"
@@ -389,6 +389,11 @@ class TwoHosts:
         """Connect from the worker host to ``host:port``: "REFUSED", "GOT <bytes>", ..."""
         return self.worker_python(PROBE, host, str(port))
 
+    def probe_from_host(self, host: str, port: int) -> str:
+        """Connect from the driver's host to ``host:port`` (the same probe, the other way)."""
+        return subprocess.run([sys.executable, "-I", "-c", PROBE, host, str(port)], capture_output=True,
+                              text=True, timeout=30).stdout.strip()
+
     def driver_env(self, store: str, **extra: str) -> Dict[str, str]:
         """The environment of a driver on the host end: its store under :attr:`base` (hidden
         from the worker host), its private debug folder, and the cluster as its executor."""
@@ -427,7 +432,7 @@ class TwoHosts:
 
         # the driver's loopback: a listener on our 127.0.0.1 is unreachable from the worker host, by any address;
         # a listener on the host end's address is reachable (the control: the probe itself works)
-        local, veth = _TokenListener("127.0.0.1"), _TokenListener(self.host_ip)
+        local, veth = TokenListener("127.0.0.1"), TokenListener(self.host_ip)
         try:
             for host in ("127.0.0.1", self.host_ip):
                 got = self.probe_from_worker(host, local.port)
