@@ -4,26 +4,42 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from multihost_support import TwoHosts, unavailable  # noqa: E402
+from multihost_support import TwoHosts, Unavailable, unavailable  # noqa: E402
+
+
+def _started(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, name: str,
+             **kw: Any) -> TwoHosts:
+    why = unavailable()
+    if why:
+        pytest.skip(why)
+    hosts = TwoHosts(tmp_path_factory.mktemp(name), **kw)
+    request.addfinalizer(hosts.close)  # before anything exists: a set-up failing halfway is undone too
+    try:
+        hosts.start()
+    except Unavailable as e:
+        hosts.close()
+        pytest.skip(f"cannot make a second host here: {e}")
+    except BaseException:
+        hosts.close()
+        raise
+    return hosts
 
 
 @pytest.fixture(scope="session")
 def two_hosts(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
-    """A :class:`TwoHosts`, started once per session, torn down on every exit path."""
-    why = unavailable()
-    if why:
-        pytest.skip(why)
-    hosts = TwoHosts(tmp_path_factory.mktemp("multihost"))
-    request.addfinalizer(hosts.close)  # before anything exists: a set-up failing halfway is undone too
-    try:
-        hosts.start()
-    except BaseException:
-        hosts.close()
-        raise
-    yield hosts
+    """A :class:`TwoHosts` (GPU worker there, CPU worker here), started once per session,
+    torn down on every exit path."""
+    yield _started(request, tmp_path_factory, "multihost")
+
+
+@pytest.fixture(scope="module")
+def tunneled_host(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
+    """A second harness whose only worker (on the other host) Dask knows as
+    ``tcp://127.0.0.1:PORT``, through a forwarder, as a worker reached by ``ssh -L``."""
+    yield _started(request, tmp_path_factory, "tunneled", tag=f"{os.getpid()}t", tunnel=True)

@@ -48,6 +48,10 @@ LINK_PREFIX = "pmh"
 SETUP_TIMEOUT = 30.0  # what a loaded machine may take; the target on an idle one is 15 s
 
 
+class Unavailable(Exception):
+    """This machine cannot make a second host (e.g. no CAP_SYS_ADMIN in a container): a skip."""
+
+
 class IsolationError(AssertionError):
     """The second host is not isolated as the tests assume: none of them may run."""
 
@@ -234,13 +238,68 @@ class TokenListener:
         self.sock.close()
 
 
+class Forwarder:
+    """``ssh -L`` in miniature: a listener on our 127.0.0.1 whose connections are relayed to ``target``."""
+
+    def __init__(self, target: Tuple[str, int]) -> None:
+        self.target = target
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self._conns: List[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                a, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                b = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                a.close()
+                continue
+            b.settimeout(None)
+            self._conns += [a, b]
+            for src, dst in ((a, b), (b, a)):
+                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self._conns:
+            c.close()
+
+
 # ------------------------------------------------------------------ the harness
 
 class TwoHosts:
     """The driver's host (this network and mount namespace) and a worker host (see the module doc)."""
 
-    def __init__(self, base: Path, tag: Optional[str] = None) -> None:
+    def __init__(self, base: Path, tag: Optional[str] = None, tunnel: bool = False) -> None:
+        """``tunnel``: no CPU worker, and the GPU worker is reached (by the scheduler and the
+        driver) through a forwarder on our 127.0.0.1, as through ``ssh -L``: its Dask address
+        is ``tcp://127.0.0.1:PORT`` although it runs on the other host."""
         tag = tag or str(os.getpid())  # names and stale-run cleanup go by the test process's pid
+        self.tunnel = tunnel
+        self._forwarder: Optional[Forwarder] = None
         self.ns = f"{NS_PREFIX}{tag}"
         self.host_if = f"{LINK_PREFIX}{tag}h"
         self.worker_if = f"{LINK_PREFIX}{tag}w"
@@ -250,7 +309,8 @@ class TwoHosts:
         self.logs = Path(str(self.base) + "-logs")  # outside `base`: the fixture reads the workers' logs here
         self.host_ip = self.worker_ip = ""
         self.scheduler_address = ""
-        self.worker_address = ""        # the GPU worker in the namespace
+        self.worker_address = ""        # the GPU worker in the namespace, as Dask knows it
+        self.worker_port = 0            # the port it listens on (at worker_ip)
         self.cpu_worker_address = ""
         self.dask_ports: Set[Tuple[str, int]] = set()  # every (address, port) Dask itself listens on
         self.scheduler_pid = self.worker_pid = self.cpu_worker_pid = 0
@@ -268,7 +328,10 @@ class TwoHosts:
         self.logs.mkdir(parents=True, exist_ok=True)
         x = _subnet()
         self.host_ip, self.worker_ip = f"10.213.{x}.1", f"10.213.{x}.2"
-        _ip("netns", "add", self.ns)
+        try:
+            _ip("netns", "add", self.ns)
+        except RuntimeError as e:
+            raise Unavailable(str(e)) from None
         self._created_ns = True
         _ip("link", "add", self.host_if, "type", "veth", "peer", "name", self.worker_if)
         self._created_link = True
@@ -293,24 +356,33 @@ class TwoHosts:
         script = (f"mount -t tmpfs -o mode=0700 tmpfs {hidden} && "
                   f"mkdir -p {self.worker_store} {hidden}/worker/tmp && "
                   f"exec \"$@\"")
+        if self.tunnel:
+            self.worker_port = 20000 + os.getpid() % 10000  # the namespace is new: every port is free there
+            self._forwarder = Forwarder((self.worker_ip, self.worker_port))
+            where = ["--listen-address", f"tcp://{self.worker_ip}:{self.worker_port}",
+                     "--contact-address", f"tcp://127.0.0.1:{self._forwarder.port}"]
+        else:
+            where = ["--host", self.worker_ip]
         self.worker_pid = self._spawn("worker", [
             "ip", "netns", "exec", self.ns, "unshare", "--mount", "--propagation", "private",
-            "sh", "-c", script, "sh", *worker_cmd, "gpu-worker", "--host", self.worker_ip,
+            "sh", "-c", script, "sh", *worker_cmd, "gpu-worker", *where,
             "--dashboard-address", f"{self.worker_ip}:0", "--resources", "GPU=1",
             "--local-directory", f"{hidden}/worker/tmp"],
             self._env(PYLIGHTNIX_ROOT=self.worker_store, TMPDIR=f"{hidden}/worker/tmp"))
-        os.makedirs(self.cpu_worker_store, exist_ok=True)
-        self.cpu_worker_pid = self._spawn("cpu-worker", [
-            *worker_cmd, "cpu-worker", "--host", self.host_ip, "--dashboard-address", f"{self.host_ip}:0",
-            "--local-directory", str(self.base / "cpu-worker")],
-            self._env(PYLIGHTNIX_ROOT=self.cpu_worker_store))
+        if not self.tunnel:
+            os.makedirs(self.cpu_worker_store, exist_ok=True)
+            self.cpu_worker_pid = self._spawn("cpu-worker", [
+                *worker_cmd, "cpu-worker", "--host", self.host_ip, "--dashboard-address", f"{self.host_ip}:0",
+                "--local-directory", str(self.base / "cpu-worker")],
+                self._env(PYLIGHTNIX_ROOT=self.cpu_worker_store))
+        n_workers = 1 if self.tunnel else 2
 
         def workers() -> Dict[str, dict]:
             from distributed import Client
             with Client(self.scheduler_address, timeout=10) as c:
-                c.wait_for_workers(2, timeout=max(1.0, SETUP_TIMEOUT - (time.monotonic() - t0)))
+                c.wait_for_workers(n_workers, timeout=max(1.0, SETUP_TIMEOUT - (time.monotonic() - t0)))
                 return c.scheduler_info()
-        sinfo = self._wait(workers, "two workers registered with the scheduler", t0)
+        sinfo = self._wait(workers, f"{n_workers} worker(s) registered with the scheduler", t0)
         self.dask_ports = {(self.host_ip, int(self.scheduler_address.rsplit(":", 1)[1]))}
         self.dask_ports |= {(self.host_ip, int(p)) for p in sinfo.get("services", {}).values()}
         for addr, w in sinfo["workers"].items():
@@ -324,8 +396,13 @@ class TwoHosts:
                 self.worker_address = addr
             elif w.get("name") == "cpu-worker":
                 self.cpu_worker_address = addr
-        if not (self.worker_address.startswith(f"tcp://{self.worker_ip}:")
-                and self.cpu_worker_address.startswith(f"tcp://{self.host_ip}:")):
+        if self.tunnel:
+            expected = self.worker_address == f"tcp://127.0.0.1:{self._forwarder.port}"  # type: ignore[union-attr]
+        else:
+            expected = (self.worker_address.startswith(f"tcp://{self.worker_ip}:")
+                        and self.cpu_worker_address.startswith(f"tcp://{self.host_ip}:"))
+            self.worker_port = int(self.worker_address.rsplit(":", 1)[1])
+        if not expected:
             raise RuntimeError(f"unexpected workers: {sorted(sinfo['workers'])}")
         self.check_isolation()
         self.setup_seconds = time.monotonic() - t0
@@ -463,10 +540,12 @@ class TwoHosts:
         marker.unlink()
 
         # the worker seen from here: its Dask port answers on the veth address, not on our loopback
-        wport = int(self.worker_address.rsplit(":", 1)[1])
+        wport = self.worker_port
         with socket.create_connection((self.worker_ip, wport), timeout=5):
             pass
-        if wport not in {p for _, p, _ in _host_listener_ports()}:  # else some other program has that port here
+        if self.tunnel:
+            pass  # our 127.0.0.1 reaches the worker through the forwarder, on purpose
+        elif wport not in {p for _, p, _ in _host_listener_ports()}:  # else some other program has that port here
             try:
                 socket.create_connection(("127.0.0.1", wport), timeout=2).close()
                 problems.append(f"the worker's port {wport} answers on our 127.0.0.1")
@@ -500,6 +579,9 @@ class TwoHosts:
                     pass
                 proc.wait(5)
         self._procs.clear()
+        if self._forwarder is not None:
+            self._forwarder.close()
+            self._forwarder = None
         for f in self._files:
             f.close()
         self._files.clear()
