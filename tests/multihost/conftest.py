@@ -31,10 +31,10 @@ def _started(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     return hosts
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def two_hosts(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
-    """A :class:`TwoHosts` (GPU worker there, CPU worker here), started once per session,
-    torn down on every exit path."""
+    """A :class:`TwoHosts` (GPU worker there, CPU worker here), started once per module (gone
+    before the suite's other folders run), torn down on every exit path."""
     yield _started(request, tmp_path_factory, "multihost")
 
 

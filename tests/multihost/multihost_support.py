@@ -25,7 +25,6 @@ every exit path (the fixture registers it before anything is created).
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import re
@@ -69,14 +68,19 @@ def unavailable() -> Optional[str]:
     return None
 
 
-def _die_with_parent() -> None:
-    """In a child before exec: its own process group, and SIGKILL when the test process dies
-    (PR_SET_PDEATHSIG survives exec), so a killed pytest leaves no scheduler or worker behind."""
-    os.setsid()
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+def _die_with_parent() -> List[str]:
+    """A command prefix: SIGKILL when the test process dies (``PR_SET_PDEATHSIG``, kept across
+    exec), so a killed pytest leaves no scheduler or worker behind. Empty where ``setpriv``
+    lacks ``--pdeathsig`` (util-linux < 2.33): teardown still kills them on every other path."""
+    global _PDEATHSIG
+    if _PDEATHSIG is None:
+        ok = subprocess.run(["setpriv", "--pdeathsig", "KILL", "true"], capture_output=True).returncode == 0 \
+            if shutil.which("setpriv") else False
+        _PDEATHSIG = ["setpriv", "--pdeathsig", "KILL"] if ok else []
+    return _PDEATHSIG
+
+
+_PDEATHSIG: Optional[List[str]] = None
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -415,8 +419,8 @@ class TwoHosts:
     def _spawn(self, name: str, args: Sequence[str], env: Dict[str, str]) -> int:
         log = open(self.logs / f"{name}.log", "ab")
         self._files.append(log)
-        proc = subprocess.Popen(list(args), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                env=env, preexec_fn=_die_with_parent, cwd=str(self.logs))
+        proc = subprocess.Popen([*_die_with_parent(), *args], stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=str(self.logs))
         self._procs.append(proc)
         return proc.pid
 
@@ -566,7 +570,7 @@ class TwoHosts:
         for proc in reversed(self._procs):
             if proc.poll() is None:
                 try:
-                    os.killpg(proc.pid, signal.SIGTERM)  # its own group (setsid in _die_with_parent)
+                    os.killpg(proc.pid, signal.SIGTERM)  # its own group (start_new_session)
                 except ProcessLookupError:
                     pass
         for proc in reversed(self._procs):
