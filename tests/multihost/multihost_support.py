@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -215,81 +215,51 @@ except OSError as e:
 '''
 
 
-class TokenListener:
-    """A listener in this process that sends ``token`` to whoever connects (a reachability probe)."""
+class Listener:
+    """A listener in this process on ``host`` (any free port) that hands each connection to ``serve``."""
 
-    def __init__(self, host: str) -> None:
-        self.token = secrets.token_hex(8)
+    def __init__(self, host: str, serve: Callable[[socket.socket], None]) -> None:
         self.sock = socket.socket()
         self.sock.bind((host, 0))
-        self.sock.listen(8)
+        self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._serve = serve
+        threading.Thread(target=self._accept, daemon=True).start()
 
-    def _serve(self) -> None:
+    def _accept(self) -> None:
         while True:
             try:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
             try:
-                conn.sendall(self.token.encode())
+                self._serve(conn)
             except OSError:
-                pass
-            conn.close()
+                conn.close()
 
     def close(self) -> None:
         self.sock.close()
 
 
-class Forwarder:
+def token_listener(host: str) -> Tuple[Listener, str]:
+    """A reachability probe's target: sends a random token to whoever connects."""
+    token = secrets.token_hex(8)
+
+    def send(conn: socket.socket) -> None:
+        with conn:
+            conn.sendall(token.encode())
+    return Listener(host, send), token
+
+
+def forwarder(target: Tuple[str, int]) -> Listener:
     """``ssh -L`` in miniature: a listener on our 127.0.0.1 whose connections are relayed to ``target``."""
+    from pylightnix.remote import splice
 
-    def __init__(self, target: Tuple[str, int]) -> None:
-        self.target = target
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self._conns: List[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                a, _ = self.sock.accept()
-            except OSError:
-                return
-            try:
-                b = socket.create_connection(self.target, timeout=10)
-            except OSError:
-                a.close()
-                continue
-            b.settimeout(None)
-            self._conns += [a, b]
-            for src, dst in ((a, b), (b, a)):
-                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        self.sock.close()
-        for c in self._conns:
-            c.close()
+    def relay(conn: socket.socket) -> None:
+        out = socket.create_connection(target, timeout=10)
+        out.settimeout(None)  # a Dask connection may stay idle for long
+        splice(conn, out)
+    return Listener("127.0.0.1", relay)
 
 
 # ------------------------------------------------------------------ the harness
@@ -303,7 +273,7 @@ class TwoHosts:
         is ``tcp://127.0.0.1:PORT`` although it runs on the other host."""
         tag = tag or str(os.getpid())  # names and stale-run cleanup go by the test process's pid
         self.tunnel = tunnel
-        self._forwarder: Optional[Forwarder] = None
+        self._forwarder: Optional[Listener] = None
         self.ns = f"{NS_PREFIX}{tag}"
         self.host_if = f"{LINK_PREFIX}{tag}h"
         self.worker_if = f"{LINK_PREFIX}{tag}w"
@@ -362,7 +332,7 @@ class TwoHosts:
                   f"exec \"$@\"")
         if self.tunnel:
             self.worker_port = 20000 + os.getpid() % 10000  # the namespace is new: every port is free there
-            self._forwarder = Forwarder((self.worker_ip, self.worker_port))
+            self._forwarder = forwarder((self.worker_ip, self.worker_port))
             where = ["--listen-address", f"tcp://{self.worker_ip}:{self.worker_port}",
                      "--contact-address", f"tcp://127.0.0.1:{self._forwarder.port}"]
         else:
@@ -513,14 +483,14 @@ class TwoHosts:
 
         # the driver's loopback: a listener on our 127.0.0.1 is unreachable from the worker host, by any address;
         # a listener on the host end's address is reachable (the control: the probe itself works)
-        local, veth = TokenListener("127.0.0.1"), TokenListener(self.host_ip)
+        (local, local_token), (veth, veth_token) = token_listener("127.0.0.1"), token_listener(self.host_ip)
         try:
             for host in ("127.0.0.1", self.host_ip):
                 got = self.probe_from_worker(host, local.port)
-                expect(local.token not in got, f"the driver's 127.0.0.1:{local.port} is reachable from the worker "
+                expect(local_token not in got, f"the driver's 127.0.0.1:{local.port} is reachable from the worker "
                                                f"host at {host}: {got}")
             got = self.probe_from_worker(self.host_ip, veth.port)
-            expect(got == f"GOT {veth.token}", f"control: {self.host_ip}:{veth.port} is not reachable from the "
+            expect(got == f"GOT {veth_token}", f"control: {self.host_ip}:{veth.port} is not reachable from the "
                                                 f"worker host ({got}); the probe proves nothing")
         finally:
             local.close()
