@@ -543,9 +543,10 @@ class TwoHosts:
                     os.killpg(proc.pid, signal.SIGTERM)  # its own group (start_new_session)
                 except ProcessLookupError:
                     pass
+        deadline = time.monotonic() + 1.0  # nothing to save: a short grace, then SIGKILL
         for proc in reversed(self._procs):
             try:
-                proc.wait(5)
+                proc.wait(max(0.01, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 try:
                     os.killpg(proc.pid, signal.SIGKILL)
