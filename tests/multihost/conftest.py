@@ -38,8 +38,9 @@ def two_hosts(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     yield _started(request, tmp_path_factory, "multihost")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def tunneled_host(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
     """A second harness whose only worker (on the other host) Dask knows as
-    ``tcp://127.0.0.1:PORT``, through a forwarder, as a worker reached by ``ssh -L``."""
+    ``tcp://127.0.0.1:PORT``, through a forwarder, as a worker reached by ``ssh -L``
+    (for one test: gone when it ends)."""
     yield _started(request, tmp_path_factory, "tunneled", tag=f"{os.getpid()}t", tunnel=True)

@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
+from pylightnix.process import pid_alive
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 NS_PREFIX = "plxmh"
@@ -90,16 +92,6 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return r
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _netns_names() -> List[str]:
     return [line.split()[0] for line in _ip("netns", "list").stdout.splitlines() if line.strip()]
 
@@ -123,7 +115,7 @@ def remove_stale() -> None:
     (a SIGKILLed pytest cannot run its finalizers); those of live runs stay untouched."""
     for ns in _netns_names():
         m = re.fullmatch(NS_PREFIX + r"(\d+)", ns)
-        if m and not _pid_alive(int(m.group(1))):
+        if m and not pid_alive(int(m.group(1))):
             _kill_netns_pids(ns)
             _ip("netns", "del", ns, check=False)
             _ip("link", "del", f"{LINK_PREFIX}{m.group(1)}h", check=False)
