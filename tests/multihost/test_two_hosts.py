@@ -54,7 +54,8 @@ class Driver:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: List[str] = []
         self._cond = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -87,6 +88,9 @@ class Driver:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        self._reader.join(10)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
 
 
 @pytest.fixture
@@ -266,6 +270,7 @@ def test_no_non_dask_listener_reachable_from_the_worker_host(two_hosts: TwoHosts
             child.expect(PROMPT)
             child.sendcontrol("d")
         else:
+            child.sendline("n")  # not in place ("attach here? [Y/n]"): from another terminal
             attach(two_hosts, store, "", attach_id)
         child.expect(pexpect.EOF, timeout=90)
         child.close()
@@ -284,11 +289,13 @@ def test_breakpoint_on_a_stage_of_the_other_host_is_not_skipped(two_hosts: TwoHo
     s = salt()
     store = two_hosts.driver_store(f"break-{s}")
     d = drivers([PIPELINE, s], two_hosts.driver_env(store, PYLIGHTNIX_BREAK="train"))
-    m = d.wait_for(re.compile(f"{DRIVER_PAUSE.pattern}|{ATTACH_LINE.pattern}"))
-    if m.group(0).startswith("pylightnix: train is paused on worker"):
-        attach(two_hosts, store, "", m.group(5))  # Ctrl-D at once: the realizer runs on the worker
+    line = d.wait_for(re.compile(f"{DRIVER_PAUSE.pattern}|{ATTACH_LINE.pattern}")).group(0)
+    on_worker, in_driver = ATTACH_LINE.search(line), DRIVER_PAUSE.search(line)
+    if on_worker:
+        assert on_worker.group(1) == "train", line
+        attach(two_hosts, store, "", on_worker.group(3))  # Ctrl-D at once: the realizer runs on the worker
     else:
-        assert m.group(1) == "train", m.group(0)
+        assert in_driver and in_driver.group(1) == "train", line
     text = d.finish()
     assert d.proc.returncode == 0, text
     fits = [line for line in (text + "\n" + two_hosts.worker_log()).splitlines()
@@ -413,7 +420,8 @@ def test_breakpoint_on_a_worker_wrongly_believed_local_is_not_skipped_silently(t
 # ------------------------------------------------------------------ VS Code (DAP) across two hosts
 
 #: the line of ``fit`` in mh_pipeline.py where a line breakpoint goes (writing the weights)
-FIT_LINE = next(i for i, line in enumerate(open(PIPELINE), 1) if "weights {total * c.scale}" in line)
+FIT_LINE = next(i for i, line in enumerate(Path(PIPELINE).read_text().splitlines(), 1)
+                if "weights {total * c.scale}" in line)
 
 
 class Session:
