@@ -228,6 +228,28 @@ def test_distributed_realize_across_two_hosts(two_hosts: TwoHosts) -> None:
 
 # ------------------------------------------------------------------ no listener reachable from the other host
 
+def check_listeners(hosts: TwoHosts, frontends: Dict[str, List[int]]) -> None:
+    """Every listening socket of ``frontends`` (name: pids), the scheduler and both workers,
+    found through /proc: those on other than a loopback address are Dask's own ports, and
+    every other one is refused (or unanswered) from the other host."""
+    ours = {**frontends, "scheduler": [hosts.scheduler_pid], "gpu worker": [hosts.worker_pid],
+            "cpu worker": [hosts.cpu_worker_pid]}
+    found = {who: listeners(pids) for who, pids in ours.items()}
+    for who in ("scheduler", "gpu worker", "cpu worker"):
+        assert found[who], f"no listener found for the {who}: the /proc lookup is broken"
+    for who, socks in found.items():
+        for ip, port, pid in socks:
+            if (ip, port) in hosts.dask_ports:
+                continue
+            assert is_loopback(ip), f"the {who} (pid {pid}) listens on {ip}:{port}, which is not one of Dask's ports"
+            if who == "gpu worker":
+                got = hosts.probe_from_host(hosts.worker_ip, port)
+            else:
+                got = hosts.probe_from_worker(hosts.host_ip, port)
+            assert got.startswith(("REFUSED", "ERROR")), \
+                f"the {who}'s {ip}:{port} (pid {pid}) is reachable from the other host: {got}"
+
+
 def test_no_non_dask_listener_reachable_from_the_worker_host(two_hosts: TwoHosts, tmp_path: Path) -> None:
     """While a realize is held at a build breakpoint on the GPU stage, every listening socket
     of the driver, the scheduler and both workers is found through /proc: those on other
@@ -243,28 +265,7 @@ def test_no_non_dask_listener_reachable_from_the_worker_host(two_hosts: TwoHosts
     try:
         which = child.expect([r"paused before building train", ATTACH_LINE])
         attach_id = child.match.group(3) if which == 1 else None
-        # the realize is held: look at everything that listens now
-        driver = process_tree(child.pid)
-        ours = {"driver": driver, "scheduler": [two_hosts.scheduler_pid], "gpu worker": [two_hosts.worker_pid],
-                "cpu worker": [two_hosts.cpu_worker_pid]}
-        found = {who: listeners(pids) for who, pids in ours.items()}
-        for who in ("scheduler", "gpu worker", "cpu worker"):
-            assert found[who], f"no listener found for the {who}: the /proc lookup is broken"
-        for who, socks in found.items():
-            for ip, port, pid in socks:
-                if not is_loopback(ip):
-                    assert (ip, port) in two_hosts.dask_ports, \
-                        f"the {who} (pid {pid}) listens on {ip}:{port}, which is not one of Dask's ports"
-        for who, socks in found.items():  # the rest, whatever address: refused from the other side
-            for ip, port, pid in socks:
-                if (ip, port) in two_hosts.dask_ports:
-                    continue
-                if who == "gpu worker":
-                    got = two_hosts.probe_from_host(two_hosts.worker_ip, port)
-                else:
-                    got = two_hosts.probe_from_worker(two_hosts.host_ip, port)
-                assert got.startswith(("REFUSED", "ERROR")), \
-                    f"the {who}'s {ip}:{port} (pid {pid}) is reachable from the other host: {got}"
+        check_listeners(two_hosts, {"driver": process_tree(child.pid)})  # the realize is held: look now
         # release the pause: leave the shell in the driver, or continue the build on its worker
         if attach_id is None:
             child.expect(PROMPT)
@@ -496,11 +497,16 @@ def sessions(two_hosts: TwoHosts, monkeypatch: pytest.MonkeyPatch) -> Iterator:
 def test_vscode_breakpoint_on_a_stage_of_the_other_host_stops_somewhere(two_hosts: TwoHosts, sessions) -> None:
     """Under the adapter, the function breakpoint on train is reached (today: the main session
     stops in the driver, as issue 16 describes; with issue 16: a child session on the worker),
-    and Continue finishes the run."""
+    the session's listeners (side channel, debugpy's) are out of the other host's reach, and
+    Continue finishes the run."""
     from dap_testlib import top_frame
     s = salt()
     sess = sessions(two_hosts.driver_store(f"dap-{s}"), s, {})
-    if sess.first_stop() == "main":
+    where = sess.first_stop()
+    adapters = process_tree(sess.c.proc.pid)  # the adapter, debugpy's adapter, the program and its children
+    assert len(adapters) > 2, adapters
+    check_listeners(two_hosts, {"VS Code session": adapters})
+    if where == "main":
         st = sess.c.event("stopped", timeout=10)["body"]
         assert top_frame(sess.c, st["threadId"])["name"] == "train"
         sess.c.request("continue", {"threadId": st["threadId"]})
