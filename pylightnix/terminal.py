@@ -20,10 +20,11 @@ IPython is imported only when a shell actually opens, so importing this module
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 import types
-from typing import Any, Dict, Optional, TextIO
+from typing import Any, Dict, List, Optional, TextIO
 
 from pylightnix.errors import PylightnixError
 from pylightnix.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause, Frontend, user_traceback
@@ -113,6 +114,20 @@ def banner(pause: BuildPause) -> str:
             "  exit or Ctrl-D                 continue: the stage's realizer runs",
         ]
     return "\n".join(lines)
+
+
+_COMMENTED_EXIT = re.compile(r"\s*(exit|quit)\s*#[^\n]*\n?")
+
+
+def exit_without_comment(lines: List[str]) -> List[str]:
+    """An IPython input transformer: a cell that is only ``exit`` or ``quit`` with a trailing
+    comment becomes the bare word. IPython's autocall would make it ``exit(# ...)``, a
+    SyntaxError, and the README's transcripts are typed comments included."""
+    if len(lines) == 1:
+        m = _COMMENTED_EXIT.fullmatch(lines[0])
+        if m:
+            return [m.group(1) + "\n"]
+    return lines
 
 
 def pause_namespace(pause: BuildPause) -> Dict[str, Any]:
@@ -260,6 +275,7 @@ class TerminalFrontend(Frontend):
                                           _init_location_id=_LOCATION)
         finally:
             sys.excepthook = saved_hook
+        shell.input_transformers_cleanup.append(exit_without_comment)
         return shell
 
     def _open_shell(self, pause: BuildPause) -> None:
