@@ -84,7 +84,8 @@ def test_the_missing_numpy_hint_works_where_it_is_printed(wheel: Path, tmp_path:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
     py = str(venv / "bin" / "python")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYLIGHTNIX_") and k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PYLIGHTNIX_") and k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env.update(HOME=str(tmp_path), PYTHONSAFEPATH="1")
     pip = subprocess.run([py, "-m", "pip", "install", "-q", str(wheel)], env=env, cwd=tmp_path, capture_output=True,
                          text=True, timeout=600)
