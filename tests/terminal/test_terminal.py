@@ -257,6 +257,38 @@ def test_listen_on_loopback_serves_attach_then_runs_script(env: Env, tmp_path: P
     assert "HELLO 42" in p.stdout
 
 
+def test_listen_with_a_build_breakpoint_waits_for_the_debugger(env: Env, tmp_path: Path) -> None:
+    """``--listen`` with ``--break``: the script does not start before a debugger has attached
+    (else it would pass the breakpoint unseen); ``--no-wait`` starts it at once."""
+    import time
+    hello = tmp_path / "hello.py"
+    hello.write_text("print('HELLO', 6 * 7, flush=True)\n")
+    e = {k: v for k, v in env.vars.items() if k != "PYLIGHTNIX_DEBUG_WAIT"}
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
+    with open(out, "w") as out_f, open(err, "w") as err_f:
+        proc = subprocess.Popen([PYTHON, "-m", "pylightnix", "debug", "--listen", "127.0.0.1:0", "--break", "linreg",
+                                 str(hello)], env=e, cwd=env.tmp, stdin=subprocess.DEVNULL, stdout=out_f,
+                                stderr=err_f)
+    try:
+        deadline = time.monotonic() + 60
+        while "waiting for a debugger to attach" not in err.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, err.read_text()
+            time.sleep(0.1)
+        time.sleep(3)
+        assert proc.poll() is None, err.read_text()  # still held: nothing attached
+        assert "HELLO" not in out.read_text() and "runs meanwhile" not in err.read_text()
+    finally:
+        proc.kill()
+        proc.wait()
+    p = subprocess.run([PYTHON, "-m", "pylightnix", "debug", "--listen", "127.0.0.1:0", "--break", "linreg",
+                        "--no-wait", str(hello)], env=e, cwd=env.tmp, stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "HELLO 42" in p.stdout, p.stderr
+    assert "the script runs meanwhile" in p.stderr
+    usage = subprocess.run([PYTHON, "-m", "pylightnix", "debug", "-h"], env=e, capture_output=True, text=True)
+    assert "[--listen HOST:PORT [--wait | --no-wait]]" in " ".join(usage.stdout.split())
+
+
 def test_split_argv_gives_everything_after_script_to_it() -> None:
     assert split_argv(["--break", "a", "--no-tty=fail", "s.py", "--break", "b", "-v"]) == \
         (["--break", "a", "--no-tty=fail", "s.py"], ["--break", "b", "-v"])
