@@ -22,12 +22,12 @@ from __future__ import annotations
 import os
 import re
 import sys
-import traceback
 import types
 from typing import Any, Dict, List, Optional, TextIO
 
 from pylightnix.errors import PylightnixError
-from pylightnix.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause, Frontend, user_traceback
+from pylightnix.events import (BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause, Frontend, format_folded,
+                               user_traceback)
 
 #: what a pause does when there is no terminal to open a shell in
 NO_TTY_CONTINUE = "continue"
@@ -174,6 +174,8 @@ class TerminalFrontend(Frontend):
         self._attached_here = False
         self._stderr = stderr
         self._shell: Any = None
+        #: failures whose traceback was printed at their pause (so it need not be printed again)
+        self.shown: List[BaseException] = []
 
     # -- Frontend hooks -----------------------------------------------------
     def on_pause(self, pause: BuildPause) -> None:
@@ -234,7 +236,8 @@ class TerminalFrontend(Frontend):
             return
         if pause.kind == FAILURE and pause.exception is not None:
             exc = pause.exception
-            self.stderr.write("".join(traceback.format_exception(type(exc), exc, user_traceback(exc.__traceback__))))
+            self.stderr.write(format_folded(exc, user_traceback(exc.__traceback__)))
+            self.shown.append(exc)
         self._open_shell(pause)
         self._report(pause)
 
