@@ -74,7 +74,7 @@ def test_exit_continues_and_pauses_repeatedly(env: Env) -> None:
     s.expect(r"\(build breakpoint 'lin\*'\)")
     s.prompt()
     s.run('print("SEEN", "tag" in dir(), name)', out="SEEN False linreg")  # a fresh namespace for each pause
-    s.eof()
+    s.child.sendline("quit                 # with a comment, as the README's transcripts type it")
     s.expect("linreg: continuing, the stage's realizer runs")
     rref = _final_rref(s)
     assert s.finish() == 0
