@@ -12,9 +12,10 @@ served instead to a VS Code ``attach`` on a loopback address: only an adapter
 that proves the secret of the attach file can make the program connect its
 debugger (see docs/security.md). With build breakpoints, ``--listen`` holds the
 script until a debugger has attached (else the first pause would come before
-anyone could see it); ``--no-wait`` starts it at once. The debugger side provides that through the
-entry point ``listen`` of group :data:`ENTRY_POINT_GROUP` (``dap_adapter``
-declares it in pyproject.toml); the core never imports the adapter by name.
+anyone could see it); ``--no-wait`` starts it at once. The debugger side
+provides the listener through the entry point ``listen`` of group
+:data:`ENTRY_POINT_GROUP` (``dap_adapter`` declares it in pyproject.toml); the
+core never imports the adapter by name.
 """
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ def test_the_first_snippet_runs_as_printed(tmp_path: Path) -> None:
     assert len(lines) >= len(snippet.splitlines()) - 3, lines
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYLIGHTNIX_") and k != "PYTHONPATH"}
     env.update(HOME=str(tmp_path), PYLIGHTNIX_ROOT=str(tmp_path / "root"), PYLIGHTNIX_PROGRESS="0")
-    p = subprocess.run([sys.executable, "-c", "\n".join(lines + ["print(realize(closure))"])], cwd=tmp_path, env=env, capture_output=True,
-                       text=True, timeout=300)
+    code = "\n".join(lines + ["print(realize(closure))"])
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert p.stdout.strip().startswith("rref:") and p.stdout.strip().endswith("-summary"), p.stdout
