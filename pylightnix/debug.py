@@ -27,9 +27,8 @@ import os
 import runpy
 import shlex
 import sys
-import traceback
 import urllib.parse
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from pylightnix import attach_info, breakpoints, events
 from pylightnix.errors import PylightnixError
@@ -211,14 +210,14 @@ def _script_traceback(exc: BaseException, script: str):
     return tb
 
 
-def run_script(script: str, args: List[str], shown: Sequence[BaseException] = ()) -> int:
+def run_script(script: str, args: List[str]) -> int:
     """Run ``script`` as ``__main__`` with ``sys.argv = [script, *args]``.
 
     Returns 0 on success, 1 after printing an uncaught exception like the interpreter,
     from the script's first frame on, with pylightnix's own frames folded into one line
-    (a ``sys.excepthook`` the script installed prints it instead). An exception whose
-    traceback a pause already printed (``shown``) gets one line only. ``SystemExit`` and
-    ``KeyboardInterrupt`` propagate untouched, so exit codes are the script's.
+    (through ``sys.excepthook`` if the script or a pause installed one: the terminal's
+    prints only the last line of a traceback it showed at the pause). ``SystemExit``
+    and ``KeyboardInterrupt`` propagate untouched, so exit codes are the script's.
     """
     if not os.path.exists(script):
         raise PylightnixError(f"can't open file {script!r}: no such file")
@@ -233,9 +232,6 @@ def run_script(script: str, args: List[str], shown: Sequence[BaseException] = ()
         tb = _script_traceback(e, script)
         if sys.excepthook is not sys.__excepthook__:
             sys.excepthook(type(e), e.with_traceback(tb), tb)
-        elif any(e is x for x in shown):
-            sys.stderr.write("".join(traceback.format_exception_only(type(e), e)).rstrip("\n")
-                             + "  (its traceback is above, where the build paused)\n")
         else:
             sys.stderr.write(events.format_folded(e, tb))
         return 1
@@ -261,11 +257,9 @@ def main(argv: Optional[List[str]] = None, prog: str = PROG) -> int:
             raise PylightnixError(f"--{'' if ns.wait else 'no-'}wait only makes sense with --listen HOST:PORT")
         if listen is not None:
             _serve_attach(*listen, wait=listen_waits(ns.wait))
-            terminal = None
         else:
-            terminal = TerminalFrontend(no_tty)
-            events.add_frontend(terminal)
-        return run_script(ns.script, script_args, terminal.shown if terminal is not None else ())
+            events.add_frontend(TerminalFrontend(no_tty))
+        return run_script(ns.script, script_args)
     except PylightnixError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2

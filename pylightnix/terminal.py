@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import traceback
 import types
 from typing import Any, Dict, List, Optional, TextIO
 
@@ -174,7 +175,7 @@ class TerminalFrontend(Frontend):
         self._attached_here = False
         self._stderr = stderr
         self._shell: Any = None
-        #: failures whose traceback was printed at their pause (so it need not be printed again)
+        #: failures left to propagate whose traceback was printed at their pause
         self.shown: List[BaseException] = []
 
     # -- Frontend hooks -----------------------------------------------------
@@ -234,12 +235,28 @@ class TerminalFrontend(Frontend):
         if problem is not None:
             self._no_terminal(pause, problem)
             return
-        if pause.kind == FAILURE and pause.exception is not None:
-            exc = pause.exception
+        exc = pause.exception if pause.kind == FAILURE else None
+        if exc is not None:
             self.stderr.write(format_folded(exc, user_traceback(exc.__traceback__)))
-            self.shown.append(exc)
         self._open_shell(pause)
         self._report(pause)
+        if exc is not None and pause.kind == FAILURE and pause.state not in (COMMITTED, CANCELLED):
+            self._shown(exc)
+
+    def _shown(self, exc: BaseException) -> None:
+        """``exc`` propagates, and its traceback is on the screen already: if it ends the
+        program, the interpreter prints its last line only (other exceptions as before)."""
+        self.shown.append(exc)
+        previous = sys.excepthook
+
+        def excepthook(kind: type, value: BaseException, tb: Any) -> None:
+            if any(value is e for e in self.shown):
+                self.stderr.write("".join(traceback.format_exception_only(kind, value)).rstrip("\n")
+                                  + "  (its traceback is above, where the build paused)\n")
+            else:
+                previous(kind, value, tb)
+
+        sys.excepthook = excepthook
 
     def _no_terminal(self, pause: BuildPause, problem: str) -> None:
         why = f"{_describe(pause)} ({pause.dref}), but {problem}, so no shell can open"

@@ -141,18 +141,21 @@ def test_failed_build_left_alone_reraises(env: Env) -> None:
 
 def test_a_failed_stage_is_printed_once_from_the_users_code(env: Env) -> None:
     """The traceback of a failed stage is printed once: at the pause, from the user's stage on;
-    leaving the shell then adds only the error line. Without a pause, the traceback starts at
+    leaving the shell then adds only the error line (pylightnix debug, and plain python with
+    PYLIGHTNIX_BREAK_ON_FAILURE). Without a pause, the traceback starts at
     the script, and the engine's frames between realize() and the stage are one line."""
-    s = env.debug("--break-on-failure", str(PIPELINE), extra={"PIPELINE_BUGGY": "1"})
-    s.expect("build of linreg failed")
-    s.prompt()
-    s.eof()
-    assert s.finish() == 1
-    out = s.output()
-    assert out.count("Traceback (most recent call last)") == 1, out
-    assert f'File "{PIPELINE}"' in out and not re.search(r'File "[^"]*/pylightnix/', out), out
-    assert out.rstrip().splitlines()[-1] == ("AttributeError: 'numpy.ndarray' object has no attribute 'load'  "
-                                             "(its traceback is above, where the build paused)"), out
+    debug = env.debug("--break-on-failure", str(PIPELINE), extra={"PIPELINE_BUGGY": "1"})
+    plain = env.spawn([str(PIPELINE)], {"PYLIGHTNIX_BREAK_ON_FAILURE": "1", "PIPELINE_BUGGY": "1"})
+    for s in (debug, plain):
+        s.expect("build of linreg failed")
+        s.prompt()
+        s.eof()
+        assert s.finish() == 1
+        out = s.output()
+        assert out.count("Traceback (most recent call last)") == 1, out
+        assert f'File "{PIPELINE}"' in out and not re.search(r'File "[^"]*/pylightnix/', out), out
+        assert out.rstrip().splitlines()[-1] == ("AttributeError: 'numpy.ndarray' object has no attribute 'load'  "
+                                                 "(its traceback is above, where the build paused)"), out
     p = _run_no_tty(env, ["-m", "pylightnix", "debug", str(PIPELINE)], {"PIPELINE_BUGGY": "1"})
     assert p.returncode == 1 and p.stderr.count("Traceback (most recent call last)") == 1, p.stderr
     tb = p.stderr[p.stderr.index("Traceback"):].splitlines()
