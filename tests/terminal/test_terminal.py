@@ -144,9 +144,10 @@ def test_a_failed_stage_is_printed_once_from_the_users_code(env: Env) -> None:
     leaving the shell then adds only the error line (pylightnix debug, and plain python with
     PYLIGHTNIX_BREAK_ON_FAILURE). Without a pause, the traceback starts at
     the script, and the engine's frames between realize() and the stage are one line."""
-    debug = env.debug("--break-on-failure", str(PIPELINE), extra={"PIPELINE_BUGGY": "1"})
-    plain = env.spawn([str(PIPELINE)], {"PYLIGHTNIX_BREAK_ON_FAILURE": "1", "PIPELINE_BUGGY": "1"})
-    for s in (debug, plain):
+    runs = ((["-m", "pylightnix", "debug", "--break-on-failure", str(PIPELINE)], {}),
+            ([str(PIPELINE)], {"PYLIGHTNIX_BREAK_ON_FAILURE": "1"}))
+    for args, extra in runs:  # one after the other: both build linreg in the same store
+        s = env.spawn(args, {"PIPELINE_BUGGY": "1", **extra})
         s.expect("build of linreg failed")
         s.prompt()
         s.eof()
