@@ -130,8 +130,8 @@ def read_stat(path: str) -> Tuple[Dict[str, Any], os.stat_result]:
     except FileNotFoundError as e:
         raise AttachInfoError(f"no attach file {path}; is the program running with --listen?") from e
     except OSError as e:
-        why = "it is a symbolic link" if e.errno == errno.ELOOP else e.strerror
-        raise AttachInfoError(f"cannot read attach file {path}: {why}") from e
+        why = "is a symbolic link" if e.errno == errno.ELOOP else f"cannot be read ({e.strerror})"
+        raise AttachInfoError(f"attach file {path} {why}") from e
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -141,7 +141,7 @@ def read_stat(path: str) -> Tuple[Dict[str, Any], os.stat_result]:
             raise AttachInfoError(f"attach file {path} is {st.st_size} bytes, more than {MAX_SIZE}")
         data = os.read(fd, MAX_SIZE + 1)
     except OSError as e:
-        raise AttachInfoError(f"cannot read attach file {path}: {e.strerror}") from e
+        raise AttachInfoError(f"attach file {path} cannot be read ({e.strerror})") from e
     finally:
         os.close(fd)
     try:
