@@ -229,7 +229,7 @@ class Listener:
         self._log = log or (lambda s: print(s, file=sys.stderr, flush=True))
         self._window, self._said, self._quiet = 0.0, 0, 0  # the refusal log's rate limit
         self._pending: Dict[socket.socket, _Hello] = {}   # oldest first
-        self._closed = False
+        self._closed = self._serving = False
         if not ipaddress.ip_address(self.host).is_loopback:
             raise ValueError(f"side channel: refusing to listen on non-loopback {self.host}")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -245,15 +245,19 @@ class Listener:
         """Accept connections in a daemon thread; ``on_conn`` gets each authenticated one in
         a thread of its own (and, ``with_hello``, the other fields of its first line: see
         :func:`connect`)."""
+        self._serving = True
         return _daemon(self._loop, "pylightnix-channel-listener", on_conn, with_hello)
 
     def close(self) -> None:
         self._closed = True
         try:
-            self._wake_w.send(b"x")
+            self._wake_w.send(b"x")  # the listener's thread closes the rest
         except OSError:
             pass
         self._sock.close()
+        if not self._serving:
+            self._wake_r.close()
+            self._wake_w.close()
 
     # -- the listener's thread --------------------------------------------------------
     def _loop(self, on_conn: Callable[..., None], with_hello: bool) -> None:
