@@ -10,7 +10,7 @@ import pytest
 
 import hostile_peers
 from adapter_probes import attach, env_for, start_listening, stop, PIPELINE
-from pylightnix.channel import AUTH_TIMEOUT, Listener, connect, new_secret
+from pylightnix.channel import AUTH_TIMEOUT, ChannelError, Listener, connect, new_secret
 from dap_testlib import SchemaChecker, spawn_pipes
 
 pytestmark = pytest.mark.timeout(120)
@@ -173,3 +173,28 @@ def test_private_debug_dir_still_works(tmp_path):
         assert stat.S_IMODE(os.stat(tmp_path / "dbg").st_mode) == 0o700
     finally:
         stop(proc)
+
+
+def test_wrong_secrets_stay_logged_and_a_burst_is_summed_up():
+    lines = []
+    lst = Listener(new_secret(), log=lines.append)
+    lst.serve_forever(lambda s: None)
+    try:
+        for _ in range(30):
+            with pytest.raises(ChannelError, match="unauthorized"):
+                connect("127.0.0.1", lst.port, "0" * 64, timeout=5)
+        deadline = time.monotonic() + 5
+        while True:  # each refusal is logged, or counted in a summary line within a second
+            one_by_one = [x for x in lines if "(wrong secret or bad hello)" in x]
+            summed = [int(x.split("refused ")[1].split()[0]) for x in lines if "more unauthenticated" in x]
+            if len(one_by_one) + sum(summed) == 30 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert summed and len(one_by_one) + sum(summed) == 30, lines
+        time.sleep(1.1)  # a later attempt is logged on its own again
+        with pytest.raises(ChannelError):
+            connect("127.0.0.1", lst.port, "1" * 64, timeout=5)
+        time.sleep(0.1)
+        assert "(wrong secret or bad hello)" in lines[-1] and lst.refused == 31
+    finally:
+        lst.close()

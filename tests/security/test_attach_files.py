@@ -144,3 +144,23 @@ def test_the_errors_are_pylightnix_errors():
     assert issubclass(ChannelError, PylightnixError) and issubclass(ChannelError, ConnectionError)
     assert issubclass(SpecialFileError, StoreError)
     assert attach_info.AttachInfoError is AttachInfoError
+
+
+@root_only
+def test_the_adapters_attach_follows_the_same_rules(tmp_path, monkeypatch):
+    """An attach request finds the attach file by port (the debug folder's rule applies)
+    or is given its path (the file's rules apply): a planted one is refused either way."""
+    d = tmp_path / "dbg"
+    d.mkdir()
+    d.chmod(0o1777)
+    hub, path = plant(d)
+    try:
+        port = int(os.path.basename(path)[len("attach-"):-len(".json")])
+        monkeypatch.setenv("PYLIGHTNIX_DEBUG_DIR", str(d))
+        with pytest.raises(AttachInfoError, match="is writable by other users"):
+            attach_info.resolve({}, port)
+        with pytest.raises(AttachInfoError, match="belongs to uid 65534"):
+            attach_info.resolve({"pylightnixAttachFile": path}, port)
+    finally:
+        got = hostile_peers.stop(hub)
+    assert "GOT" not in got
