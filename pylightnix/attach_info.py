@@ -8,6 +8,10 @@ nobody else; it is never chmod'ed):
 
     $PYLIGHTNIX_DEBUG_DIR/attach-PORT.json   (default ~/.cache/pylightnix/debug)
 
+Whoever reads attach files (``pylightnix attach``, the adapter) follows the same
+rule for the directory and trusts only a regular file of the user that nobody else
+can write (:func:`read_stat`): another user could plant one in a shared directory.
+
 The attach request finds it by PORT. Alternatives in the attach configuration:
 ``pylightnixAttachFile`` (a path, e.g. a copy from a remote box) or
 ``pylightnixChannel: {"host", "port", "secret"}``. An adapter that proved the
