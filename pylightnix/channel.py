@@ -255,6 +255,7 @@ class Listener:
         except OSError:
             pass
         self._sock.close()
+        self._flush(time.monotonic())  # what the last second's summary would have said
         if not self._serving:
             self._wake_r.close()
             self._wake_w.close()
@@ -383,10 +384,8 @@ class Listener:
         """Log ``line``, at most :data:`LOG_BURST` a second; then how many were left out."""
         now = time.monotonic()
         if now - self._window >= 1.0:
-            if self._quiet:
-                self._log(f"pylightnix side channel: refused {self._quiet} more unauthenticated connections "
-                          f"in the last {now - self._window:.0f} s")
-            self._window, self._said, self._quiet = now, 0, 0
+            self._flush(now)
+            self._window, self._said = now, 0
         if line is None:
             return
         if self._said < LOG_BURST:
@@ -394,6 +393,13 @@ class Listener:
             self._log(line)
         else:
             self._quiet += 1
+
+
+    def _flush(self, now: float) -> None:
+        quiet, self._quiet = self._quiet, 0
+        if quiet:
+            self._log(f"pylightnix side channel: refused {quiet} more unauthenticated connections "
+                      f"in the last {max(1.0, now - self._window):.0f} s")
 
 
 class _Retry(Exception):
