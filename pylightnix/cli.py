@@ -192,7 +192,10 @@ def parser() -> argparse.ArgumentParser:
 def _attach(args: argparse.Namespace) -> int:
     from pylightnix import remote, remote_console
     if args.list:
-        builds = remote.paused_builds()
+        problems: List[str] = []
+        builds = remote.paused_builds(problems)
+        for line in problems:
+            print(f"pylightnix attach: {line}", file=sys.stderr)
         for p, h in builds:
             print(f"{p.get('id')}  {p.get('name')}  {p.get('kind')}  on worker {p.get('where')}"
                   f" (pid {p.get('pid')}), driver pid {h.get('pid')}")
