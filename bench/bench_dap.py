@@ -65,13 +65,13 @@ PROGRAM = textwrap.dedent('''
     events.dispatch_pause = _stamped_dispatch
 
     def cpu_realize(b):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         s = 0
         for i in range(WORK):
             s = (s + i * i) % 1000003
-        took = time.perf_counter() - t0
+        took, cpu = time.perf_counter() - t0, time.thread_time() - c0
         with open(TIMES, "a") as f:
-            f.write(f"{took}\\n")
+            f.write(f"{took} {cpu}\\n")
         with open(join(build_outpath(b), "out.txt"), "w") as f:
             f.write(str(s))
 
@@ -119,12 +119,19 @@ def _read_floats(path: str) -> List[float]:
         return [float(x) for x in f.read().split()]
 
 
-def run_plain(program: str, tmp: str, work: int, stops: int, run: str) -> float:
+def _stage_times(path: str) -> Tuple[float, float]:
+    """(wall, thread CPU) seconds of the CPU stage: load on a shared machine stretches the
+    first, not the second"""
+    wall, cpu = _read_floats(path)[:2]
+    return wall, cpu
+
+
+def run_plain(program: str, tmp: str, work: int, stops: int, run: str) -> Tuple[float, float]:
     env = dict(os.environ)
     env.pop("PYLIGHTNIX_BREAK", None)
     env.update(_env(tmp, work, stops, run, marker=False))
     subprocess.run([sys.executable, program], env=env, check=True, stdout=subprocess.DEVNULL)
-    return _read_floats(env["BENCH_TIMES"])[0]
+    return _stage_times(env["BENCH_TIMES"])
 
 
 def _debug_session(c: Client, program: str, env: Dict[str, str], function_breakpoints: List[str],
@@ -162,22 +169,22 @@ def _debug_session(c: Client, program: str, env: Dict[str, str], function_breakp
 
 
 def run_debugpy(program: str, tmp: str, work: int, stops: int, evals: int, run: str,
-                stop: bool) -> Tuple[float, List[float], List[float]]:
+                stop: bool) -> Tuple[Tuple[float, float], List[float], List[float]]:
     proc = subprocess.Popen([sys.executable, "-m", "debugpy.adapter"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
     c = Client(Endpoint.from_streams(proc.stdout, proc.stdin), proc=proc)
     env = _env(tmp, work, stops if stop else 0, run, marker=True)
     lat, ev = _debug_session(c, program, env, ["marker"] if stop else [], stops if stop else 0, evals,
                              "x = 1 + 1")
-    return _read_floats(env["BENCH_TIMES"])[0], lat, ev
+    return _stage_times(env["BENCH_TIMES"]), lat, ev
 
 
 def run_adapter(program: str, tmp: str, work: int, stops: int, evals: int, run: str
-                ) -> Tuple[float, List[float], List[float]]:
+                ) -> Tuple[Tuple[float, float], List[float], List[float]]:
     c = Client.spawn(env=adapter_env())
     env = _env(tmp, work, stops, run, marker=False)
     lat, ev = _debug_session(c, program, env, ["step_*"], stops, evals, "x = 1 + 1")
-    return _read_floats(env["BENCH_TIMES"])[0], lat, ev
+    return _stage_times(env["BENCH_TIMES"]), lat, ev
 
 
 def _ms(xs: List[float]) -> str:
@@ -197,17 +204,22 @@ def main(argv: Optional[List[str]] = None) -> int:
         f.write(PROGRAM)
 
     cpu: Dict[str, List[float]] = {"python": [], "debugpy": [], "adapter": []}
+    thread: Dict[str, List[float]] = {"python": [], "debugpy": [], "adapter": []}
     lat: Dict[str, List[float]] = {"debugpy": [], "adapter": []}
     ev: Dict[str, List[float]] = {"debugpy": [], "adapter": []}
     for r in range(ns.repeat):  # interleaved, so drift hits every configuration alike
-        cpu["python"].append(run_plain(program, tmp, ns.work, ns.stops, f"py{r}"))
+        t = run_plain(program, tmp, ns.work, ns.stops, f"py{r}")
+        cpu["python"].append(t[0])
+        thread["python"].append(t[1])
         t, _, _ = run_debugpy(program, tmp, ns.work, ns.stops, 0, f"dbgcpu{r}", stop=False)
-        cpu["debugpy"].append(t)
+        cpu["debugpy"].append(t[0])
+        thread["debugpy"].append(t[1])
         _, l1, e1 = run_debugpy(program, tmp, 1000, ns.stops, ns.evals, f"dbglat{r}", stop=True)
         lat["debugpy"] += l1
         ev["debugpy"] += e1
         t, l2, e2 = run_adapter(program, tmp, ns.work, ns.stops, ns.evals, f"ad{r}")
-        cpu["adapter"].append(t)
+        cpu["adapter"].append(t[0])
+        thread["adapter"].append(t[1])
         lat["adapter"] += l2
         ev["adapter"] += e2
 
@@ -221,6 +233,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                      ("adapter", "dap_adapter, build breakpoints only")):
         m, b = statistics.median(cpu[k]), min(cpu[k])
         print(f"  {label:42s} {m:7.3f} s  {m / base:5.2f}x  {b:7.3f} s  {b / best:5.2f}x")
+    print()
+    tbase = statistics.median(thread["python"])
+    print("Same stage, the thread's own CPU time (load cannot stretch it)   median     ratio")
+    for k, label in (("python", "plain python"), ("debugpy", "plain debugpy, no breakpoints"),
+                     ("adapter", "dap_adapter, build breakpoints only")):
+        m = statistics.median(thread[k])
+        print(f"  {label:42s} {m:7.3f} s  {m / tbase:5.2f}x")
     print()
     print("Latency (median)                         stop      evaluate(repl)")
     print(f"  plain debugpy (function breakpoint)  {_ms(lat['debugpy'])}  {_ms(ev['debugpy'])}")

@@ -10,6 +10,7 @@ from pylightnix.types import (Path, Hash, HashPart, Name, DRef, RRef, RefPath, P
 from pylightnix.errors import (PylightnixError, ConfigError, RefError, ClosureError, StoreError, BuildError,
                                PromiseError, MatcherError, FetchError, ChecksumError, UnsafeArchiveError,
                                ReplError, BuildCancelled, ExecutorError)
+from pylightnix.errors import AttachInfoError, AttachError, ChannelError
 from pylightnix.refs import (mkname, mkdref, mkrref, undref, unrref, rref2dref, is_dref, is_rref, isdref, isrref,
                              mkrefpath, traverse_dict, scanref_dict, assert_valid_name, assert_valid_dref,
                              assert_valid_rref, assert_valid_hash)
@@ -21,6 +22,7 @@ from pylightnix.store import (store_initialize, store_dref2path, rref2path, stor
                               store_rrefs, store_rrefs_, store_deps, store_deepdeps, store_gc, store_remove,
                               store_realize, store_instantiate, store_buildtime, store_verify, store_leftovers,
                               dirhash)
+from pylightnix.store import SpecialFileError
 from pylightnix.build import (Build, mkbuildargs, mkbuild, build_wrapper, build_wrapper_, build_config,
                               build_context, build_cattrs, build_name, build_outpath, build_outpaths,
                               build_setoutpaths, build_path, build_paths, build_deref, build_deref_, timestring,

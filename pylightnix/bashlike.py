@@ -29,12 +29,14 @@ def _existing(path: str, r: str) -> str:
 
 
 def lsref(r: Union[RRef, DRef]) -> List[str]:
-    """The artifact names of a realization, or the realization hashes of a derivation."""
+    """The artifact names of a realization; for a derivation, its folder as the original
+    lists it: ``config.json`` and one entry (the hash) per realization. Builds in progress
+    (the folder's hidden temporary entries) are not shown."""
     if is_rref(r):
         return sorted(os.listdir(_existing(rref2path(RRef(r)), r)))
     if is_dref(r):
         _existing(store_dref2path(DRef(r)), r)
-        return [unrref(x)[0] for x in store_rrefs_(DRef(r))]
+        return sorted(["config.json"] + [unrref(x)[0] for x in store_rrefs_(DRef(r))])
     raise RefError(f"lsref: expected a dref:... or rref:... reference, got {r!r}")
 
 

@@ -12,23 +12,31 @@ console), which is why it is authenticated.
 """
 from __future__ import annotations
 
+import errno
 import hmac
 import ipaddress
 import json
 import secrets
+import selectors
 import socket
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from pylightnix.errors import ChannelError
 from pylightnix.pending import Pending
 
 LOOPBACK = "127.0.0.1"
 #: seconds a new side-channel connection has to present the secret
 AUTH_TIMEOUT = 2.0
-#: connections that may be authenticating at the same time
-MAX_PENDING = 64
+#: connections that may be authenticating at the same time; a new one over it drops the
+#: oldest (which is told to retry): a flood of idle connections cannot keep a peer out
+MAX_PENDING = 256
+#: the longest hello line
+HELLO_LIMIT = 4096
+#: refusals logged one by one per second; more are summed up in one line
+LOG_BURST = 10
 
 Handler = Callable[[str, Dict[str, Any]], Any]
 
@@ -36,10 +44,6 @@ Handler = Callable[[str, Dict[str, Any]], Any]
 def new_secret() -> str:
     """A fresh per-session secret."""
     return secrets.token_hex(32)
-
-
-class ChannelError(Exception):
-    """The other side failed a request, went away, or did not authenticate."""
 
 
 class Channel:
@@ -178,106 +182,272 @@ def _daemon(target: Callable[..., Any], name: str, *args: Any) -> threading.Thre
     return t
 
 
+class _Hello:
+    """A connection that has not authenticated yet (the listener's thread only)."""
+    __slots__ = ("sock", "addr", "deadline", "buf")
+
+    def __init__(self, sock: socket.socket, addr: Any) -> None:
+        self.sock, self.addr, self.buf = sock, addr, b""
+        self.deadline = time.monotonic() + AUTH_TIMEOUT
+
+    def where(self) -> str:
+        return f"from {self.addr[0]}:{self.addr[1]}" if isinstance(self.addr, tuple) else "from ?"
+
+
+def _check_hello(line: bytes, secret: str) -> Optional[Dict[str, Any]]:
+    """The hello's other fields if ``line`` is ``{"auth": secret, ...}``; else None. Any
+    data at all is safe here: a non-object, a lone surrogate, deep nesting, bad UTF-8."""
+    try:
+        hello = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    got = hello.get("auth") if isinstance(hello, dict) else None
+    if not (isinstance(got, str) and got.isascii() and hmac.compare_digest(got, secret)):
+        return None
+    return {k: v for k, v in hello.items() if k != "auth"}
+
+
 class Listener:
     """Accepts side-channel connections on 127.0.0.1 that present ``secret``.
 
-    Each connection is authenticated in its own thread with a deadline of
-    :data:`AUTH_TIMEOUT` seconds, so idle or slow connections never delay the
-    real peer; at most :data:`MAX_PENDING` may be authenticating at once (more
-    are closed at once). Refused attempts are reported to ``log`` (stderr by
-    default) and counted in :attr:`refused`.
+    One thread accepts and reads hellos, never blocking on a peer: each connection has
+    :data:`AUTH_TIMEOUT` seconds to send its hello line, and when more than
+    :data:`MAX_PENDING` are waiting, the oldest is dropped and told to retry
+    (:func:`connect` does). Idle or slow connections, even thousands from a flood, thus
+    never keep the real peer out; it sends its hello at once. Refused attempts are
+    reported to ``log`` (stderr by default; beyond :data:`LOG_BURST` a second, summed
+    up) and counted in :attr:`refused`.
     """
 
     def __init__(self, secret: str, port: int = 0, log: Optional[Callable[[str], None]] = None,
                  host: str = LOOPBACK) -> None:
+        if not secret.isascii():
+            raise ValueError("side channel: the secret must be ASCII")
         self.secret = secret
         self.host = LOOPBACK if host == "localhost" else host
         self.refused = 0
         self._log = log or (lambda s: print(s, file=sys.stderr, flush=True))
-        self._lock = threading.Lock()
-        self._pending = 0
+        self._window, self._said, self._quiet = 0.0, 0, 0  # the refusal log's rate limit
+        self._pending: Dict[socket.socket, _Hello] = {}   # oldest first
+        self._closed = self._serving = False
         if not ipaddress.ip_address(self.host).is_loopback:
             raise ValueError(f"side channel: refusing to listen on non-loopback {self.host}")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((self.host, port))
-        self._sock.listen(16)
+        self._sock.listen(socket.SOMAXCONN)
+        self._sock.setblocking(False)
         self.port: int = self._sock.getsockname()[1]
-
-    def _authenticate(self, conn: socket.socket, addr: Tuple[str, int],
-                      on_conn: Callable[..., None], with_hello: bool) -> None:
-        try:
-            try:
-                line = _read_line(conn, deadline=time.monotonic() + AUTH_TIMEOUT)
-                hello = json.loads(line) if line.strip() else {}
-                got = hello.get("auth", "")
-            except (OSError, ValueError, AttributeError, RecursionError):
-                hello, got = {}, ""
-            if isinstance(got, str) and hmac.compare_digest(got.encode(), self.secret.encode()):
-                try:
-                    conn.settimeout(None)
-                    conn.sendall(b'{"ok": true}\n')
-                except OSError:
-                    conn.close()
-                    return
-                if with_hello:
-                    on_conn(conn, {k: v for k, v in hello.items() if k != "auth"})
-                else:
-                    on_conn(conn)
-                return
-            self._refuse(conn, f"from {addr[0]}:{addr[1]}")
-        finally:
-            with self._lock:
-                self._pending -= 1
-
-    def _refuse(self, conn: socket.socket, why: str) -> None:
-        with self._lock:
-            self.refused += 1
-        self._log(f"pylightnix side channel: refused unauthenticated connection {why}")
-        try:
-            conn.sendall(b'{"error": "unauthorized"}\n')
-        except OSError:
-            pass
-        conn.close()
+        self._wake_r, self._wake_w = socket.socketpair()
 
     def serve_forever(self, on_conn: Callable[..., None], with_hello: bool = False) -> threading.Thread:
-        """Accept connections in a daemon thread; ``on_conn`` gets each authenticated one
-        (and, ``with_hello``, the other fields of its first line: see :func:`connect`)."""
-        def loop() -> None:
-            while True:
-                try:
-                    conn, addr = self._sock.accept()
-                except OSError:
-                    return
-                with self._lock:
-                    busy = self._pending >= MAX_PENDING
-                    if not busy:
-                        self._pending += 1
-                if busy:
-                    self._refuse(conn, f"from {addr[0]}:{addr[1]} (too many connections authenticating)")
-                    continue
-                _daemon(self._authenticate, "pylightnix-channel-auth", conn, addr, on_conn, with_hello)
-        return _daemon(loop, "pylightnix-channel-listener")
+        """Accept connections in a daemon thread; ``on_conn`` gets each authenticated one in
+        a thread of its own (and, ``with_hello``, the other fields of its first line: see
+        :func:`connect`)."""
+        self._serving = True
+        return _daemon(self._loop, "pylightnix-channel-listener", on_conn, with_hello)
 
     def close(self) -> None:
+        self._closed = True
+        try:
+            self._wake_w.send(b"x")  # the listener's thread closes the rest
+        except OSError:
+            pass
         self._sock.close()
+        self._flush(time.monotonic())  # what the last second's summary would have said
+        if not self._serving:
+            self._wake_r.close()
+            self._wake_w.close()
+
+    # -- the listener's thread --------------------------------------------------------
+    def _loop(self, on_conn: Callable[..., None], with_hello: bool) -> None:
+        sel = selectors.DefaultSelector()
+        try:
+            sel.register(self._sock, selectors.EVENT_READ, "accept")
+            sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        except (OSError, ValueError):
+            return  # closed before it started
+        try:
+            while not self._closed:
+                now = time.monotonic()
+                waits = [h.deadline - now for h in self._first()] + ([1.0] if self._quiet else [])
+                ready = sel.select(max(0.0, min(waits)) if waits else None)
+                # hellos before new connections: a peer that has spoken is never dropped for them
+                for key, _ in sorted(ready, key=lambda kv: kv[0].data != "hello"):
+                    if key.data == "hello":
+                        self._read_hello(sel, key.fileobj, on_conn, with_hello)  # type: ignore[arg-type]
+                    elif key.data == "accept":
+                        self._accept(sel)
+                    else:
+                        return
+                now = time.monotonic()
+                while self._pending and next(iter(self._pending.values())).deadline <= now:
+                    self._refuse(sel, next(iter(self._pending.values())),
+                                 f"(no hello within {AUTH_TIMEOUT:g} s)", retry=True)
+                self._say(None)
+        finally:
+            for h in list(self._pending.values()):
+                self._drop(sel, h)
+            sel.close()
+            for s in (self._wake_r, self._wake_w):
+                s.close()
+
+    def _first(self) -> List[_Hello]:
+        return [next(iter(self._pending.values()))] if self._pending else []
+
+    def _accept(self, sel: selectors.BaseSelector) -> None:
+        for _ in range(64):  # then serve the hellos that came meanwhile
+            try:
+                conn, addr = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM) and self._pending:
+                    for h in self._first():  # out of descriptors: make room
+                        self._refuse(sel, h, "(dropped: out of file descriptors)", retry=True)
+                    continue
+                if e.errno in (errno.ECONNABORTED, errno.EPROTO):
+                    continue
+                if not self._closed:
+                    time.sleep(0.05)  # nothing to drop: let the limit breathe, never spin
+                return
+            if len(self._pending) >= MAX_PENDING:
+                for h in self._first():
+                    self._refuse(sel, h, f"(dropped: more than {MAX_PENDING} connections authenticating)",
+                                 retry=True)
+            conn.setblocking(False)
+            h = _Hello(conn, addr)
+            self._pending[conn] = h
+            sel.register(conn, selectors.EVENT_READ, "hello")
+
+    def _read_hello(self, sel: selectors.BaseSelector, conn: socket.socket,
+                    on_conn: Callable[..., None], with_hello: bool) -> None:
+        h = self._pending.get(conn)
+        if h is None:
+            return
+        try:  # peek, then take exactly the hello line: what follows it is the channel's
+            data = conn.recv(HELLO_LIMIT - len(h.buf), socket.MSG_PEEK)
+            end = data.find(b"\n") + 1 or len(data)
+            if data:
+                conn.recv(end)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data, end = b"", 0
+        h.buf += data[:end]
+        if not data or (not h.buf.endswith(b"\n") and len(h.buf) >= HELLO_LIMIT):
+            self._refuse(sel, h, "(no hello line)")
+            return
+        if not h.buf.endswith(b"\n"):
+            return
+        hello = _check_hello(h.buf, self.secret)
+        if hello is None:
+            self._refuse(sel, h, "(wrong secret or bad hello)")
+            return
+        self._drop(sel, h, close=False)
+        try:
+            conn.setblocking(True)
+            conn.sendall(b'{"ok": true}\n')
+        except OSError:
+            conn.close()
+            return
+        args = (conn, hello) if with_hello else (conn,)
+        _daemon(self._serve, "pylightnix-channel-conn", on_conn, args)
+
+    def _serve(self, on_conn: Callable[..., None], args: Tuple[Any, ...]) -> None:
+        try:
+            on_conn(*args)
+        except Exception as e:  # a bad request of an authenticated peer: close it, say why once
+            self._log(f"pylightnix side channel: dropped a connection: {type(e).__name__}: {e!r}"[:300])
+            args[0].close()
+
+    def _drop(self, sel: selectors.BaseSelector, h: _Hello, close: bool = True) -> None:
+        self._pending.pop(h.sock, None)
+        try:
+            sel.unregister(h.sock)
+        except (KeyError, ValueError):
+            pass
+        if close:
+            h.sock.close()
+
+    def _refuse(self, sel: selectors.BaseSelector, h: _Hello, why: str, retry: bool = False) -> None:
+        self.refused += 1
+        self._say(f"pylightnix side channel: refused unauthenticated connection {h.where()} {why}")
+        try:
+            h.sock.send(b'{"error": "unauthorized", "retry": true}\n' if retry else b'{"error": "unauthorized"}\n')
+        except OSError:
+            pass
+        self._drop(sel, h)
+
+    def _say(self, line: Optional[str]) -> None:
+        """Log ``line``, at most :data:`LOG_BURST` a second; then how many were left out."""
+        now = time.monotonic()
+        if now - self._window >= 1.0:
+            self._flush(now)
+            self._window, self._said = now, 0
+        if line is None:
+            return
+        if self._said < LOG_BURST:
+            self._said += 1
+            self._log(line)
+        else:
+            self._quiet += 1
+
+
+    def _flush(self, now: float) -> None:
+        quiet, self._quiet = self._quiet, 0
+        if quiet:
+            self._log(f"pylightnix side channel: refused {quiet} more unauthenticated connections "
+                      f"in the last {max(1.0, now - self._window):.0f} s")
+
+
+class _Retry(Exception):
+    """The listener dropped this attempt before reading its hello (busy): try again."""
 
 
 def connect(host: str, port: int, secret: str, timeout: float = 10.0,
             hello: Optional[Dict[str, Any]] = None) -> socket.socket:
-    """Connect and authenticate; raises :class:`ChannelError` when refused. ``hello``'s
-    fields travel in the same first line (a listener serving ``with_hello`` sees them:
-    which paused build a connection is for)."""
-    sock = socket.create_connection((host, port), timeout=timeout)
-    sock.sendall((json.dumps({**(hello or {}), "auth": secret}) + "\n").encode())
-    reply = _read_line(sock)
+    """Connect and authenticate; raises :class:`ChannelError` when refused, or ``OSError``
+    when nothing listens. ``hello``'s fields travel in the same first line (a listener
+    serving ``with_hello`` sees them: which paused build a connection is for). An attempt
+    the listener dropped unread (a flood of other connections) is retried with backoff
+    for up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    line = (json.dumps({**(hello or {}), "auth": secret}) + "\n").encode()
+    delay = 0.02
+    while True:
+        try:
+            return _connect_once(host, port, line, min(max(deadline - time.monotonic(), 0.1), AUTH_TIMEOUT + 1))
+        except _Retry as e:
+            if time.monotonic() + delay >= deadline:
+                raise ChannelError(f"side channel at {host}:{port}: {e}, for {timeout:g} s") from None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+def _connect_once(host: str, port: int, line: bytes, timeout: float) -> socket.socket:
     try:
-        ok = json.loads(reply).get("ok") is True
-    except (ValueError, AttributeError):
-        ok = False
-    if not ok:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except socket.timeout:
+        raise _Retry("no connection (the listener is busy)") from None
+    try:
+        sock.sendall(line)
+        reply = _read_line(sock, deadline=time.monotonic() + timeout)
+    except (socket.timeout, ConnectionResetError, BrokenPipeError):
         sock.close()
-        raise ChannelError(f"side channel refused the connection: {reply!r}")
-    sock.settimeout(None)
-    return sock
+        raise _Retry("dropped before it answered (the listener is busy)") from None
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        answer = json.loads(reply)
+    except ValueError:
+        answer = None
+    if isinstance(answer, dict) and answer.get("ok") is True:
+        sock.settimeout(None)
+        return sock
+    sock.close()
+    if not reply or not reply.endswith(b"\n") or (isinstance(answer, dict) and answer.get("retry") is True):
+        raise _Retry("dropped before it answered (the listener is busy)")
+    raise ChannelError(f"side channel refused the connection: {reply!r}")

@@ -17,7 +17,7 @@ import stat
 import sys
 from typing import List, Optional
 
-from pylightnix.errors import PylightnixError, RefError, StoreError
+from pylightnix.errors import PylightnixError, StoreError
 from pylightnix.config import config_name
 from pylightnix.refs import is_dref, is_rref, rref2dref, undref, unrref
 from pylightnix.store import (rref2path, store_dref2path, store_config_, store_context, store_drefs, store_gc,
@@ -61,10 +61,11 @@ def _is_hex(s: str) -> bool:
     return bool(s) and all(c in "0123456789abcdef" for c in s)
 
 
-def resolve_ref(query: str) -> str:
+def resolve_ref(query: str, command: str = "show") -> str:
     """The one dref or rref that ``query`` names: a full reference, a derivation
     name, or a prefix of a derivation's or a realization's hash (``dref:``/``rref:``
-    optional). Several matches raise StoreError listing the candidates."""
+    optional). Several matches raise StoreError listing the candidates; ``command``
+    (``show``, ``gc --keep``) starts the messages."""
     if is_dref(query) or is_rref(query):
         return query
     q = query.split(":", 1)[1] if query.startswith(("dref:", "rref:")) else query
@@ -77,10 +78,10 @@ def resolve_ref(query: str) -> str:
         elif hexq:
             found.extend(r for r in store_rrefs_(d) if unrref(r)[0].startswith(q.lower()))
     if not found:
-        raise StoreError(f"show: nothing in {store_root()} is named {query!r} or has a hash starting with it "
+        raise StoreError(f"{command}: nothing in {store_root()} is named {query!r} or has a hash starting with it "
                          f"(see: pylightnix ls)")
     if len(found) > 1:
-        raise StoreError(f"show: {query!r} is ambiguous; it matches {len(found)} references:\n"
+        raise StoreError(f"{command}: {query!r} is ambiguous; it matches {len(found)} references:\n"
                          + "\n".join("  " + f for f in sorted(found)))
     return found[0]
 
@@ -114,14 +115,15 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _gc(args: argparse.Namespace) -> int:
-    keep = list(args.keep or [])
-    for k in keep:
-        if not (is_dref(k) or is_rref(k)):
-            raise RefError(f"gc --keep: expected a dref:... or rref:... reference, got {k!r}")
+    keep = [resolve_ref(k, "gc --keep") for k in args.keep or []]
+    # a root keeps its closure: a kept derivation keeps its realizations (and, through their
+    # contexts, the realizations they were built from)
+    keep_d = [DRef(k) for k in keep if is_dref(k)]
+    keep_r = [RRef(k) for k in keep if is_rref(k)] + [r for d in keep_d for r in store_rrefs_(d)]
     leftovers = store_leftovers()
     rm_d, rm_r = (set(), set())
     if keep:
-        rm_d, rm_r = store_gc([DRef(k) for k in keep if is_dref(k)], [RRef(k) for k in keep if is_rref(k)])
+        rm_d, rm_r = store_gc(keep_d, keep_r)
         rm_r = {r for r in rm_r if rref2dref(r) not in rm_d}
     verb = "would remove" if args.dry_run else "removing"
     for p in leftovers:
@@ -167,7 +169,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("ref", metavar="REF", help="a dref or rref, a derivation name, or a prefix of a hash")
     s.set_defaults(func=_show)
     s = sub.add_parser("gc", help="remove leftovers, and with --keep everything the kept refs do not need")
-    s.add_argument("--keep", action="append", metavar="REF", help="a dref or rref to keep (repeatable)")
+    s.add_argument("--keep", action="append", metavar="REF",
+                   help="what to keep, as for show: a dref or rref, a derivation name or a prefix of a hash; "
+                        "a derivation keeps its realizations and everything they were built from (repeatable)")
     s.add_argument("--dry-run", action="store_true", help="print what would be removed")
     s.set_defaults(func=_gc)
     s = sub.add_parser("verify", help="recompute hashes; exit 1 if anything does not match")
@@ -188,7 +192,10 @@ def parser() -> argparse.ArgumentParser:
 def _attach(args: argparse.Namespace) -> int:
     from pylightnix import remote, remote_console
     if args.list:
-        builds = remote.paused_builds()
+        problems: List[str] = []
+        builds = remote.paused_builds(problems)
+        for line in problems:
+            print(f"pylightnix attach: {line}", file=sys.stderr)
         for p, h in builds:
             print(f"{p.get('id')}  {p.get('name')}  {p.get('kind')}  on worker {p.get('where')}"
                   f" (pid {p.get('pid')}), driver pid {h.get('pid')}")

@@ -1,8 +1,8 @@
 """``python -m pylightnix debug``: run a script with build breakpoints.
 
     python -m pylightnix debug [--break NAME]... [--break-on-failure]
-                               [--no-tty=continue|fail] [--listen HOST:PORT]
-                               SCRIPT [ARGS...]
+                               [--no-tty=continue|fail]
+                               [--listen HOST:PORT [--wait|--no-wait]] SCRIPT [ARGS...]
 
 The script runs as ``__main__`` (``runpy.run_path``) with ``sys.argv`` set to
 ``[SCRIPT, *ARGS]``, exactly as ``python SCRIPT ARGS...`` would run it, and its
@@ -10,9 +10,12 @@ exit status or exception comes out the same way. Build pauses open an IPython
 shell in the terminal (:mod:`pylightnix.terminal`); with ``--listen`` they are
 served instead to a VS Code ``attach`` on a loopback address: only an adapter
 that proves the secret of the attach file can make the program connect its
-debugger (see docs/security.md). The debugger side provides that through the
-entry point ``listen`` of group :data:`ENTRY_POINT_GROUP` (``dap_adapter``
-declares it in pyproject.toml); the core never imports the adapter by name.
+debugger (see docs/security.md). With build breakpoints, ``--listen`` holds the
+script until a debugger has attached (else the first pause would come before
+anyone could see it); ``--no-wait`` starts it at once. The debugger side
+provides the listener through the entry point ``listen`` of group
+:data:`ENTRY_POINT_GROUP` (``dap_adapter`` declares it in pyproject.toml); the
+core never imports the adapter by name.
 """
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
         prog=prog,
         allow_abbrev=False,  # split_argv must know exactly which options take a value
         usage=f"{prog} [-h] [--break NAME]... [--break-on-failure] [--no-tty {{continue,fail}}] "
-              f"[--listen HOST:PORT] SCRIPT [ARGS ...]",
+              f"[--listen HOST:PORT [--wait | --no-wait]] SCRIPT [ARGS ...]",
         description="Run SCRIPT with build breakpoints: before building a matching "
                     "derivation (or after a failed build) an IPython shell opens in the "
                     "terminal, or a VS Code attach session with --listen.")
@@ -55,9 +58,12 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--listen", metavar="HOST:PORT", default=None,
                    help="serve pauses to a VS Code attach on this loopback address "
                         "instead of the terminal")
-    p.add_argument("--wait", action="store_true",
-                   help="with --listen: do not start the script until VS Code has attached "
-                        "(default: $PYLIGHTNIX_DEBUG_WAIT)")
+    waiting = p.add_mutually_exclusive_group()
+    waiting.add_argument("--wait", action="store_const", const=True, default=None,
+                         help="with --listen: do not start the script until VS Code has attached "
+                              "(the default with build breakpoints; else $PYLIGHTNIX_DEBUG_WAIT)")
+    waiting.add_argument("--no-wait", dest="wait", action="store_const", const=False,
+                         help="with --listen: start the script at once, even with build breakpoints")
     p.add_argument("script", metavar="SCRIPT",
                    help="the Python program to run; the arguments after it go to it verbatim")
     return p
@@ -179,6 +185,19 @@ def _serve_attach(host: str, port: int, wait: Optional[bool]) -> None:
         raise PylightnixError(f"--listen {host}:{port}: cannot listen: {e}") from e
 
 
+#: environment variable: hold a ``--listen`` script until a debugger has attached (1/0)
+ENV_WAIT = "PYLIGHTNIX_DEBUG_WAIT"
+
+
+def listen_waits(flag: Optional[bool]) -> Optional[bool]:
+    """Whether ``--listen`` holds the script until a debugger attaches: ``--wait``/``--no-wait``,
+    else ``$PYLIGHTNIX_DEBUG_WAIT`` if set (``None``: the debugger side reads it), else yes when
+    there are build breakpoints, which would otherwise be passed before anyone could attach."""
+    if flag is not None or os.environ.get(ENV_WAIT, "") != "":
+        return flag
+    return bool(breakpoints.build_breakpoints() or breakpoints.break_on_failure())
+
+
 def _script_traceback(exc: BaseException, script: str):
     """The traceback from the script's first frame on, as plain python shows it."""
     tb = exc.__traceback__
@@ -194,9 +213,11 @@ def _script_traceback(exc: BaseException, script: str):
 def run_script(script: str, args: List[str]) -> int:
     """Run ``script`` as ``__main__`` with ``sys.argv = [script, *args]``.
 
-    Returns 0 on success, 1 after printing an uncaught exception (through
-    ``sys.excepthook``, like the interpreter). ``SystemExit`` and
-    ``KeyboardInterrupt`` propagate untouched, so exit codes are the script's.
+    Returns 0 on success, 1 after printing an uncaught exception like the interpreter,
+    from the script's first frame on, with pylightnix's own frames folded into one line
+    (through ``sys.excepthook`` if the script or a pause installed one: the terminal's
+    prints only the last line of a traceback it showed at the pause). ``SystemExit``
+    and ``KeyboardInterrupt`` propagate untouched, so exit codes are the script's.
     """
     if not os.path.exists(script):
         raise PylightnixError(f"can't open file {script!r}: no such file")
@@ -209,7 +230,10 @@ def run_script(script: str, args: List[str]) -> int:
         raise
     except BaseException as e:  # noqa: BLE001 - report like the interpreter does
         tb = _script_traceback(e, script)
-        sys.excepthook(type(e), e.with_traceback(tb), tb)
+        if sys.excepthook is not sys.__excepthook__:
+            sys.excepthook(type(e), e.with_traceback(tb), tb)
+        else:
+            sys.stderr.write(events.format_folded(e, tb))
         return 1
     finally:
         sys.argv = saved_argv
@@ -229,10 +253,10 @@ def main(argv: Optional[List[str]] = None, prog: str = PROG) -> int:
             breakpoints.add_build_breakpoint(name)
         if ns.break_on_failure:
             breakpoints.set_break_on_failure(True)
-        if ns.wait and listen is None:
-            raise PylightnixError("--wait only makes sense with --listen HOST:PORT")
+        if ns.wait is not None and listen is None:
+            raise PylightnixError(f"--{'' if ns.wait else 'no-'}wait only makes sense with --listen HOST:PORT")
         if listen is not None:
-            _serve_attach(*listen, wait=True if ns.wait else None)
+            _serve_attach(*listen, wait=listen_waits(ns.wait))
         else:
             events.add_frontend(TerminalFrontend(no_tty))
         return run_script(ns.script, script_args)

@@ -172,6 +172,12 @@ def _build(drv: Derivation, ctx: Context, index: int, total: int, forced: bool, 
                 events.notify("on_progress", index, total, dref, _name(drv))
                 built = yield from _run_realizer(drv, ctx, session, rarg)
             rrefs = _match(drv, ctx)
+            if rrefs is None and not built:
+                raise BuildError(f"{dref}: the realizer {getattr(derivation_stage_function(drv), '__name__', '?')} "
+                                 f"of {_name(drv)} wrote nothing to build_outpath(b): it stored no realization, "
+                                 f"and the matcher still asks for one. Write the stage's files into the folder "
+                                 f"build_outpath(b) returns (a raw realizer returns its output folders)",
+                                 dref=dref)
             if rrefs is None:
                 raise MatcherError(f"{dref}: the matcher still asks for a build after the realizer produced "
                                    f"{len(built)} realization(s) {built}; the matcher and the realizer disagree",

@@ -15,9 +15,16 @@ unchanged and is never wrapped.
     │   └── UnsafeArchiveError  an archive tries to write outside its folder
     ├── ReplError          repl_* misuse: nothing paused, or something already paused
     ├── ExecutorError      a bad executor (PYLIGHTNIX_EXECUTOR, a missing extra, an unshippable stage)
-    └── BuildCancelled     a paused build was cancelled; the store is as it was
+    ├── BuildCancelled     a paused build was cancelled; the store is as it was
+    ├── AttachInfoError    an attach file or the debug folder (PYLIGHTNIX_DEBUG_DIR) cannot be used
+    ├── AttachError        ``pylightnix attach``: no such paused build, or it cannot be reached
+    └── ChannelError       a side-channel peer refused, failed a request or went away
+                           (also a ``ConnectionError``)
 
-Every class above except ``PylightnixError`` itself and ``BuildCancelled`` also
+``SpecialFileError`` (a ``StoreError``: a FIFO, socket or device where a file was
+expected) is defined in :mod:`pylightnix.store` and exported by ``pylightnix``.
+
+Every class above from ``ConfigError`` to ``ReplError`` also
 derives from ``AssertionError``: the original pylightnix reported all of these
 with ``assert``, and code written for it catches ``AssertionError``. They are
 always raised explicitly, so ``python -O`` does not remove them.
@@ -91,3 +98,16 @@ class ExecutorError(PylightnixError):
 
 class BuildCancelled(PylightnixError):
     """A paused build was cancelled by the user; nothing was stored."""
+
+
+class AttachInfoError(PylightnixError):
+    """An attach file, or the folder of attach files (``PYLIGHTNIX_DEBUG_DIR``), cannot be
+    used: missing, not the user's own, writable by others, or not a sane attach file."""
+
+
+class AttachError(PylightnixError):
+    """``pylightnix attach``: no such paused build, or it cannot be reached."""
+
+
+class ChannelError(PylightnixError, ConnectionError):
+    """A side-channel peer refused the connection, failed a request, or went away."""

@@ -17,6 +17,7 @@ import inspect
 import os
 import sysconfig
 import threading
+import traceback
 import types
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -139,6 +140,44 @@ def user_traceback(tb: Optional[types.TracebackType]) -> Optional[types.Tracebac
     while t is not None and _ours(t.tb_frame):
         t = t.tb_next
     return t if t is not None else tb
+
+
+def format_folded(exc: BaseException, tb: Optional[types.TracebackType] = None) -> str:
+    """``exc`` as Python prints it, from ``tb`` on (default: its own traceback), with each run
+    of pylightnix's own frames (the engine between ``realize`` and the stage) folded into one
+    line: what a user reads is their code. Chained exceptions are shown the same way."""
+    out: List[str] = []
+    _fold_into(out, exc, exc.__traceback__ if tb is None else tb, set())
+    return "".join(out)
+
+
+def _fold_into(out: List[str], exc: BaseException, tb: Optional[types.TracebackType], seen: set) -> None:
+    seen.add(id(exc))
+    cause, context = exc.__cause__, exc.__context__
+    if cause is not None and id(cause) not in seen:
+        _fold_into(out, cause, cause.__traceback__, seen)
+        out.append("\nThe above exception was the direct cause of the following exception:\n\n")
+    elif context is not None and not exc.__suppress_context__ and id(context) not in seen:
+        _fold_into(out, context, context.__traceback__, seen)
+        out.append("\nDuring handling of the above exception, another exception occurred:\n\n")
+    if tb is not None:
+        out.append("Traceback (most recent call last):\n")
+    folded: List[str] = []
+    frames = [frame for frame, _ in traceback.walk_tb(tb)]
+    for frame, entry in zip(frames, traceback.extract_tb(tb)):
+        if _ours(frame):
+            folded.append(frame.f_code.co_name)
+            continue
+        _fold(out, folded)
+        out.extend(traceback.format_list([entry]))
+    _fold(out, folded)
+    out.extend(traceback.format_exception_only(type(exc), exc))
+
+
+def _fold(out: List[str], names: List[str]) -> None:
+    if names:
+        out.append(f"  [{len(names)} frame{'s' if len(names) > 1 else ''} in pylightnix: {' > '.join(names)}]\n")
+        names.clear()
 
 
 def user_traceback_line(tb: Optional[types.TracebackType]) -> Optional[Tuple[str, int]]:

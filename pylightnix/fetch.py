@@ -15,14 +15,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections import deque
 from hashlib import sha256 as _sha256
 from os.path import basename, join
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, List, Optional
 
+from pylightnix.archives import extract_tar, member_parts
 from pylightnix.build import Build, build_cattrs, build_outpath, build_wrapper
 from pylightnix.config import mkconfig
-from pylightnix.errors import ChecksumError, ConfigError, FetchError, UnsafeArchiveError
+from pylightnix.errors import ChecksumError, ConfigError, FetchError
 from pylightnix.manager import Manager, mkdrv
 from pylightnix.matchers import match_only
 from pylightnix.refs import is_name
@@ -117,122 +117,23 @@ def _download(url: str, dest: str, expected: str, label: str, allow_downgrade: b
                             f"nothing was stored")
 
 
-def _parts(name: str, label: str, what: str) -> Tuple[str, ...]:
-    """The components of an archive path; refuse absolute paths and '..'."""
-    parts = tuple(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))
-    if name.startswith("/") or ".." in parts or not parts:
-        raise UnsafeArchiveError(f"fetch {label}: archive {what} {name!r} would be outside the output folder "
-                                 f"(it is absolute, empty or contains '..')")
-    return parts
-
-
-def _resolve(links: Dict[Tuple[str, ...], str], start: Tuple[str, ...], target: str) -> Optional[Tuple[str, ...]]:
-    """Where the relative link ``target`` seen from folder ``start`` lands in the archive's final tree,
-    following the archive's own symlinks; None if it leaves the tree (or loops)."""
-    cur = list(start)
-    todo = deque(target.split("/"))
-    hops = 0
-    while todo:
-        p = todo.popleft()
-        if p in ("", "."):
-            continue
-        if p == "..":
-            if not cur:
-                return None
-            cur.pop()
-            continue
-        cur.append(p)
-        t = links.get(tuple(cur))
-        if t is not None:
-            hops += 1
-            if hops > 40 or t.startswith("/"):
-                return None
-            cur.pop()
-            todo.extendleft(reversed(t.split("/")))
-    return tuple(cur)
-
-
-def _check_tar(members: List[tarfile.TarInfo], label: str) -> None:
-    """Refuse a tar unless every member provably stays inside the output folder.
-
-    Checked on the archive's final tree, so the order of members does not matter:
-    no member may be written through a link of the archive (nor replace one), every
-    symlink must resolve inside the tree through all other symlinks, and a hard link
-    may only point to a regular file stored earlier in the same archive.
-    """
-    links: Dict[Tuple[str, ...], str] = {}
-    files: Set[Tuple[str, ...]] = set()
-    seen: Set[Tuple[str, ...]] = set()
-    prefixes: Set[Tuple[str, ...]] = set()
-    for m in members:
-        if m.isdir() and set(m.name.split("/")) <= {"", "."}:
-            continue  # "./": the output folder itself, as `tar -C dir .` writes it
-        name = _parts(m.name, label, "member")
-        if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
-            raise UnsafeArchiveError(f"fetch {label}: archive member {m.name!r} is a device, fifo or other "
-                                     f"special file")
-        if name in links or ((m.issym() or m.islnk()) and name in seen):
-            raise UnsafeArchiveError(f"fetch {label}: archive member {m.name!r} replaces a link or is replaced "
-                                     f"by one")
-        prefixes.update(name[:i] for i in range(1, len(name)))
-        if m.issym():
-            if m.linkname.startswith("/") or not m.linkname:
-                raise UnsafeArchiveError(f"fetch {label}: archive link {m.name!r} -> {m.linkname!r} is absolute")
-            links[name] = m.linkname
-        elif m.islnk():
-            target = _parts(m.linkname, label, "hard link target")
-            if target not in files:
-                raise UnsafeArchiveError(f"fetch {label}: archive hard link {m.name!r} -> {m.linkname!r} does not "
-                                         f"point to a file stored earlier in the archive")
-            prefixes.update(target[:i] for i in range(1, len(target)))
-            links[name] = ""  # nothing may be written through it either
-        elif m.isfile():
-            files.add(name)
-        seen.add(name)
-    through = prefixes & set(links)
-    if through:
-        raise UnsafeArchiveError(f"fetch {label}: archive members are stored under the link "
-                                 f"{'/'.join(sorted(through)[0])!r}; refusing to write through links")
-    symlinks = {k: v for k, v in links.items() if v}
-    for name, target in symlinks.items():
-        if _resolve(symlinks, name[:-1], target) is None:
-            raise UnsafeArchiveError(f"fetch {label}: archive link {'/'.join(name)!r} -> {target!r} points "
-                                     f"outside the output folder")
-
-
-def _safe_modes(m: tarfile.TarInfo) -> tarfile.TarInfo:
-    """The 'data' filter's rules where tarfile lacks it: no set-id bits, no group/other write,
-    and files owned by whoever unpacks (tarfile restores owners when run as root)."""
-    m.mode &= 0o755
-    m.uid, m.gid, m.uname, m.gname = os.getuid(), os.getgid(), "", ""
-    return m
-
-
-_FILTER_ERROR = getattr(tarfile, "FilterError", ())  # tarfile without extraction filters has none
-
-
 def unpack(archive: str, out: str, label: str) -> None:
     """Unpack a tar or zip archive into ``out``; refuse an archive with any member that could land
     outside it (see docs/security.md)."""
+    what = f"fetch {label}"
     if tarfile.is_tarfile(archive):
         try:
             with tarfile.open(archive) as tf:
-                _check_tar(tf.getmembers(), label)
-                if hasattr(tarfile, "data_filter"):
-                    tf.extractall(out, filter="data")
-                else:
-                    tf.extractall(out, members=[_safe_modes(m) for m in tf.getmembers()])
-        except _FILTER_ERROR as e:
-            raise UnsafeArchiveError(f"fetch {label}: tarfile's data filter refused the archive: {e}") from e
+                extract_tar(tf, out, what)
         except (tarfile.TarError, OSError) as e:
-            raise FetchError(f"fetch {label}: cannot unpack {basename(archive)}: {e}") from e
+            raise FetchError(f"{what}: cannot unpack {basename(archive)}: {e}") from e
     elif zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
             for n in zf.namelist():
-                _parts(n, label, "member")  # zipfile writes links as plain files, so names are all there is
+                member_parts(n, what)  # zipfile writes links as plain files, so names are all there is
             zf.extractall(out)
     else:
-        raise FetchError(f"fetch {label}: {basename(archive)} is neither a tar nor a zip archive; "
+        raise FetchError(f"{what}: {basename(archive)} is neither a tar nor a zip archive; "
                          f"use mode='as-is' to keep it as it is")
 
 

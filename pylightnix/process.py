@@ -8,7 +8,7 @@ import os
 
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` exists (one of another user counts): the owner of a
-    temporary folder, a journal, an attach file."""
+    temporary folder, an attach file."""
     try:
         os.kill(pid, 0)
         return True

@@ -46,7 +46,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pylightnix import attach_info, events
 from pylightnix.channel import Channel, ChannelError, Listener, _daemon, _read_line, connect, new_secret
-from pylightnix.errors import PylightnixError
+from pylightnix.errors import AttachError
 from pylightnix.events import CANCELLED, COMMITTED, FAILURE, BuildPause
 from pylightnix.process import pid_alive
 
@@ -59,6 +59,9 @@ DROPPED = "dropped"
 ENTRY_GROUP = "pylightnix.debugger"
 #: seconds the hub waits for a worker to open the connection an attacher asked for
 OPEN_TIMEOUT = 10.0
+#: seconds a worker keeps trying to announce its pause to a busy hub (a flood of other
+#: connections) before it gives up and takes the pause's default
+ANNOUNCE_PATIENCE = 300.0
 #: ``PYLIGHTNIX_REMOTE_PAUSES=0`` builds paused derivations in the driver, as before
 ENV_REMOTE = "PYLIGHTNIX_REMOTE_PAUSES"
 #: seconds a build whose attacher's connection dropped stays paused for a re-attach
@@ -67,10 +70,6 @@ REATTACH_TIMEOUT = 600.0
 ENV_REATTACH = "PYLIGHTNIX_REATTACH_TIMEOUT"
 
 HubAddress = Tuple[str, int, str]  # host, port, secret
-
-
-class AttachError(PylightnixError):
-    """``pylightnix attach``: no such paused build, or it cannot be reached."""
 
 
 def reattach_timeout() -> float:
@@ -180,6 +179,7 @@ class PauseHub:
         self.listener = Listener(self.secret, log=log)
         self.host, self.port = self.listener.host, self.listener.port
         self._lock = threading.Lock()
+        self._file_lock = threading.Lock()  # one writer of the attach file at a time
         self._pauses: Dict[str, RemotePause] = {}
         self._streams: Dict[str, List[Any]] = {}  # token -> [event, worker socket]
         self._watchers: Dict[str, Watcher] = {}   # dref -> the run that waits for it
@@ -217,14 +217,20 @@ class PauseHub:
                 return
             self._closed = True
         self.listener.close()
-        attach_info.remove(self.port, os.getpid())
+        with self._file_lock:
+            attach_info.remove(self.port, os.getpid())
 
     # -- bookkeeping ------------------------------------------------------------
     def _write(self) -> None:
-        with self._lock:
-            listed = [p.info() for p in self._pauses.values()]
-        attach_info.write(self.port, {"pid": os.getpid(), "host": self.host, "port": self.port,
-                                      "secret": self.secret, "role": "hub", "pauses": listed})
+        """Rewrite the attach file. Writers take turns and each lists the pauses as they are
+        when its turn comes, so the last file written is never older than any change."""
+        with self._file_lock:
+            with self._lock:
+                if self._closed:
+                    return
+                listed = [p.info() for p in self._pauses.values()]
+            attach_info.write(self.port, {"pid": os.getpid(), "host": self.host, "port": self.port,
+                                          "secret": self.secret, "role": "hub", "pauses": listed})
 
     def _emit(self, kind: str, remote: RemotePause) -> None:
         with self._lock:
@@ -237,12 +243,16 @@ class PauseHub:
     # -- connections ------------------------------------------------------------
     def _accepted(self, sock: socket.socket, hello: Dict[str, Any]) -> None:
         role = hello.get("role")
-        if role == "worker":
+        fields = {k: hello.get(k, "") for k in ("pause", "service", "token")}
+        if not all(isinstance(v, str) and v.isascii() and len(v) < 256 for v in fields.values()):
+            _send_line(sock, {"error": "bad hello: pause, service and token must be short ASCII strings"})
+            sock.close()
+        elif role == "worker":
             self._worker(sock)
         elif role == "attach":
-            self._attach(sock, str(hello.get("pause", "")), str(hello.get("service", "")))
+            self._attach(sock, fields["pause"], fields["service"])
         elif role == "stream":
-            self._stream(sock, str(hello.get("token", "")))
+            self._stream(sock, fields["token"])
         else:
             sock.close()
 
@@ -284,8 +294,7 @@ class PauseHub:
             if self._pauses.pop(remote.id, None) is None:
                 return
             remote.state = state
-        if not self._closed:
-            self._write()
+        self._write()
         self._emit("resumed", remote)
 
     def _attach(self, sock: socket.socket, key: str, service: str) -> None:
@@ -506,7 +515,7 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
     ``reattach`` seconds (the driver hears ``detached``), then it is cancelled."""
     host, port, secret = address
     try:
-        sock = connect(host, int(port), secret, hello={"role": "worker"})
+        sock = connect(host, int(port), secret, timeout=ANNOUNCE_PATIENCE, hello={"role": "worker"})
     except (ChannelError, OSError) as e:
         print(f"pylightnix: {pause.name} should pause on {where}, but the driver's pause hub at "
               f"{host}:{port} cannot be reached ({e}); continuing without pausing", file=sys.stderr)
@@ -607,38 +616,43 @@ def _interrupt_console(ident: int) -> None:
 
 
 # =========================================================================== attacher
-def hubs() -> List[Dict[str, Any]]:
-    """The attach files of live hubs of this user, newest first."""
+def hubs(problems: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+    """The attach files of live hubs of this user, newest first. The debug folder must
+    pass :func:`attach_info.private_directory` (else :class:`AttachInfoError`); an attach
+    file there that cannot be trusted or read is skipped, with one line in ``problems``."""
     found = []
-    d = attach_info.directory()
+    d = attach_info.private_directory(create=False)
     try:
-        names = os.listdir(d)
-    except OSError:
-        return []
-    for n in names:
+        names = os.listdir(d) if d is not None else []
+    except OSError as e:
+        raise attach_info.AttachInfoError(f"cannot list {attach_info.ENV_DIR} {d}: {e.strerror}") from e
+    for n in sorted(names):
         if not (n.startswith("attach-") and n.endswith(".json")):
             continue
         try:
-            info = attach_info.read(os.path.join(d, n))
-        except attach_info.AttachInfoError:
+            info, st = attach_info.read_stat(os.path.join(d, n))  # type: ignore[arg-type]
+        except attach_info.AttachInfoError as e:
+            if problems is not None:
+                problems.append(f"skipped {e}")
             continue
-        pid = info.get("pid")
-        if info.get("role") != "hub" or not (isinstance(pid, int) and pid > 0 and pid_alive(pid)):
+        if info.get("role") != "hub" or not ("pid" in info and pid_alive(info["pid"])):
             continue
-        info["_mtime"] = os.path.getmtime(os.path.join(d, n))
-        found.append(info)
-    return sorted(found, key=lambda i: -i["_mtime"])
+        info["pauses"] = [p for p in info.get("pauses") or [] if isinstance(p, dict)] \
+            if isinstance(info.get("pauses"), list) else []
+        found.append((st.st_mtime, info))
+    return [info for _, info in sorted(found, key=lambda f: -f[0])]
 
 
-def paused_builds() -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
+def paused_builds(problems: Optional[List[str]] = None) -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
     """Every paused build of this user's drivers: ``(pause info, hub info)`` pairs."""
-    return [(p, h) for h in hubs() for p in h.get("pauses", []) if isinstance(p, dict)]
+    return [(p, h) for h in hubs(problems) for p in h["pauses"]]
 
 
 def choose(key: Optional[str]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """The paused build ``key`` (an id or a derivation name) names; without a key, the
     only one there is. Raises :class:`AttachError` saying what there is instead."""
-    builds = paused_builds()
+    problems: List[str] = []
+    builds = paused_builds(problems)
     if key:
         hits = [b for b in builds if b[0].get("id") == key] or [b for b in builds if b[0].get("name") == key]
     else:
@@ -647,12 +661,13 @@ def choose(key: Optional[str]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         return hits[0]
     listing = "\n".join(f"  {p.get('id')}  {p.get('name')} on worker {p.get('where')} (driver pid {h.get('pid')})"
                         for p, h in builds)
+    skipped = "".join(f"\n  {p}" for p in problems)
     if not builds:
         raise AttachError("no build is paused on a worker of this user's drivers"
                           + (f" (looked for {key!r})" if key else "") +
-                          f"; attach files are in {attach_info.directory()}")
+                          f"; attach files are in {attach_info.directory()}" + skipped)
     if not hits:
-        raise AttachError(f"no paused build is called {key!r}; paused now:\n{listing}")
+        raise AttachError(f"no paused build is called {key!r}; paused now:\n{listing}{skipped}")
     raise AttachError(f"{len(hits)} builds are paused; say which: pylightnix attach ID\n{listing}")
 
 

@@ -49,12 +49,14 @@ from pylightnix.errors import BuildCancelled, BuildError, ExecutorError, Matcher
 from pylightnix.executors import Executor, require_cloudpickle, result_of
 from pylightnix.manager import Closure, Derivation
 from pylightnix.store import lock_path, remember_deps, store_instantiate, store_pin, store_root, tmp_root
-from pylightnix.transfer import pack, unpack
+from pylightnix.transfer import pack, unpack, unpack_built
 from pylightnix.types import Context, DRef, RealizeArg, RRef
 
 #: largest pickled ``__main__`` value (other than functions, classes and modules) that goes
 #: along to a console at a pause on a worker
 MAIN_VALUE_LIMIT = 64 * 1024
+#: the same for functions, classes (pickled by value with what they refer to) and modules
+MAIN_CODE_LIMIT = 1024 * 1024
 #: how often a killed worker process's build is started again (Dask retries on its own)
 RETRIES = 3
 
@@ -214,6 +216,49 @@ class _Job:
             self.lock_fd = -1
 
 
+class _TooLarge(Exception):
+    """A pickle went past its limit (:func:`limited_dumps`)."""
+
+
+class _LimitedWriter:
+    """A file for a pickler that keeps at most ``limit`` bytes and raises past them."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.parts: List[bytes] = []
+
+    def check(self, more: int) -> None:
+        if self.size + more > self.limit:
+            raise _TooLarge(f"more than {self.limit} bytes")
+
+    def write(self, data: Any) -> int:
+        n = memoryview(data).nbytes
+        self.check(n)
+        self.size += n
+        self.parts.append(bytes(data))
+        return n
+
+
+def _flat_size(v: Any) -> int:
+    """What ``v`` holds itself (``sys.getsizeof``, an array's ``nbytes``), not what it refers to."""
+    nbytes = getattr(v, "nbytes", 0) if not isinstance(v, type) else 0
+    return max(sys.getsizeof(v), nbytes if isinstance(nbytes, int) else 0)
+
+
+def limited_dumps(cloudpickle: Any, obj: Any, limit: int) -> bytes:
+    """``cloudpickle.dumps(obj)``, or ``_TooLarge`` as soon as the pickle passes ``limit`` bytes:
+    the pickler writes frames of ~64 KB as it goes, and a large buffer (a numpy array, with
+    protocol 5) is measured before it is copied, so a 300 MB value costs about ``limit``."""
+    out = _LimitedWriter(limit)
+
+    def in_band(buf: pickle.PickleBuffer) -> bool:
+        out.check(memoryview(buf).nbytes)
+        return True
+    cloudpickle.CloudPickler(out, protocol=5, buffer_callback=in_band).dump(obj)
+    return b"".join(out.parts)
+
+
 def _try_lock(path: str) -> int:
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
     return locks.try_lock(path)
@@ -222,11 +267,12 @@ def _try_lock(path: str) -> int:
 class _Run:
     """One realization on one executor: the probe, the mode and the shipping."""
 
-    def __init__(self, executor: Executor, by_dref: Dict[DRef, Derivation]) -> None:
+    def __init__(self, executor: Executor, by_dref: Dict[DRef, Derivation], builds: int) -> None:
         self.executor = executor
         self.by_dref = by_dref
         self.cloudpickle = require_cloudpickle()
         self.store, self.tmp = store_root(), tmp_root()
+        executor.expect(builds)
         content = secrets.token_hex(16)
         self.probe = (join(self.store, f".tmp-{os.getpid()}-{content[:8]}-probe"), content)
         with open(self.probe[0], "w", encoding="utf-8") as f:
@@ -234,7 +280,11 @@ class _Run:
         if executor.shared is False:
             self.shared = False
         else:
-            seen = executor.probe(sees_probe, *self.probe)
+            try:
+                seen = executor.probe(sees_probe, *self.probe)
+            except BaseException:  # e.g. the workers could not start: no probe file stays behind
+                self.close()
+                raise
             self.shared = bool(seen) and all(seen)
             if executor.shared and not self.shared:
                 self.close()
@@ -248,20 +298,27 @@ class _Run:
     def main_globals(self) -> bytes:
         """The driver's ``__main__`` globals a console at a pause on a worker needs (your
         functions and classes, imported modules and names, small values), pickled once
-        per run; what cannot be pickled, or is large, stays behind."""
+        per run; what cannot be pickled, or is large, stays behind.
+
+        Each value is pickled into a writer that gives up past its limit
+        (:data:`MAIN_VALUE_LIMIT`, :data:`MAIN_CODE_LIMIT`), so a large global costs
+        at most that much work and memory, however deep it is: ``sys.getsizeof`` is
+        shallow and a ``__sizeof__`` may raise. Nothing a global does fails the run."""
         if self._main is None:
             main = sys.modules.get("__main__")
             picked: Dict[str, bytes] = {}
             for k, v in list(vars(main).items()) if main is not None else []:
-                code = callable(v) or isinstance(v, types.ModuleType)
-                if k.startswith("__") or (not code and sys.getsizeof(v) > MAIN_VALUE_LIMIT):
-                    continue  # a dataset in a global stays behind, unpickled
-                try:
-                    data = self.cloudpickle.dumps(v)
-                except Exception:
+                if k.startswith("__"):
                     continue
-                if code or len(data) <= MAIN_VALUE_LIMIT:
-                    picked[k] = data
+                try:
+                    code = callable(v) or isinstance(v, types.ModuleType)
+                    limit = MAIN_CODE_LIMIT if code else MAIN_VALUE_LIMIT
+                    if _flat_size(v) > limit:  # a long str or a strided array would be copied whole first
+                        continue
+                    data = limited_dumps(self.cloudpickle, v, limit)
+                except Exception:  # unpicklable, or a dataset: it stays behind
+                    continue
+                picked[k] = data
             self._main = pickle.dumps(picked)
         return self._main
 
@@ -323,12 +380,15 @@ class _Run:
         """The build's RRefs in the driver's store (copy mode: committed here, then matched)."""
         if self.shared:
             return list(out["rrefs"])
-        for r, data in out["archives"]:
-            unpack(r, data)
+        if not isinstance(out, dict):
+            raise StoreError(f"{job.drv.dref}: the worker sent back {type(out).__name__} instead of the build's "
+                             f"result; nothing was stored", dref=job.drv.dref)
+        where = out.get("where")
+        got = unpack_built(job.drv.dref, out.get("archives"), str(where))
         rrefs = _match(job.drv, job.ctx)
         if rrefs is None:
             raise MatcherError(f"{job.drv.dref}: the matcher asks for a build after receiving "
-                               f"{out['rrefs']} from {out['where']}", dref=job.drv.dref)
+                               f"{got} from {where}", dref=job.drv.dref)
         return rrefs
 
 
@@ -489,7 +549,7 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
                     heapq.heappush(ready, i)
                     break
                 if run is None:
-                    run = _Run(executor, by_dref)
+                    run = _Run(executor, by_dref, total - len(results))
                 ship = run.ship(drv, results)
                 payload = run.payload(drv, (i, total), ctx, rarg, forced, ship,
                                       debug_info(drv) if pauses else None)

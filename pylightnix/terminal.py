@@ -20,13 +20,15 @@ IPython is imported only when a shell actually opens, so importing this module
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 import types
-from typing import Any, Dict, Optional, TextIO
+from typing import Any, Dict, List, Optional, TextIO
 
 from pylightnix.errors import PylightnixError
-from pylightnix.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause, Frontend, user_traceback
+from pylightnix.events import (BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause, Frontend, format_folded,
+                               user_traceback)
 
 #: what a pause does when there is no terminal to open a shell in
 NO_TTY_CONTINUE = "continue"
@@ -118,6 +120,20 @@ def banner(pause: BuildPause) -> str:
     return "\n".join(lines)
 
 
+_COMMENTED_EXIT = re.compile(r"\s*(exit|quit)\s*#[^\n]*\n?")
+
+
+def exit_without_comment(lines: List[str]) -> List[str]:
+    """An IPython input transformer: a cell that is only ``exit`` or ``quit`` with a trailing
+    comment becomes the bare word. IPython's autocall would make it ``exit(# ...)``, a
+    SyntaxError, and the README's transcripts are typed comments included."""
+    if len(lines) == 1:
+        m = _COMMENTED_EXIT.fullmatch(lines[0])
+        if m:
+            return [m.group(1) + "\n"]
+    return lines
+
+
 def pause_namespace(pause: BuildPause) -> Dict[str, Any]:
     """The shell's own variables for ``pause`` (the script's globals come on top).
 
@@ -164,6 +180,8 @@ class TerminalFrontend(Frontend):
         self._attached_here = False
         self._stderr = stderr
         self._shell: Any = None
+        #: failures left to propagate whose traceback was printed at their pause
+        self.shown: List[BaseException] = []
 
     # -- Frontend hooks -----------------------------------------------------
     def on_pause(self, pause: BuildPause) -> None:
@@ -228,11 +246,28 @@ class TerminalFrontend(Frontend):
         if problem is not None:
             self._no_terminal(pause, problem)
             return
-        if pause.kind == FAILURE and pause.exception is not None:
-            exc = pause.exception
-            self.stderr.write("".join(traceback.format_exception(type(exc), exc, user_traceback(exc.__traceback__))))
+        exc = pause.exception if pause.kind == FAILURE else None
+        if exc is not None:
+            self.stderr.write(format_folded(exc, user_traceback(exc.__traceback__)))
         self._open_shell(pause)
         self._report(pause)
+        if exc is not None and pause.kind == FAILURE and pause.state not in (COMMITTED, CANCELLED):
+            self._shown(exc)
+
+    def _shown(self, exc: BaseException) -> None:
+        """``exc`` propagates, and its traceback is on the screen already: if it ends the
+        program, the interpreter prints its last line only (other exceptions as before)."""
+        self.shown.append(exc)
+        previous = sys.excepthook
+
+        def excepthook(kind: type, value: BaseException, tb: Any) -> None:
+            if any(value is e for e in self.shown):
+                self.stderr.write("".join(traceback.format_exception_only(kind, value)).rstrip("\n")
+                                  + "  (its traceback is above, where the build paused)\n")
+            else:
+                previous(kind, value, tb)
+
+        sys.excepthook = excepthook
 
     def _no_terminal(self, pause: BuildPause, problem: str) -> None:
         why = f"{_describe(pause)} ({pause.dref}), but {problem}, so no shell can open"
@@ -271,6 +306,7 @@ class TerminalFrontend(Frontend):
                                           _init_location_id=_LOCATION)
         finally:
             sys.excepthook = saved_hook
+        shell.input_transformers_cleanup.append(exit_without_comment)
         return shell
 
     def _open_shell(self, pause: BuildPause) -> None:

@@ -12,12 +12,14 @@ import io
 import os
 import tarfile
 from os.path import isdir, join
+from typing import Any, List
 
-from pylightnix.errors import StoreError
+from pylightnix.archives import extract_tar
+from pylightnix.errors import StoreError, UnsafeArchiveError
 from pylightnix import store as _store
-from pylightnix.refs import rref2dref, unrref
+from pylightnix.refs import is_rref, rref2dref, unrref
 from pylightnix.store import _fsync_dir, _rmtree, _token, dirhash, rref2path, store_dref2path
-from pylightnix.types import RRef
+from pylightnix.types import DRef, RRef
 
 
 def pack(rref: RRef) -> bytes:
@@ -28,19 +30,6 @@ def pack(rref: RRef) -> bytes:
         for e in sorted(os.listdir(root)):
             tar.add(join(root, e), arcname=e)
     return buf.getvalue()
-
-
-def _safe_extract(tar: tarfile.TarFile, dest: str, rref: RRef) -> None:
-    if hasattr(tarfile, "data_filter"):
-        try:
-            tar.extractall(dest, filter="data")
-        except tarfile.FilterError as e:
-            raise StoreError(f"archive of {rref} is unsafe: {e}", dref=rref2dref(rref)) from None
-        return
-    for m in tar.getmembers():  # Python without extraction filters: refuse anything that could escape
-        if m.name.startswith("/") or ".." in m.name.split("/") or m.issym() or m.islnk() or m.isdev():
-            raise StoreError(f"archive of {rref}: member {m.name!r} is not allowed", dref=rref2dref(rref))
-    tar.extractall(dest)
 
 
 def unpack(rref: RRef, data: bytes) -> bool:
@@ -57,8 +46,14 @@ def unpack(rref: RRef, data: bytes) -> bool:
     staging = join(ddir, f".staging-{_token()}")
     os.mkdir(staging)
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
-            _safe_extract(tar, staging, rref)
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+                extract_tar(tar, staging, f"the archive of {rref}")
+        except UnsafeArchiveError as e:
+            raise StoreError(f"{e}; it was not added", dref=rref2dref(rref)) from None
+        except (tarfile.TarError, OSError) as e:
+            raise StoreError(f"the archive of {rref} cannot be unpacked: {e}; it was not added",
+                             dref=rref2dref(rref)) from None
         if _store._deferred is not None:
             _store._deferred()  # a realize defers its syncs: journal this commit too
         got = dirhash(staging, seal=True)[:32]
@@ -76,3 +71,22 @@ def unpack(rref: RRef, data: bytes) -> bool:
     finally:
         if isdir(staging):
             _rmtree(staging)
+
+
+def unpack_built(dref: DRef, archives: Any, where: str) -> List[RRef]:
+    """Copy mode, in the driver: add the realizations a worker sends back for the build of
+    ``dref``. Only realizations of ``dref`` itself are taken, each under the RRef its content
+    hashes to (:func:`unpack`); an archive of any other derivation is refused before anything
+    is stored (a worker was never asked for it)."""
+    what = f"{dref}: the worker {where!r}"
+    if not isinstance(archives, list) or not all(
+            isinstance(a, tuple) and len(a) == 2 and isinstance(a[1], bytes) for a in archives):
+        raise StoreError(f"{what} sent back {type(archives).__name__} instead of a list of (RRef, archive "
+                         f"bytes); nothing was stored", dref=dref)
+    for r, _ in archives:
+        if not is_rref(r) or rref2dref(r) != dref:
+            raise StoreError(f"{what} sent back {r!r}, which is not a realization of {dref}, the only derivation "
+                             f"it was asked to build; nothing was stored", dref=dref)
+    for r, data in archives:
+        unpack(r, data)
+    return [r for r, _ in archives]

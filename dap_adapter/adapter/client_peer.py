@@ -208,32 +208,26 @@ class ClientPeer:
             self._fail_launch(req, "attach: give `connect: {host, port}` of a process started with "
                                    "`python -m pylightnix debug --listen HOST:PORT SCRIPT`")
             return
+        paused = args.get(protocol.PAUSED_BUILD_KEY)
+        where = ""
+        # every way this fails (the attach file, the hub, the side channel) is one of these
         try:
             chan = attach_info.resolve(args, int(port))
             s.launch_break_on_failure = launch_config.break_on_failed_builds(args)
-        except (attach_info.AttachInfoError, launch_config.LaunchError, ValueError) as e:
-            self._fail_launch(req, f"attach: {e}")
-            return
-        s.book.launch_patterns = [str(p) for p in args.get("buildBreakpoints") or []]
-        s.workers.inherited = args
-        if not s.debugpy.running:
-            self._fail_launch(req, "attach: no debugpy adapter (send initialize first)")
-            return
-        paused = args.get(protocol.PAUSED_BUILD_KEY)
-        # 1. prove we know the program's secret on its side channel (a build paused on a
-        #    worker: the secret of its driver's pause hub, which leads us to the worker)
-        try:
+            s.book.launch_patterns = [str(p) for p in args.get("buildBreakpoints") or []]
+            s.workers.inherited = args
+            if not s.debugpy.running:
+                raise launch_config.LaunchError("no debugpy adapter (send initialize first)")
+            # 1. prove we know the program's secret on its side channel (a build paused on a
+            #    worker: the secret of its driver's pause hub, which leads us to the worker)
+            where = f"cannot open the pylightnix side channel at {chan['host']}:{chan['port']}: "
             if isinstance(paused, dict):
                 s.paused_build = paused
                 s.agent.connect_paused_build(chan, str(paused.get("id", "")))
             else:
                 s.agent.connect(chan["host"], int(chan["port"]), chan["secret"])
-        except PylightnixError as e:
-            self._fail_launch(req, f"attach: {e}")
-            return
-        except (ChannelError, OSError) as e:
-            self._fail_launch(req, f"attach: cannot open the pylightnix side channel at "
-                                   f"{chan['host']}:{chan['port']}: {e}")
+        except (PylightnixError, launch_config.LaunchError, OSError, ValueError) as e:
+            self._fail_launch(req, f"attach: {where}{e}")
             return
         # 2. our debugpy adapter listens for the program's debug server (token-checked) ...
         # (a fixed port for a remote program: `ssh -R PORT:127.0.0.1:PORT` carries it back)

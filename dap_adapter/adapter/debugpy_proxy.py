@@ -32,21 +32,53 @@ from dap_adapter.common.messaging import BadMessage, Endpoint, Message
 ResponseCallback = Callable[[Message], None]
 
 #: runs ``debugpy.adapter`` with
-#: - ``debugpy.adapter.access_token`` fixed to $PYLIGHTNIX_DEBUGPY_TOKEN: assignments to it (a
-#:   random token at start, None for attach/listen) are ignored;
+#: - the debug server's token checked by our own ``Connection.authenticate``, against the
+#:   session's token ($PYLIGHTNIX_DEBUGPY_TOKEN) held in a closure. debugpy's own check reads
+#:   the module attribute ``debugpy.adapter.access_token``, which debugpy sets to None for
+#:   attach/listen (then it checks nothing). We used to pin that attribute with a property on
+#:   a ModuleType subclass; CPython 3.14+ specializes LOAD_ATTR on module subclasses and skips
+#:   such descriptors after the first read at a code location (CPython gh-156399), so the
+#:   check silently went away. Replacing the check function itself depends on no attribute
+#:   lookup rule: the token is a local of the closure, and the check never skips;
+#: - that token handed to whatever debugpy starts that connects back (the launcher, attach
+#:   by pid): the wrappers set the module attribute right before debugpy reads it there;
 #: - no listener for more DAP clients: debugpy opens one even on stdio (for subprocess
 #:   sessions), and any local process could send it ``attach`` (e.g. by PID, injecting
 #:   debugpy into another of the user's processes). Our session is its only client;
 #:   subprocesses then run undebugged (debugpy unblocks them).
+#: A debugpy without these functions is refused (exit 3) rather than run unchecked.
 BOOTSTRAP = f"""
-import os, sys, types
+import hmac, os, sys
 token = os.environ.pop({protocol.ENV_DEBUGPY_TOKEN!r})
 sys.path.insert(0, os.environ.pop({protocol.ENV_DEBUGPY_HOME!r}))
 import debugpy.adapter
-class _PinnedToken(types.ModuleType):
-    access_token = property(lambda self: token, lambda self, value: None)
-debugpy.adapter.__class__ = _PinnedToken
-from debugpy.adapter import clients
+from debugpy.adapter import clients, launchers, servers
+if not all(callable(f) for f in (getattr(servers.Connection, "authenticate", None),
+                                  getattr(launchers, "spawn_debuggee", None),
+                                  getattr(servers, "inject", None))):
+    sys.stderr.write("pylightnix: this debugpy has no Connection.authenticate/spawn_debuggee/inject\\n")
+    sys.exit(3)
+
+def authenticate(self):
+    auth = self.channel.request("pydevdAuthorize", {{"debugServerAccessToken": servers.access_token}})
+    try:
+        presented = auth["clientAccessToken"]
+    except Exception:
+        presented = None
+    if not isinstance(presented, str) or not hmac.compare_digest(presented.encode(), token.encode()):
+        self.channel.close()
+        raise RuntimeError("debug server not authorized: wrong or missing clientAccessToken")
+
+servers.Connection.authenticate = authenticate
+
+def handing_out_token(start):
+    def wrapper(*args, **kwargs):
+        debugpy.adapter.access_token = token
+        return start(*args, **kwargs)
+    return wrapper
+
+launchers.spawn_debuggee = handing_out_token(launchers.spawn_debuggee)
+servers.inject = handing_out_token(servers.inject)
 clients.listener = None
 clients.serve = lambda host, port: (host, 0)
 from debugpy.adapter.__main__ import main

@@ -72,7 +72,7 @@ def serve_attach(host: str, port: int, wait: Optional[bool] = None) -> str:
     agent.before_exit.append(lambda: attach_info.remove(listener.port, os.getpid()))
     listener.serve_forever(agent.attach_channel)
     print(f"pylightnix: waiting for a debugger to attach on {listener.host}:{listener.port} "
-          f"(attach file {path})", file=sys.stderr, flush=True)
+          f"(attach file {path}){'' if wait else '; the script runs meanwhile'}", file=sys.stderr, flush=True)
     if wait:
         agent.configured.wait()
         tracing.go_untraced()

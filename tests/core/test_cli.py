@@ -67,3 +67,27 @@ def test_gc_keeps_what_is_needed(demo_store, tmp_path):
 def test_bad_ref_is_a_clear_error(tmp_path):
     r = cli(str(tmp_path), "show", "nonsense", check=False)
     assert r.returncode == 2 and "nothing in" in r.stderr and "is named 'nonsense' or has a hash" in r.stderr
+
+
+def test_gc_keep_takes_what_show_takes_and_a_derivation_keeps_its_closure(demo_store):
+    """`gc --keep convnn_mnist` (a name) keeps the derivation's realization and the mnist
+    realization it was built from: a root keeps its closure. Hash prefixes work as for show;
+    an ambiguous or unknown one removes nothing."""
+    root, rref = demo_store
+    env = dict(os.environ, PYLIGHTNIX_ROOT=root, PYLIGHTNIX_PROGRESS="0")
+    subprocess.run([sys.executable, "-c", "from pylightnix import *; realize(instantiate(mkfile, 'junk', b'x'))"],
+                   env=env, check=True, capture_output=True)
+    before = {r["name"]: r["rrefs"] for r in json.loads(cli(root, "ls", "--json").stdout)}
+    p = cli(root, "gc", "--keep", "convnn_mnist", "--keep", "nosuch", check=False)
+    assert p.returncode == 2 and "gc --keep: nothing in" in p.stderr and "removing" not in p.stdout, p.stdout + p.stderr
+    cli(root, "gc", "--keep", "convnn_mnist")
+    after = {r["name"]: r["rrefs"] for r in json.loads(cli(root, "ls", "--json").stdout)}
+    assert after == {"convnn_mnist": [rref], "mnist": before["mnist"]}, after
+    assert cli(root, "verify").returncode == 0
+    # a prefix of the derivation's hash, as `show` takes it, keeps the same
+    dhash = rref.split("-")[1]
+    cli(root, "gc", "--keep", dhash[:8])
+    assert {r["name"]: r["rrefs"] for r in json.loads(cli(root, "ls", "--json").stdout)} == after
+    # and a prefix of the realization's hash
+    cli(root, "gc", "--keep", "rref:" + rref.split(":")[1][:10])
+    assert {r["name"]: r["rrefs"] for r in json.loads(cli(root, "ls", "--json").stdout)} == after

@@ -119,3 +119,25 @@ def test_hierarchy_is_rooted(store):
     for name in ["ConfigError", "RefError", "ClosureError", "StoreError", "BuildError", "PromiseError",
                  "MatcherError", "FetchError", "ChecksumError", "UnsafeArchiveError", "ReplError", "BuildCancelled"]:
         assert issubclass(getattr(E, name), PylightnixError)
+
+
+def test_every_public_exception_of_the_library_is_an_exported_pylightnix_error():
+    """store.md: everything raised on purpose derives from PylightnixError (the attach and
+    side-channel errors were plain Exceptions, SpecialFileError was not exported)."""
+    import importlib
+    import inspect
+    import pkgutil
+    import pylightnix
+    found = set()
+    for m in pkgutil.walk_packages(pylightnix.__path__, "pylightnix."):
+        if m.name.endswith("__main__"):
+            continue
+        mod = importlib.import_module(m.name)
+        for name, cls in vars(mod).items():
+            if inspect.isclass(cls) and issubclass(cls, BaseException) and cls.__module__ == mod.__name__ \
+                    and not name.startswith("_"):
+                assert issubclass(cls, PylightnixError), f"{m.name}.{name}"
+                assert getattr(pylightnix, name, None) is cls, f"{name} is not exported by pylightnix"
+                found.add(name)
+    assert {"AttachInfoError", "AttachError", "ChannelError", "SpecialFileError"} <= found
+    assert issubclass(pylightnix.ChannelError, ConnectionError)

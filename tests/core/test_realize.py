@@ -6,7 +6,7 @@ from os.path import join
 import pytest
 
 from pylightnix import *  # the public API, as users import it
-from pylightnix import ClosureError, MatcherError, PromiseError
+from pylightnix import BuildError, ClosureError, MatcherError, PromiseError
 
 from core_stages import CALLS, chain, counting_stage
 
@@ -262,3 +262,16 @@ def test_contexts_do_not_depend_on_instantiation_order(store):
     r1 = realize(instantiate(ab, "x"))
     r2 = realize(instantiate(ba))
     assert r1 == r2
+
+
+def test_a_realizer_that_writes_nothing_says_so(store):
+    """build_wrapper(lambda b: None) never calls build_outpath(b): the error says that the
+    realizer wrote nothing there, naming the derivation, and the store keeps nothing."""
+    def empty(m):
+        return mkdrv(m, mkconfig({"name": "empty"}), match_only(), build_wrapper(lambda b: None))
+    clo = instantiate(empty)
+    with pytest.raises(BuildError) as e:
+        realize(clo)
+    msg = str(e.value)
+    assert clo.dref in msg and "wrote nothing to build_outpath(b)" in msg and "<lambda>" in msg, msg
+    assert store_rrefs_(clo.dref) == []

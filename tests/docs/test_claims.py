@@ -25,3 +25,22 @@ def test_repl_continue_on_a_cached_stage_returns_it_and_builds_nothing(store):
     repl_realize(instantiate(counted))  # pauses although the stage is cached
     assert repl_continue() == first == realize(instantiate(counted))
     assert CALLS == [1]
+
+
+def test_vscode_install_names_the_wheels_dependencies():
+    """docs/vscode-install.md: the row of `pylightnix-breakpoints` names exactly the
+    dependencies of pyproject.toml (what pip fetches with the extension's wheel)."""
+    import re
+    from pathlib import Path
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import pytest
+        tomllib = pytest.importorskip("tomli")
+    repo = Path(__file__).resolve().parents[2]
+    deps = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["dependencies"]
+    wanted = {re.match(r"[A-Za-z0-9_.-]+", d).group(0).lower() for d in deps}
+    row = next(line for line in (repo / "docs" / "vscode-install.md").read_text().splitlines()
+               if line.startswith("| `pylightnix-breakpoints` |"))
+    named = {n.lower() for n in re.findall(r"`([\w.-]+)`", row.split("|")[2])}
+    assert named == wanted, (row, wanted)

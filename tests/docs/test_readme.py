@@ -10,6 +10,10 @@ Markers, on the line before a fenced block:
   (after ``source .venv/bin/activate``). A line commented ``# SomeError: ...`` must
   raise that error, no other line may raise, and a line commented ``# True ...``
   must show ``True``.
+- ``<!-- test: transcript -->`` before a plain block: what the ``sh`` block before it
+  shows, run on a terminal (pexpect): the block's other lines are expected output
+  (``…`` stands for anything), and each ``In [n]: `` line is typed at prompt n exactly
+  as printed, comments included; no line may raise and the command must succeed.
 """
 from __future__ import annotations
 
@@ -19,11 +23,12 @@ import subprocess
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+import pexpect
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
-BLOCK = re.compile(r"^<!-- test(?::\s*(?P<kind>[\w-]+))? -->\n```(?P<lang>\w+)\n(?P<code>.*?)\n```", re.S | re.M)
+BLOCK = re.compile(r"^<!-- test(?::\s*(?P<kind>[\w-]+))? -->\n```(?P<lang>\w*)\n(?P<code>.*?)\n```", re.S | re.M)
 ERROR_LINE = re.compile(r"^(\w+(?:Error|Exception|Cancelled)): ", re.M)
 # docs written on other branches at the same time; the lead's merge brings them
 PENDING_DOCS: set = set()  # docs other work may still add; none now
@@ -78,6 +83,42 @@ def test_ipython_blocks_run_as_written(home: Path, code: str) -> None:
     assert ERROR_LINE.findall(out) == expected, out
     trues = sum(1 for line in code.splitlines() if re.search(r"#\s*True\b", line))
     assert len(re.findall(r"Out\[\d+\]: True\b", out)) == trues, out
+
+
+def transcripts() -> List[Tuple[str, str]]:
+    """(command, transcript) of every block marked ``transcript``: the command is the
+    last line of the ``sh`` block before it."""
+    text = README.read_text()
+    out = []
+    for m in BLOCK.finditer(text):
+        if m.group("kind") == "transcript":
+            shells = re.findall(r"^```sh\n(.*?)\n```", text[:m.start()], re.S | re.M)
+            out.append((shells[-1].splitlines()[-1], m.group("code")))
+    return out
+
+
+@pytest.mark.parametrize("command,transcript", transcripts())
+def test_transcripts_type_as_printed(home: Path, command: str, transcript: str) -> None:
+    child = pexpect.spawn("bash", ["-c", f"source .venv/bin/activate && {command}"], cwd=str(REPO),
+                          env=_env(home), encoding="utf-8", timeout=120, dimensions=(50, 200))
+    typed = []
+    try:
+        for line in transcript.splitlines():
+            prompt = re.match(r"(In \[\d+\]: )(.*)", line)
+            if prompt:
+                child.expect_exact(prompt.group(1))
+                assert not re.search(r"Error\b|Traceback", child.before), (typed, child.before)
+                child.sendline(prompt.group(2))
+                typed.append(prompt.group(2))
+            elif line.strip() != "…":  # expected output; … is anything
+                child.expect(r"\s*".join(re.escape(part).replace("…", ".*?") for part in line.split()))
+        more = child.expect([pexpect.EOF, r"In \[\d+\]: "])  # a prompt again: the last line did not end it
+        assert more == 0, (typed, child.before)
+    finally:
+        child.close(force=True)
+    assert not re.search(r"Error\b|Traceback", child.before), (typed, child.before)
+    assert child.exitstatus == 0, child.before
+    assert typed and typed[-1].startswith("exit ") and "#" in typed[-1]  # typed as printed, comment included
 
 
 def test_every_link_of_the_readme_and_docs_resolves() -> None:

@@ -15,8 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel installed (without dependencies: the running interpreter has them) into a folder."""
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built from a copy of the checkout."""
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"  # a copy: building writes build/ and *.egg-info beside the sources
     shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", ".venv*", "bench", "tests", "build", "dist",
@@ -26,8 +26,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert build.returncode == 0, build.stdout + build.stderr
     out = build.stdout + build.stderr
     assert "Deprecat" not in out and "deprecat" not in out, out  # e.g. `project.license` as a TOML table
-    wheel = next((tmp / "dist").glob("*.whl"))
-    site = tmp / "site"
+    return next((tmp / "dist").glob("*.whl"))
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path) -> Path:
+    """The wheel installed (without dependencies: the running interpreter has them) into a folder."""
+    site = wheel.parent.parent / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(site),
                     str(wheel)], check=True, capture_output=True, text=True, timeout=300)
     return site
@@ -71,3 +76,27 @@ def test_wheel_ships_the_adapter_by_role_and_the_listen_entry_point(installed: P
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out[0] == "dap_adapter.debuggee.attach" and out[1].startswith(str(installed)), out
+
+
+def test_the_missing_numpy_hint_works_where_it_is_printed(wheel: Path, tmp_path: Path) -> None:
+    """The wheel installed in a fresh venv without the demo extra: ``python -m pylightnix.demo``
+    names a command, which, typed as printed outside the checkout, makes the demo run."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
+    py = str(venv / "bin" / "python")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PYLIGHTNIX_") and k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env.update(HOME=str(tmp_path), PYTHONSAFEPATH="1")
+    pip = subprocess.run([py, "-m", "pip", "install", "-q", str(wheel)], env=env, cwd=tmp_path, capture_output=True,
+                         text=True, timeout=600)
+    assert pip.returncode == 0, pip.stdout + pip.stderr
+    first = subprocess.run([py, "-m", "pylightnix.demo"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                           timeout=300)
+    assert first.returncode != 0 and "needs numpy" in first.stderr, first.stdout + first.stderr
+    hint = first.stderr.strip().split("install it with: ", 1)[1]
+    assert "-e" not in hint.split() and "checkout" not in hint, hint
+    fix = subprocess.run(["bash", "-c", hint], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert fix.returncode == 0, fix.stdout + fix.stderr
+    demo = subprocess.run([py, "-m", "pylightnix.demo"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert demo.returncode == 0 and "-convnn_mnist" in demo.stdout, demo.stdout + demo.stderr

@@ -6,15 +6,17 @@
 Stages ``alpha`` and ``beta`` (independent) feed ``top``. Every realizer run appends
 "<name> <pid>" to LOG, so a test can tell where and how often a stage trained.
 ``beta`` raises ValueError while FAIL_BETA=1 (break-on-failure tests); ``alpha`` takes
-SLOW_ALPHA seconds (a build running on the other worker meanwhile). The driver
-prints ``DRIVER <pid>``, then ``RESULT <rref>`` or ``ERROR <type>: <message>``.
+SLOW_ALPHA seconds (a build running on the other worker meanwhile). With GATE=PATH,
+the leaves' realizers wait until PATH exists. The driver prints ``DRIVER <pid>``, then
+``RESULT <rref>`` or ``ERROR <type>: <message>`` (``ERROR <type> (a PylightnixError): ...``
+for one of ours).
 """
 import os
 import sys
 import time
 from os.path import join
 
-from pylightnix import (Build, build_cattrs, build_outpath, build_wrapper, instantiate, match_only, mkconfig,
+from pylightnix import (Build, PylightnixError, build_cattrs, build_outpath, build_wrapper, instantiate, match_only, mkconfig,
                         mkdrv, realize)
 from pylightnix.executors import parse_executor
 
@@ -42,6 +44,8 @@ def leaf(m, name, logpath, fail=False):
     def realize_leaf(b):
         if build_cattrs(b).name == "alpha":
             time.sleep(float(os.environ.get("SLOW_ALPHA", "0")))
+        while os.environ.get("GATE") and not os.path.exists(os.environ["GATE"]):
+            time.sleep(0.05)
         log(b, build_cattrs(b).name)
         if build_cattrs(b).fail:
             raise ValueError(f"{build_cattrs(b).name} diverged")
@@ -78,7 +82,8 @@ def run(executor):
     try:
         rref = realize(instantiate(pipeline, sys.argv[2]), executor=executor)
     except Exception as e:
-        print(f"ERROR {type(e).__name__}: {e}", flush=True)
+        kind = " (a PylightnixError)" if isinstance(e, PylightnixError) else ""
+        print(f"ERROR {type(e).__name__}{kind}: {e}", flush=True)
         sys.exit(1)
     print(f"RESULT {rref}", flush=True)
 

@@ -55,8 +55,23 @@ def test_env_sets_default(store, tmp_path, monkeypatch):
 
 def test_missing_distributed(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # what an install without the [dask] extra sees
-    with pytest.raises(ExecutorError, match=r"-m pip install 'distributed>=2023.6' 'cloudpickle>=2.2'"):
+    with pytest.raises(ExecutorError, match=r"-m pip install 'distributed>=2023.6' \(or the '\[dask\]' extra"):
         Dask(address="tcp://127.0.0.1:8786")
+
+
+def test_cloudpickle_is_a_core_dependency(monkeypatch):
+    """Processes works after any install: cloudpickle is in the core dependencies, distributed
+    only in the dask extra; a broken install without it is told what to install."""
+    import re
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    text = open(os.path.join(repo, "pyproject.toml"), encoding="utf-8").read()
+    core = re.search(r"^dependencies = \[(.*?)\]", text, re.S | re.M).group(1)
+    dask = re.search(r"^dask = \[(.*?)\]", text, re.S | re.M).group(1)
+    assert '"cloudpickle>=' in core and "distributed" not in core
+    assert '"distributed>=' in dask
+    monkeypatch.setitem(sys.modules, "cloudpickle", None)
+    with pytest.raises(ExecutorError, match=r"-m pip install 'cloudpickle>=2.2'"):
+        Processes(1)
 
 
 def test_bad_processes_argument():
@@ -114,18 +129,31 @@ def test_resources_keep_gpu_builds_apart(store, tmp_path, gpu_client, gpu):
     assert _overlaps_on_one_worker(spans) != gpu, spans
 
 
-def test_unguarded_script_gets_a_clear_error(tmp_path):
-    """Workers started by forkserver import __main__ again; an unguarded script gets told what to do."""
+@pytest.mark.parametrize("fork_server", ["default", "imports-main"])
+def test_unguarded_script_gets_a_clear_error(tmp_path, fork_server):
+    """Workers started by forkserver import __main__ again; an unguarded script gets told what to
+    do, first and alone: no traceback of the workers, no leaked-semaphore warning, no probe file
+    left in the store. ``imports-main``: the fork server imports the script too, as on Python
+    3.14, where the failure arrives as ConnectionResetError (forkserver_imports_main.py)."""
     import subprocess
     script = tmp_path / "unguarded.py"
-    script.write_text("from pylightnix import instantiate, realize, mkfile\n"
+    preload = "import multiprocessing; multiprocessing.set_forkserver_preload(['forkserver_imports_main'])\n"
+    script.write_text((preload if fork_server == "imports-main" else "") +
+                      "from pylightnix import instantiate, realize, mkfile\n"
                       "print('RREF', realize(instantiate(mkfile, 'f', b'x')))\n")
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, PYLIGHTNIX_ROOT=str(tmp_path / "root"), PYLIGHTNIX_EXECUTOR="processes:2",
-               PYTHONPATH=repo)
+               PYTHONPATH=os.pathsep.join([repo, os.path.dirname(os.path.abspath(__file__))]),
+               PRELOAD_MAIN=str(script))
     r = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "RREF" not in r.stdout
     assert "ExecutorError" in r.stderr and 'if __name__ == "__main__":' in r.stderr, r.stderr[-2000:]
+    assert r.stderr.count("Traceback") == 1 and "RuntimeError" not in r.stderr, r.stderr  # the driver's only
+    assert "leaked" not in r.stderr and r.stderr.strip().splitlines()[-1].startswith(
+        "pylightnix.errors.ExecutorError"), r.stderr
+    store = tmp_path / "root" / "store-v0"
+    assert [p.name for p in store.iterdir() if p.name.startswith(".tmp")] == []
+    assert [p.name for p in (tmp_path / "root" / "tmp").iterdir()] == []
     env["PYLIGHTNIX_EXECUTOR"] = "sequential"  # the same script is fine without workers
     assert "RREF" in subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
                                     timeout=120).stdout

@@ -11,8 +11,10 @@ import pytest
 
 from scale_support import snapshot, use_store
 from scale_stages import builds, dag
-from pylightnix import StoreError, instantiate, realize, rref2path, store_rrefs_, store_verify, unrref
+from pylightnix import StoreError, build_wrapper, instantiate, match_only, mkconfig, mkdrv, realize, rref2path, \
+    store_rrefs_, store_verify, unrref
 from pylightnix.executors import Dask
+from pylightnix.store import store_root
 from pylightnix.transfer import pack, unpack
 
 
@@ -89,7 +91,7 @@ def test_unpack_refuses_escaping_archives(store, tmp_path):
         info.size = 1
         tar.addfile(info, io.BytesIO(b"x"))
     fake = "rref:" + "1" * 32 + "-" + c.dref[5:]
-    with pytest.raises(StoreError, match="unsafe|not allowed"):
+    with pytest.raises(StoreError, match="would be outside the output folder"):
         unpack(fake, buf.getvalue())
     assert not any("escaped" in f for _, _, fs in os.walk(str(tmp_path)) for f in fs)
 
@@ -170,3 +172,122 @@ def test_copy_mode_exactly_once_with_another_driver(store, tmp_path, monkeypatch
     starts = [line.split()[0] for line in log.read_text().splitlines() if not line.split()[0].endswith("-end")]
     assert sorted(starts) == ["leaf0", "leaf1", "leaf2", "leaf3", "sum"], starts
     assert store_verify() == []
+
+
+def _files_with(root, text):  # type: ignore[no-untyped-def]
+    hits = []
+    for d, _, fs in os.walk(root):
+        for f in fs:
+            p = os.path.join(d, f)
+            if os.path.isfile(p) and not os.path.islink(p) and text in open(p, "rb").read():
+                hits.append(p)
+    return hits
+
+
+def test_unpack_refuses_the_path_max_link_chain(store, tmp_path):
+    """CVE-2025-4517: links whose real path outgrows PATH_MAX fool tarfile's data filter
+    (before 3.13.4, 3.12.11, ...). The archive is checked on the tree it would leave."""
+    import forged_worker
+    from pylightnix.archives import check_tar
+    from pylightnix import UnsafeArchiveError
+    from pylightnix.refs import dref_dirname
+    # the archive is a working exploit: against the data filter alone, here, it writes outside or is refused
+    scratch = tmp_path / "scratch"
+    (scratch / "a" / "b" / "dest").mkdir(parents=True)
+    (scratch / "bait").mkdir()
+    (scratch / "bait" / "victim.txt").write_text("bait")
+    data = forged_worker.cve_2025_4517_tar(3, "bait", b"PWNED")
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        with pytest.raises(UnsafeArchiveError, match="stored under the link 'a'"):
+            check_tar(tar.getmembers(), "x")
+        if hasattr(tarfile, "data_filter"):
+            try:
+                tar.extractall(str(scratch / "a" / "b" / "dest"), filter="data")
+                assert (scratch / "bait" / "victim.txt").read_text() == "PWNED"  # this Python's filter is fooled
+            except tarfile.FilterError:
+                pass  # a fixed Python: the filter catches it too
+    # into the store: refused before anything is written
+    victim = tmp_path / "outside"
+    victim.mkdir()
+    (victim / "victim.txt").write_text("precious")
+    c = instantiate(lambda m: mkdrv(m, mkconfig({"name": "victimized"}), match_only(), build_wrapper(_write_x)))
+    staging = os.path.join(store_root(), dref_dirname(c.dref), ".staging-x")
+    fake = "rref:" + "0" * 32 + "-" + c.dref[5:]
+    data = forged_worker.cve_2025_4517_tar(len(staging.strip("/").split("/")), str(victim).strip("/"), b"PWNED")
+    with pytest.raises(StoreError, match="stored under the link 'a'.*it was not added"):
+        unpack(fake, data)
+    assert (victim / "victim.txt").read_text() == "precious"
+    assert os.listdir(str(victim)) == ["victim.txt"]
+    assert store_rrefs_(c.dref) == []
+    assert [e for e in os.listdir(os.path.dirname(staging)) if e.startswith(".staging")] == []
+
+
+def _write_x(b):  # type: ignore[no-untyped-def]
+    from pylightnix import build_outpath
+    open(os.path.join(build_outpath(b), "f"), "w").write("x")
+
+
+def _weights(b):  # type: ignore[no-untyped-def]
+    from pylightnix import build_outpath
+    open(os.path.join(build_outpath(b), "weights"), "w").write("trained weights")
+
+
+def _train(b):  # type: ignore[no-untyped-def]
+    from pylightnix import build_cattrs, build_outpath, build_path
+    w = open(build_path(b, [build_cattrs(b).weights, "weights"])).read()
+    open(os.path.join(build_outpath(b), "model"), "w").write(f"model on {w}")
+
+
+def _model(m):  # type: ignore[no-untyped-def]
+    w = mkdrv(m, mkconfig({"name": "weights"}), match_only(), build_wrapper(_weights))
+    return mkdrv(m, mkconfig({"name": "train", "weights": w}), match_only(), build_wrapper(_train))
+
+
+@pytest.fixture
+def forging(private_client):  # type: ignore[no-untyped-def]
+    """The copy-mode workers, compromised by ``forged_worker.install(mode)`` until the test ends."""
+    import forged_worker
+    client, _ = private_client
+    yield lambda mode: client.run(forged_worker.install, mode)
+    client.run(forged_worker.install, None)
+
+
+def test_a_worker_cannot_send_another_derivations_realization(store, tmp_path, monkeypatch, private_client,
+                                                              forging):
+    """Asked to build ``train``, a worker also sends a realization of ``weights`` (content "BACKDOORED
+    weights", under the RRef it hashes to). The driver used to store it; now the build fails with a
+    StoreError naming both, and nothing the worker sent is stored."""
+    client, _ = private_client
+    use_store(monkeypatch, str(tmp_path / "driver-root"))
+    forging(("foreign", ""))
+    c = instantiate(_model)
+    weights = [d.dref for d in c.derivations if d.config.val["name"] == "weights"][0]
+    with pytest.raises(StoreError, match=r"sent back 'rref:[0-9a-f-]+weights', which is not a realization of "
+                                         r"dref:[0-9a-f]+-train, the only derivation it was asked to build"):
+        realize(c, executor=Dask(client, shared=False))
+    assert len(store_rrefs_(weights)) == 1  # the one the driver asked a worker for
+    assert open(os.path.join(rref2path(store_rrefs_(weights)[0]), "weights")).read() == "trained weights"
+    assert store_rrefs_(c.dref) == []
+    assert _files_with(store_root(), b"BACKDOORED") == []
+    assert store_verify() == []
+    forging(None)
+    rref = realize(c, executor=Dask(client, shared=False))  # an honest worker again: built and accepted
+    assert open(os.path.join(rref2path(rref), "model")).read() == "model on trained weights"
+
+
+def test_a_worker_cannot_write_outside_the_drivers_store(store, tmp_path, monkeypatch, private_client, forging):
+    """A worker sends back, as the realization it built, the CVE-2025-4517 link chain aimed at a file
+    outside the driver's store. It used to be overwritten; now it stays and the build fails."""
+    client, _ = private_client
+    use_store(monkeypatch, str(tmp_path / "driver-root"))
+    victim = tmp_path / "home"
+    victim.mkdir()
+    (victim / "victim.txt").write_text("precious")
+    forging(("cve", str(victim)))
+    c = instantiate(lambda m: mkdrv(m, mkconfig({"name": "victimized"}), match_only(), build_wrapper(_write_x)))
+    with pytest.raises(StoreError, match="stored under the link 'a'.*it was not added"):
+        realize(c, executor=Dask(client, shared=False))
+    assert (victim / "victim.txt").read_text() == "precious"
+    assert os.listdir(str(victim)) == ["victim.txt"]
+    assert store_rrefs_(c.dref) == []
+    assert _files_with(str(tmp_path / "driver-root"), b"PWNED") == []

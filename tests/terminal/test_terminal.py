@@ -75,7 +75,7 @@ def test_exit_continues_and_pauses_repeatedly(env: Env) -> None:
     s.last_prompt = 0  # each pause's shell starts at In [1]
     s.prompt()
     s.run('print("SEEN", "tag" in dir(), name)', out="SEEN False linreg")  # a fresh namespace for each pause
-    s.eof()
+    s.child.sendline("quit                 # with a comment, as the README's transcripts type it")
     s.expect("linreg: continuing, the stage's realizer runs")
     rref = _final_rref(s)
     assert s.finish() == 0
@@ -138,6 +138,34 @@ def test_failed_build_left_alone_reraises(env: Env) -> None:
     assert "RREF" not in s.output()
     assert env.realizations("linreg") == []
     assert env.tmp_leftovers() == []
+
+
+def test_a_failed_stage_is_printed_once_from_the_users_code(env: Env) -> None:
+    """The traceback of a failed stage is printed once: at the pause, from the user's stage on;
+    leaving the shell then adds only the error line (pylightnix debug, and plain python with
+    PYLIGHTNIX_BREAK_ON_FAILURE). Without a pause, the traceback starts at
+    the script, and the engine's frames between realize() and the stage are one line."""
+    runs = ((["-m", "pylightnix", "debug", "--break-on-failure", str(PIPELINE)], {}),
+            ([str(PIPELINE)], {"PYLIGHTNIX_BREAK_ON_FAILURE": "1"}))
+    for args, extra in runs:  # one after the other: both build linreg in the same store
+        s = env.spawn(args, {"PIPELINE_BUGGY": "1", **extra})
+        s.expect("build of linreg failed")
+        s.prompt()
+        s.eof()
+        assert s.finish() == 1
+        out = s.output()
+        assert out.count("Traceback (most recent call last)") == 1, out
+        assert f'File "{PIPELINE}"' in out and not re.search(r'File "[^"]*/pylightnix/', out), out
+        assert out.rstrip().splitlines()[-1] == ("AttributeError: 'numpy.ndarray' object has no attribute 'load'  "
+                                                 "(its traceback is above, where the build paused)"), out
+    p = _run_no_tty(env, ["-m", "pylightnix", "debug", str(PIPELINE)], {"PIPELINE_BUGGY": "1"})
+    assert p.returncode == 1 and p.stderr.count("Traceback (most recent call last)") == 1, p.stderr
+    tb = p.stderr[p.stderr.index("Traceback"):].splitlines()
+    assert tb[1].startswith(f'  File "{PIPELINE}"') and "in <module>" in tb[1], tb
+    folded = [line for line in tb if "frames in pylightnix:" in line]
+    assert len(folded) == 1 and folded[0].lstrip().startswith("[") and "realize >" in folded[0], tb
+    assert not any(re.search(r'File "[^"]*/pylightnix/', line) for line in tb), tb
+    assert tb[-1] == "AttributeError: 'numpy.ndarray' object has no attribute 'load'"
 
 
 def test_cancel_leaves_nothing(env: Env) -> None:
@@ -256,6 +284,38 @@ def test_listen_on_loopback_serves_attach_then_runs_script(env: Env, tmp_path: P
     assert p.returncode == 0, p.stderr
     assert f"waiting for a debugger to attach on 127.0.0.1:{port}" in p.stderr
     assert "HELLO 42" in p.stdout
+
+
+def test_listen_with_a_build_breakpoint_waits_for_the_debugger(env: Env, tmp_path: Path) -> None:
+    """``--listen`` with ``--break``: the script does not start before a debugger has attached
+    (else it would pass the breakpoint unseen); ``--no-wait`` starts it at once."""
+    import time
+    hello = tmp_path / "hello.py"
+    hello.write_text("print('HELLO', 6 * 7, flush=True)\n")
+    e = {k: v for k, v in env.vars.items() if k != "PYLIGHTNIX_DEBUG_WAIT"}
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
+    with open(out, "w") as out_f, open(err, "w") as err_f:
+        proc = subprocess.Popen([PYTHON, "-m", "pylightnix", "debug", "--listen", "127.0.0.1:0", "--break", "linreg",
+                                 str(hello)], env=e, cwd=env.tmp, stdin=subprocess.DEVNULL, stdout=out_f,
+                                stderr=err_f)
+    try:
+        deadline = time.monotonic() + 60
+        while "waiting for a debugger to attach" not in err.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, err.read_text()
+            time.sleep(0.1)
+        time.sleep(3)
+        assert proc.poll() is None, err.read_text()  # still held: nothing attached
+        assert "HELLO" not in out.read_text() and "runs meanwhile" not in err.read_text()
+    finally:
+        proc.kill()
+        proc.wait()
+    p = subprocess.run([PYTHON, "-m", "pylightnix", "debug", "--listen", "127.0.0.1:0", "--break", "linreg",
+                        "--no-wait", str(hello)], env=e, cwd=env.tmp, stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "HELLO 42" in p.stdout, p.stderr
+    assert "the script runs meanwhile" in p.stderr
+    usage = subprocess.run([PYTHON, "-m", "pylightnix", "debug", "-h"], env=e, capture_output=True, text=True)
+    assert "[--listen HOST:PORT [--wait | --no-wait]]" in " ".join(usage.stdout.split())
 
 
 def test_split_argv_gives_everything_after_script_to_it() -> None:
