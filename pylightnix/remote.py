@@ -46,7 +46,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pylightnix import attach_info, events
 from pylightnix.channel import Channel, ChannelError, Listener, _daemon, _read_line, connect, new_secret
-from pylightnix.errors import AttachError
+from pylightnix.errors import AttachError, PylightnixError
 from pylightnix.events import CANCELLED, COMMITTED, FAILURE, BuildPause
 from pylightnix.process import pid_alive
 
