@@ -197,8 +197,8 @@ def _attach(args: argparse.Namespace) -> int:
         for line in problems:
             print(f"pylightnix attach: {line}", file=sys.stderr)
         for p, h in builds:
-            print(f"{p.get('id')}  {p.get('name')}  {p.get('kind')}  on worker {p.get('where')}"
-                  f" (pid {p.get('pid')}), driver pid {h.get('pid')}")
+            print(f"{p.get('id')}  {p.get('name')}  {p.get('kind')}  on "
+                  f"{remote.worker_label(p.get('where'), p.get('pid'))}, driver pid {h.get('pid')}")
         if not builds:
             print("(no build is paused on a worker)")
         return 0

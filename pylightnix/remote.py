@@ -659,7 +659,8 @@ def choose(key: Optional[str]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         hits = builds
     if len(hits) == 1:
         return hits[0]
-    listing = "\n".join(f"  {p.get('id')}  {p.get('name')} on worker {p.get('where')} (driver pid {h.get('pid')})"
+    listing = "\n".join(f"  {p.get('id')}  {p.get('name')} on {worker_label(p.get('where'), p.get('pid'))} "
+                        f"(driver pid {h.get('pid')})"
                         for p, h in builds)
     skipped = "".join(f"\n  {p}" for p in problems)
     if not builds:

@@ -126,6 +126,7 @@ def test_pause_before_build_on_worker_commit_by_hand(env, executor, driver_facto
     listed = subprocess.run([sys.executable, "-m", "pylightnix", "attach", "--list"], env=env,
                             capture_output=True, text=True, timeout=30)
     assert listed.returncode == 0 and f"{pause_id}  beta  before" in listed.stdout, listed
+    assert re.search(rf"{pause_id}  beta  before  on worker [^,\s]+, pid \d+, driver pid {driver_pid}\n", listed.stdout), listed
     out = attach(env, "print('GLOBALS', THRESHOLD, 'BIG_TABLE' in globals())\n"
                       "import os; print('PID', os.getpid())\n"
                       "b = Model(repl_buildargs()); train(b)\n"
