@@ -10,7 +10,7 @@ from pylightnix.types import (Path, Hash, HashPart, Name, DRef, RRef, RefPath, P
 from pylightnix.errors import (PylightnixError, ConfigError, RefError, ClosureError, StoreError, BuildError,
                                PromiseError, MatcherError, FetchError, ChecksumError, UnsafeArchiveError,
                                ReplError, BuildCancelled, ExecutorError)
-from pylightnix.errors import AttachInfoError, AttachError, ChannelError
+from pylightnix.errors import AttachInfoError, AttachError, ChannelError, PauseNotServed
 from pylightnix.refs import (mkname, mkdref, mkrref, undref, unrref, rref2dref, is_dref, is_rref, isdref, isrref,
                              mkrefpath, traverse_dict, scanref_dict, assert_valid_name, assert_valid_dref,
                              assert_valid_rref, assert_valid_hash)

@@ -18,6 +18,8 @@ unchanged and is never wrapped.
     ├── BuildCancelled     a paused build was cancelled; the store is as it was
     ├── AttachInfoError    an attach file or the debug folder (PYLIGHTNIX_DEBUG_DIR) cannot be used
     ├── AttachError        ``pylightnix attach``: no such paused build, or it cannot be reached
+    ├── PauseNotServed     a build could not pause on its worker (the driver's pause hub is out of
+    │                      its reach); the parallel driver then builds it itself, and says so
     └── ChannelError       a side-channel peer refused, failed a request or went away
                            (also a ``ConnectionError``)
 
@@ -111,3 +113,10 @@ class AttachError(PylightnixError):
 
 class ChannelError(PylightnixError, ConnectionError):
     """A side-channel peer refused the connection, failed a request, or went away."""
+
+
+class PauseNotServed(PylightnixError):
+    """A build that should pause on its worker could not: the worker cannot reach the
+    driver's pause hub, or the hub did not take the pause. Raised on the worker instead of
+    building on without the pause; the parallel driver catches it, says so in every
+    frontend (``on_notice``) and builds the derivation itself, where the pause is served."""

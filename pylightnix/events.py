@@ -236,6 +236,11 @@ class Frontend:
         """The build paused on a worker goes on; ``remote.state`` is "continued",
         "committed" or "cancelled"."""
 
+    def on_notice(self, text: str, *, dref: Optional[str] = None, name: Optional[str] = None) -> None:
+        """Something the user must hear of that is not an error: a build that asked to pause
+        is built elsewhere than asked (in the driver, not on its worker) and ``text`` says
+        why. Never silent: the progress display prints it even with progress off."""
+
     def on_remote_detached(self, remote: Any) -> None:
         """The connection of the attacher of a build paused on a worker dropped (it was
         killed, an SSH session was lost) before it let the build go on. The build stays
@@ -350,7 +355,8 @@ def dispatch_remote_pause(remote: Any) -> None:
 
 def notify(event: str, *args: Any, **optional: Any) -> None:
     """Call ``event`` (``on_instantiate``, ``on_realize_start``, ``on_progress``, ``on_built``,
-    ``on_realize_end``, ``on_remote_resumed``, ``on_remote_detached``) on every frontend that has it. ``optional``
+    ``on_realize_end``, ``on_remote_resumed``, ``on_remote_detached``, ``on_notice``) on every frontend
+    that has it. ``optional``
     keywords (``on_progress``'s ``where``) go only to hooks that declare them, so frontends
     written before a keyword existed keep working."""
     for f in frontends():

@@ -130,6 +130,11 @@ class ProgressFrontend(Frontend):
             self._local.live = None
         self._local.plain = True
 
+    def on_notice(self, text: str, **_: object) -> None:
+        """Printed whatever ``PYLIGHTNIX_PROGRESS`` says: a breakpoint is never moved silently."""
+        self._plain()
+        self._print(f"{PREFIX} {text}")
+
     def on_built(self, dref: str, name: str, rrefs: List[str]) -> None:
         runs = self._runs()
         if runs and runs[-1] is not None:

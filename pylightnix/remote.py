@@ -46,7 +46,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pylightnix import attach_info, events
 from pylightnix.channel import Channel, ChannelError, Listener, _daemon, _read_line, connect, new_secret
-from pylightnix.errors import AttachError, PylightnixError
+from pylightnix.errors import AttachError, PauseNotServed, PylightnixError
 from pylightnix.events import CANCELLED, COMMITTED, FAILURE, BuildPause
 from pylightnix.process import pid_alive
 
@@ -506,7 +506,7 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
           reattach: float = REATTACH_TIMEOUT) -> None:
     """In the worker's build thread: announce ``pause`` to the driver's hub at ``address``
     and wait until an attacher is done with it (or the driver resumes or cancels it).
-    If the driver cannot be reached the pause takes its default, with a note on stderr.
+    If the driver cannot be reached it raises :class:`PauseNotServed` (the driver then builds it).
     ``expected``: the service the driver's frontend will likely attach (prepared meanwhile).
 
     The build is cancelled when the driver goes away (killed, or its connection lost),
@@ -516,10 +516,9 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
     host, port, secret = address
     try:
         sock = connect(host, int(port), secret, timeout=ANNOUNCE_PATIENCE, hello={"role": "worker"})
-    except (ChannelError, OSError) as e:
-        print(f"pylightnix: {pause.name} should pause on {where}, but the driver's pause hub at "
-              f"{host}:{port} cannot be reached ({e}); continuing without pausing", file=sys.stderr)
-        return
+    except (ChannelError, OSError) as e:  # never build on without the pause: the driver builds it itself
+        raise PauseNotServed(f"{pause.name} could not pause on {where}: the worker cannot reach the driver's "
+                             f"pause hub at {host}:{port} ({e})", dref=pause.dref) from None
     inbox: "queue.Queue[Tuple[str, ...]]" = queue.Queue()
     serving: List[socket.socket] = []
     me = threading.get_ident()
@@ -559,9 +558,8 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
         try:
             ch.call("paused", pause_info(pause, where), timeout=10)
         except ChannelError as e:
-            print(f"pylightnix: {pause.name}: the driver's pause hub did not take the pause ({e}); "
-                  f"continuing without pausing", file=sys.stderr)
-            return
+            raise PauseNotServed(f"{pause.name} could not pause on {where}: the driver's pause hub did not take "
+                                 f"the pause ({e})", dref=pause.dref) from None
         if expected in SERVICES:
             _daemon(_warm_up, "pylightnix-warm-up", expected)
         deadline: Optional[float] = None  # set while waiting for a re-attach

@@ -45,7 +45,7 @@ from pylightnix.events import COMMITTED
 from pylightnix.breakpoints import break_on_failure, match_breakpoint
 from pylightnix.config import Config
 from pylightnix.engine import _TmpArea, _build, _match, _needed, _name
-from pylightnix.errors import BuildCancelled, BuildError, ExecutorError, MatcherError, StoreError
+from pylightnix.errors import BuildCancelled, BuildError, ExecutorError, MatcherError, PauseNotServed, StoreError
 from pylightnix.executors import Executor, require_cloudpickle, result_of
 from pylightnix.manager import Closure, Derivation
 from pylightnix.store import lock_path, remember_deps, store_instantiate, store_pin, store_root, tmp_root
@@ -121,8 +121,12 @@ def _drive_remote(steps: Any, debug: Dict[str, Any], where: str, built: List[boo
             if shipped is None:
                 shipped = _main_globals(debug["globals"])
             pause.user_globals = shipped  # the driver's, for the console (each pause copies them)
-            remote.serve(pause, debug["hub"], where, debug.get("service"),
-                         debug.get("reattach", remote.REATTACH_TIMEOUT))
+            try:
+                remote.serve(pause, debug["hub"], where, debug.get("service"),
+                             debug.get("reattach", remote.REATTACH_TIMEOUT))
+            except PauseNotServed:
+                steps.close()  # the engine drops this build (temporary folder, lock) before the error travels
+                raise
             if pause.state == COMMITTED:
                 built.append(True)
             pause = steps.send(None)
@@ -209,6 +213,9 @@ class _Job:
         self.blobs = blobs
         self.lock_fd = lock_fd
         self.attempts = 1
+        #: why a failure of this build on its worker could not pause there (break-on-failure with
+        #: pauses not served on workers): it is then built again in the driver, where it can
+        self.fails_here: Optional[str] = None
 
     def release(self) -> None:
         if self.lock_fd >= 0:
@@ -392,15 +399,21 @@ class _Run:
         return rrefs
 
 
-def _remote_pauses(executor: Executor) -> bool:
-    """Whether builds that may pause can pause on their workers (else they build here)."""
+def _remote_pauses(executor: Executor) -> Tuple[bool, str]:
+    """Whether builds that may pause can pause on their workers (else they build here), and
+    if not, why (for the frontends: a breakpoint is never moved or skipped silently)."""
     from pylightnix import remote
     if not remote.enabled():
-        return False
+        return False, f"{remote.ENV_REMOTE} is off"
+    if not events.remote_pauses_served():
+        return False, "the frontend in charge of pauses serves them only in the driver"
     try:
-        return executor.same_machine()
-    except Exception:  # a cluster we cannot ask: build paused derivations here, as before
-        return False
+        if executor.same_machine():
+            return True, ""
+        return False, (f"the workers of {executor.where()} run on other hosts, and pauses on workers are "
+                       f"served only on this machine")
+    except Exception as e:  # a cluster we cannot ask: build paused derivations here, as before
+        return False, f"{executor.where()} did not say where its workers run ({e})"
 
 
 def derivation_function(drv: Derivation) -> Any:
@@ -456,7 +469,22 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
     area = _TmpArea()
     run: Optional[_Run] = None
     capacity, capacity_at = executor.capacity(), time.monotonic()
-    remote_ok: List[bool] = []  # whether builds can pause on their workers; asked once, when it matters
+    remote_ok: List[Tuple[bool, str]] = []  # whether builds can pause on their workers, else why not; asked once
+    here: Set[DRef] = set()  # builds moved into the driver, so that their pause is served
+    told: Set[DRef] = set()
+
+    def notice(drv: Derivation, text: str) -> None:
+        """Tell every frontend, once per derivation, that its pause is served elsewhere than asked."""
+        if drv.dref not in told:
+            told.add(drv.dref)
+            events.notify("on_notice", text, dref=drv.dref, name=_name(drv))
+
+    def build_here(job: "_Job", why: str) -> None:
+        """A build sent away comes back to be built in the driver, where its pause is served."""
+        job.release()
+        here.add(job.drv.dref)
+        notice(job.drv, why)
+        heapq.heappush(ready, job.index)
 
     def finish(drv: Derivation, rrefs: List[RRef]) -> None:
         results[drv.dref] = rrefs
@@ -530,10 +558,16 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
                     raise StoreError(f"{drv.dref} was expected to be realized already, but it needs a build",
                                      dref=drv.dref)
                 rarg = dict(rargs.get(drv.dref, {}))
-                pauses = break_on_failure() or match_breakpoint(_name(drv)) is not None
+                breaks = match_breakpoint(_name(drv)) is not None
+                pauses = break_on_failure() or breaks
                 if pauses and not executor.local and not remote_ok:
                     remote_ok.append(_remote_pauses(executor))
-                if executor.local or (pauses and not (remote_ok[0] and events.remote_pauses_served())):
+                away = pauses and not executor.local and remote_ok[0][0]  # it may pause on its worker
+                if breaks and not executor.local and not away and drv.dref not in here:
+                    here.add(drv.dref)
+                    notice(drv, f"{_name(drv)} builds in the driver, not on a worker, so that its breakpoint "
+                                f"pauses: {remote_ok[0][1]}")
+                if executor.local or drv.dref in here:
                     try:
                         rrefs = drive(_build(drv, ctx, i, total, forced, False, rarg, area))
                     except BuildCancelled:
@@ -552,7 +586,7 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
                     run = _Run(executor, by_dref, total - len(results))
                 ship = run.ship(drv, results)
                 payload = run.payload(drv, (i, total), ctx, rarg, forced, ship,
-                                      debug_info(drv) if pauses else None)
+                                      debug_info(drv) if away else None)
                 fd = -1
                 if not run.shared:  # copy mode: the driver holds the derivation's lock while it is built away
                     fd = _try_lock(lock_path(drv.dref))
@@ -564,7 +598,10 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
                         os.close(fd)
                         finish(drv, rrefs)
                         continue
-                submit(_Job(drv, i, ctx, payload, [(r, data) for _, r, data in ship], fd))
+                job = _Job(drv, i, ctx, payload, [(r, data) for _, r, data in ship], fd)
+                if pauses and not away:
+                    job.fails_here = remote_ok[0][1]
+                submit(job)
             if not running and not deferred:
                 break
             if running:
@@ -595,7 +632,15 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
                     job.attempts += 1
                     submit(job)
                     continue
+                except PauseNotServed as e:  # the worker cannot reach our pause hub: later pauses stay here too
+                    remote_ok[:] = [(False, str(e))]
+                    build_here(job, f"{e}; it builds in the driver instead, where it pauses")
+                    continue
                 except Exception as e:
+                    if job.fails_here is not None and not isinstance(e, (ExecutorError, StoreError, BuildCancelled)):
+                        build_here(job, f"{_name(job.drv)} failed on its worker and builds again in the driver, "
+                                        f"where its failure pauses: {job.fails_here}")
+                        continue
                     job.release()
                     fail(e)
                     continue

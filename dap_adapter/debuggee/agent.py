@@ -236,6 +236,13 @@ class DapAgent(Frontend):
             return
         ch.notify(protocol.WORKER_PAUSED, {**remote.info(), "exception": remote.exception})
 
+    def on_notice(self, text: str, **_: Any) -> None:
+        """A build is served elsewhere than asked: VS Code shows "important" output as a
+        notification too (the progress display prints the same line in the Debug Console)."""
+        ch = self._connected()
+        if ch is not None:
+            ch.notify(protocol.OUTPUT, {"category": "important", "output": f"pylightnix: {text}\n"})
+
     def on_remote_resumed(self, remote: Any) -> None:
         ch = self._connected()
         if ch is not None:

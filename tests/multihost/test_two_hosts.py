@@ -305,8 +305,6 @@ def test_breakpoint_on_a_stage_of_the_other_host_is_not_skipped(two_hosts: TwoHo
     assert len(d.result()["train"]["rrefs"]) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: a breakpoint's fallback to the driver is not announced: the "
-                                       "build just runs in the driver, and no frontend says why")
 def test_fallback_to_the_driver_is_announced(two_hosts: TwoHosts, drivers) -> None:
     """A pause that is not served on the GPU stage's worker is built in the driver only with a
     word that says so and why (issue 16: "a breakpoint is never skipped silently"). Passes
@@ -322,6 +320,40 @@ def test_fallback_to_the_driver_is_announced(two_hosts: TwoHosts, drivers) -> No
     said = [line for line in text.splitlines()  # the frontends' lines, not the program's own output
             if line.startswith(("pylightnix", "[pylightnix]")) and "train" in line and re.search(r"\bdriver\b", line) and re.search(r"\bworker\b|\bhost\b", line)]
     assert said, f"no line says that train's pause is served in the driver and why:\n{text}"
+
+
+def test_break_on_failure_keeps_builds_that_do_not_fail_on_their_worker(two_hosts: TwoHosts) -> None:
+    """``PYLIGHTNIX_BREAK_ON_FAILURE`` while pauses cannot be served on the other host: the GPU
+    stages still train on their worker (they used to be pulled into the driver, all of them,
+    in case they failed), once each, and nothing is announced, since nothing failed."""
+    s = salt()
+    run = run_pipeline(two_hosts, two_hosts.driver_store(f"bof-{s}"), s, PYLIGHTNIX_BREAK_ON_FAILURE="1",
+                       PYLIGHTNIX_NO_TTY="continue")
+    assert run.returncode == 0, run.stdout + run.stderr
+    got = result_of(run.stdout)
+    for name in ("train", "finetune"):
+        (where,) = got[name]["where"]
+        assert where["netns"] == ns_inode(two_hosts.worker_pid, "net"), (name, where)
+        assert two_hosts.worker_log().count(f"MH-FIT {s} {name} ") == 1
+    assert "builds again in the driver" not in run.stderr
+
+
+def test_break_on_failure_builds_a_failed_stage_again_in_the_driver_and_says_so(two_hosts: TwoHosts) -> None:
+    """train fails on its worker with ``PYLIGHTNIX_BREAK_ON_FAILURE`` on: its failure cannot pause
+    there yet, so the driver says so, naming the stage and why, and builds it again itself,
+    where the failure pauses (no terminal: it then fails as it would); finetune stays on its
+    worker."""
+    s = salt()
+    run = run_pipeline(two_hosts, two_hosts.driver_store(f"bof-fail-{s}"), s, PYLIGHTNIX_BREAK_ON_FAILURE="1",
+                       PYLIGHTNIX_NO_TTY="continue", MH_FAIL="train")
+    text = run.stdout + run.stderr
+    said = [line for line in run.stderr.splitlines()
+            if line.startswith("[pylightnix] train failed on its worker and builds again in the driver")]
+    assert len(said) == 1 and "other hosts" in said[0], text
+    assert re.search(r"^ERROR ValueError: train diverged", run.stdout, re.M), text
+    driver_pid = re.search(r"^DRIVER (\d+)", run.stdout, re.M).group(1)
+    fits = re.findall(rf"^MH-FIT {s} train (\d+) ", text + "\n" + two_hosts.worker_log(), re.M)
+    assert sorted(fits) == sorted([str(two_hosts.worker_pid), driver_pid]), fits  # on its worker, then here
 
 
 def _paused_on_the_worker(two_hosts: TwoHosts, d: Driver) -> str:
@@ -390,9 +422,6 @@ def test_cancel_from_console_on_the_other_host(two_hosts: TwoHosts, drivers) -> 
     assert worker_realizations(two_hosts, s, "train") == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: a driver that wrongly believes a remote worker is local skips the "
-                                       "breakpoint silently: the worker cannot reach the driver's pause hub, says so "
-                                       "only in its own log, and builds without pausing")
 def test_breakpoint_on_a_worker_wrongly_believed_local_is_not_skipped_silently(tunneled_host: TwoHosts,
                                                                                drivers) -> None:
     """The GPU worker's Dask address is on our 127.0.0.1 (a tunnel), so the driver takes it for

@@ -138,8 +138,10 @@ def test_breakpoint_builds_in_driver(store, tmp_path, pool):
     assert b["sumA"] != [os.getpid()]
 
 
-def test_break_on_failure_builds_in_driver(store, tmp_path, pool):
-    """For such a frontend, while break-on-failure is on, every build runs in the driver."""
+def test_break_on_failure_builds_in_driver(store, tmp_path, pool, capfd):
+    """For such a frontend, while break-on-failure is on, builds still run on workers; one that
+    fails there is built again in the driver, where its failure pauses, and the progress
+    display says so (it used to pull every build into the driver in case it failed)."""
     from pylightnix import set_break_on_failure
     from scale_stages import StageFailed
 
@@ -161,4 +163,8 @@ def test_break_on_failure_builds_in_driver(store, tmp_path, pool):
     finally:
         remove_frontend(fe)
     assert fe.failed == [("bad", "StageFailed")]
-    assert builds(log)["ok"] == [os.getpid()] and builds(log)["bad"] == [os.getpid()]
+    assert builds(log)["ok"] != [os.getpid()]
+    away, here = builds(log)["bad"]
+    assert away != os.getpid() and here == os.getpid()
+    assert "[pylightnix] bad failed on its worker and builds again in the driver, where its failure pauses: " \
+           "the frontend in charge of pauses serves them only in the driver" in capfd.readouterr().err
