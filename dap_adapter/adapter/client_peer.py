@@ -223,6 +223,8 @@ class ClientPeer:
             where = f"cannot open the pylightnix side channel at {chan['host']}:{chan['port']}: "
             if isinstance(paused, dict):
                 s.paused_build = paused
+                with s.lock:  # a child session: its paused derivation is instantiated, whatever it was told
+                    s.book.learn([str(paused.get("name", ""))])
                 s.agent.connect_paused_build(chan, str(paused.get("id", "")))
             else:
                 s.agent.connect(chan["host"], int(chan["port"]), chan["secret"])

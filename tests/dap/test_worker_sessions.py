@@ -85,6 +85,9 @@ class Parent:
         child.request("initialize", INIT_ARGS)
         seq = child.send_request("attach", start["configuration"])
         child.event("initialized", timeout=30)
+        name = start["configuration"]["pylightnixPause"]["name"]  # VS Code sends every session its breakpoints
+        got = child.request("setFunctionBreakpoints", {"breakpoints": [{"name": name}]})["body"]["breakpoints"]
+        assert got[0]["verified"] and "message" not in got[0], got  # the paused derivation is instantiated
         child.request("setExceptionBreakpoints", {"filters": ["uncaught"]})
         child.request("configurationDone")
         resp = child.response(seq, timeout=30)
