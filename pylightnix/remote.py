@@ -36,7 +36,6 @@ import json
 import os
 import queue
 import secrets
-import signal
 import socket
 import sys
 import threading
@@ -551,9 +550,6 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
 
     ch = Channel(sock, on_request=on_request, on_close=on_close, name="pylightnix-worker-pause")
     ch.start()
-    # A process worker shares the driver's terminal: a Ctrl-C there (at "attach here?", say)
-    # must not end this build. The driver cancels it through the hub when it means to.
-    sigint = signal.signal(signal.SIGINT, signal.SIG_IGN) if me == threading.main_thread().ident else None
     try:
         try:
             ch.call("paused", pause_info(pause, where), timeout=10)
@@ -579,14 +575,10 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
                     print(f"pylightnix: {pause.name}: cannot serve {cmd[1]}: {e}", file=sys.stderr)
                     continue
                 serving.append(stream)
-                if sigint is not None:  # the service decides (the debugger's interrupt wants Python's handler)
-                    signal.signal(signal.SIGINT, sigint)
                 try:
                     with events.active(pause):
                         ended = run(pause, stream)  # blocks in this thread until the attacher leaves
                 finally:
-                    if sigint is not None:
-                        signal.signal(signal.SIGINT, signal.SIG_IGN)
                     serving.remove(stream)
                     _hang_up(stream)  # shutdown first: a channel's reader may still hold the socket
                 if ended == DROPPED and pause.pending and not ch.closed and not told:
@@ -598,8 +590,6 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
                 break
             break  # resume, cancel, or the driver is gone (cancelled above)
     finally:
-        if sigint is not None:
-            signal.signal(signal.SIGINT, sigint)
         told.append("done")
         if not ch.closed:
             ch.notify("resumed", {"state": resume_state(pause)})

@@ -66,18 +66,6 @@ def pipeline(m, logpath):
                  build_wrapper(realize_top))
 
 
-def main() -> None:
-    print(f"DRIVER {os.getpid()}", flush=True)
-    if sys.argv[1] == "dask-inthread":
-        from distributed import Client, LocalCluster
-        from pylightnix.executors import Dask
-        with LocalCluster(n_workers=1, processes=False, threads_per_worker=2, dashboard_address=":0",
-                          silence_logs=40) as cluster, Client(cluster) as client:
-            run(Dask(client=client))
-    else:
-        run(parse_executor(sys.argv[1]))
-
-
 def run(executor):
     try:
         rref = realize(instantiate(pipeline, sys.argv[2]), executor=executor)
@@ -89,4 +77,15 @@ def run(executor):
 
 
 if __name__ == "__main__":
-    main()
+    print(f"DRIVER {os.getpid()}", flush=True)
+    if sys.argv[1] == "dask-inthread":
+        from distributed import Client, LocalCluster
+        from pylightnix.executors import Dask
+        with LocalCluster(n_workers=1, processes=False, threads_per_worker=2, dashboard_address=":0",
+                          silence_logs=40) as cluster, Client(cluster) as client:
+            run(Dask(client=client))
+    else:
+        # a module global, as in a plain script: a pool garbage-collected while the interpreter
+        # exits races with its own atexit hook on Python 3.11 ("Bad file descriptor")
+        executor = parse_executor(sys.argv[1])
+        run(executor)
