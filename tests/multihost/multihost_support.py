@@ -42,6 +42,9 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tupl
 
 from pylightnix.process import pid_alive
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "security"))
+from adapter_probes import socket_inodes  # noqa: E402  (the same /proc reading as the port attacks)
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 NS_PREFIX = "plxmh"
@@ -134,21 +137,6 @@ def _subnet() -> int:
 
 # ------------------------------------------------------------------ sockets in /proc
 
-def _socket_inodes(pid: int) -> Set[str]:
-    out = set()
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if link.startswith("socket:["):
-                out.add(link[8:-1])
-    except OSError:
-        pass
-    return out
-
-
 def _decode(addr: str) -> Tuple[str, int]:
     host, port = addr.split(":")
     raw = bytes.fromhex(host)
@@ -165,7 +153,7 @@ def listeners(pids: Iterable[int]) -> List[Tuple[str, int, int]]:
     own network namespace (``/proc/PID/net/tcp*``): ``[(address, port, pid)]``."""
     out = []
     for pid in pids:
-        inodes = _socket_inodes(pid)
+        inodes = socket_inodes(pid)
         for table in ("tcp", "tcp6"):
             try:
                 with open(f"/proc/{pid}/net/{table}") as f:

@@ -139,7 +139,8 @@ def process_tree(pid: int) -> List[int]:
     return out
 
 
-def _inodes(pid: int) -> Set[str]:
+def socket_inodes(pid: int) -> Set[str]:
+    """Inodes of the sockets ``pid`` holds open (its /proc/PID/fd links)."""
     out = set()
     try:
         for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -156,7 +157,7 @@ def _inodes(pid: int) -> Set[str]:
 
 def listening_ports(pids: Iterable[int]) -> Dict[int, int]:
     """TCP ports (IPv4 and IPv6) the processes listen on: ``{port: pid}``."""
-    by_inode = {ino: pid for pid in pids for ino in _inodes(pid)}
+    by_inode = {ino: pid for pid in pids for ino in socket_inodes(pid)}
     out: Dict[int, int] = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -173,7 +174,7 @@ def listening_ports(pids: Iterable[int]) -> Dict[int, int]:
 
 def listening_addresses(pids: Iterable[int]) -> List[str]:
     """``host:port`` of every listening TCP socket of the processes (to check: loopback only)."""
-    by_inode = {ino for pid in pids for ino in _inodes(pid)}
+    by_inode = {ino for pid in pids for ino in socket_inodes(pid)}
     out = []
     with open("/proc/net/tcp") as f:
         for row in f.read().splitlines()[1:]:
