@@ -10,6 +10,7 @@ executor only starts one build, reports when it is done and cancels builds.
 """
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as cf
 from concurrent.futures.process import BrokenProcessPool
 import multiprocessing
@@ -22,6 +23,7 @@ import threading
 import time
 import urllib.parse
 import warnings
+import weakref
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from pylightnix.errors import ExecutorError
@@ -240,6 +242,7 @@ class Processes(Executor):
         self._pool: Optional[cf.ProcessPoolExecutor] = None
         self._size = n  # processes of the next pool: at most the builds of the run that starts it
         self._lock = threading.Lock()
+        _open_pools.add(self)
 
     def __repr__(self) -> str:
         return f"Processes({self.n})"
@@ -333,6 +336,21 @@ class Processes(Executor):
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _drop_pools_at_exit() -> None:
+    """Let go of every pool while modules still exist. A pool collected during the
+    interpreter's teardown runs its weakref callback with ``multiprocessing`` gone
+    (``AttributeError: 'NoneType' object has no attribute 'util'`` on 3.10)."""
+    for p in list(_open_pools):
+        with p._lock:
+            pool, p._pool = p._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+_open_pools: "weakref.WeakSet[Processes]" = weakref.WeakSet()
+atexit.register(_drop_pools_at_exit)
 
 
 #: how starting pool processes fails: a worker died (BrokenProcessPool), or, on Python 3.14+ where the
