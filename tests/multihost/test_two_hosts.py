@@ -16,7 +16,6 @@ import re
 import secrets
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Dict, Iterator, List
@@ -30,6 +29,9 @@ sys.path.insert(0, str(REPO / "tests" / "terminal"))
 sys.path.insert(0, str(REPO / "tests" / "dap"))
 from adapter_probes import process_tree  # noqa: E402
 from terminal_support import PROMPT  # noqa: E402
+
+sys.path.insert(0, str(REPO / "tests" / "scale"))
+from scale_support import OutputReader  # noqa: E402
 
 WHY = unavailable()
 pytestmark = [pytest.mark.skipif(WHY is not None, reason=WHY or ""), pytest.mark.timeout(180)]
@@ -46,51 +48,18 @@ def salt() -> str:
     return secrets.token_hex(4)
 
 
-class Driver:
+class Driver(OutputReader):
     """mh_pipeline.py as a subprocess without a terminal; its output read as it comes."""
 
     def __init__(self, args: List[str], env: Dict[str, str]) -> None:
-        self.proc = subprocess.Popen([sys.executable, *args], env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines: List[str] = []
-        self._cond = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        super().__init__([sys.executable, *args], env)
 
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._cond:
-                self.lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
-
-    def wait_for(self, pattern: "re.Pattern[str]", timeout: float = 60) -> "re.Match[str]":
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                hits = [m for m in map(pattern.search, self.lines) if m]
-                if hits:
-                    return hits[0]
-                left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None:
-                    raise AssertionError(f"no {pattern.pattern!r} in the driver's output:\n" + "\n".join(self.lines))
-                self._cond.wait(min(left, 0.2))
-
-    def finish(self, timeout: float = 90) -> str:
-        self.proc.wait(timeout)
-        time.sleep(0.1)  # the reader thread takes the last lines
-        return "\n".join(self.lines)
+    def wait_for(self, pattern: "re.Pattern[str]", timeout: float = 60) -> "re.Match[str]":  # type: ignore[override]
+        """The first line matching ``pattern``."""
+        return super().wait_for(pattern, 1, timeout)[0]
 
     def result(self) -> dict:
         return result_of("\n".join(self.lines))
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._reader.join(10)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
 
 
 @pytest.fixture

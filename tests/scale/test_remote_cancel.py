@@ -11,26 +11,23 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict
 
 import pytest
 
+from scale_support import OutputReader
 from test_remote_pauses import ATTACH_LINE, Driver, driver_factory, env, realization  # noqa: F401 (fixtures)
 
 DETACHED = re.compile(r"beta \((\w+)\): the attached console's connection dropped; the build stays paused "
                       r"for ([\d.]+) s")
 
 
-class Attacher(Driver):
+class Attacher(OutputReader):
     """``pylightnix attach ID`` as a real subprocess, cells written to its stdin as we go."""
 
     def __init__(self, env: Dict[str, str], pause_id: str) -> None:  # noqa: D107
         self.env = env
-        self.proc = subprocess.Popen([sys.executable, "-m", "pylightnix", "attach", pause_id], env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
-        self.lines: List[str] = []
-        self._start_reading()
+        super().__init__([sys.executable, "-m", "pylightnix", "attach", pause_id], env, stdin=subprocess.PIPE)
 
     def send(self, cell: str) -> None:
         assert self.proc.stdin is not None

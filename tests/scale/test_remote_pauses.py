@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Dict, Iterator, List
@@ -18,6 +17,7 @@ from typing import Dict, Iterator, List
 import pytest
 
 from pylightnix.channel import ChannelError, connect
+from scale_support import OutputReader
 
 HERE = Path(__file__).resolve().parent
 PIPELINE = HERE / "remote_pipeline.py"
@@ -25,53 +25,16 @@ ATTACH_LINE = re.compile(r"pylightnix: (\w+) (?:failed and )?is paused on worker
                          r"pylightnix attach ([0-9a-f]{6})")
 
 
-class Driver:
+class Driver(OutputReader):
     """remote_pipeline.py as a real subprocess without a terminal, its output read as it comes."""
 
     def __init__(self, executor: str, tmp: Path, env: Dict[str, str]) -> None:
         self.log = tmp / "runs.log"
         self.env = env
-        self.proc = subprocess.Popen([sys.executable, str(PIPELINE), executor, str(self.log)], env=env,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
-        self.lines: List[str] = []
-        self._start_reading()
-
-    def _start_reading(self) -> None:
-        self._cond = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._cond:
-                self.lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
-
-    def wait_for(self, pattern: "re.Pattern[str]", count: int = 1, timeout: float = 90) -> List["re.Match[str]"]:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                hits = [m for m in map(pattern.search, self.lines) if m]
-                if len(hits) >= count:
-                    return hits
-                left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None:
-                    raise AssertionError(f"no {pattern.pattern!r} x{count} in driver output:\n" + "\n".join(self.lines))
-                self._cond.wait(min(left, 0.2))
-
-    def finish(self, timeout: float = 90) -> str:
-        self.proc.wait(timeout)
-        time.sleep(0.1)
-        return "\n".join(self.lines)
+        super().__init__([sys.executable, str(PIPELINE), executor, str(self.log)], env)
 
     def runs(self) -> List[str]:
         return self.log.read_text().splitlines() if self.log.exists() else []
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 def attach(env: Dict[str, str], cells: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
