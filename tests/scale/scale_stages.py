@@ -25,19 +25,35 @@ def _log(log: str, name: str) -> None:
         os.close(fd)
 
 
+def _wait_for(log: str, name: str, timeout: float = 60.0) -> None:
+    """Waits until ``name`` has started (its line is in the log): a rendezvous that only two
+    builds running at the same time can pass, however slow the machine."""
+    deadline = time.monotonic() + timeout
+    while not any(line.split()[0] == name for line in open(log).read().splitlines()):
+        if time.monotonic() > deadline:
+            raise StageFailed(f"{name} did not start within {timeout:.0f} s of this build")
+        time.sleep(0.02)
+
+
 def leaf(m, log: str, name: str, value: int, sleep: float = 0.0, fail: bool = False, buildtime: bool = False,
-         resources: Optional[Dict[str, float]] = None) -> DRef:
+         resources: Optional[Dict[str, float]] = None, meet: Optional[str] = None) -> DRef:
+    """``meet``: the name of a build this one waits for (see ``_wait_for``)."""
     def _realize(b: Build) -> None:
         c = build_cattrs(b)
         _log(c.log, c.name)
+        if getattr(c, "meet", None):
+            _wait_for(c.log, c.meet)
         time.sleep(c.sleep)
         if c.fail:
             raise StageFailed(f"boom in {c.name}")
         with open(join(build_outpath(b), "out.txt"), "w") as f:
             f.write(str(c.value))
         _log(c.log, c.name + "-end")
-    return mkdrv(m, mkconfig({"name": name, "log": log, "value": value, "sleep": sleep, "fail": fail}),
-                 match_only(), build_wrapper(_realize, buildtime=buildtime), resources=resources)
+    config = {"name": name, "log": log, "value": value, "sleep": sleep, "fail": fail}
+    if meet:
+        config["meet"] = meet
+    return mkdrv(m, mkconfig(config), match_only(), build_wrapper(_realize, buildtime=buildtime),
+                 resources=resources)
 
 
 def total(m, log: str, name: str, deps: List[DRef], buildtime: bool = False) -> DRef:
