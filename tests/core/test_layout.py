@@ -42,9 +42,23 @@ def _absolute(module: str, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def _imports(module: str, tree: ast.AST) -> Iterator[Tuple[str, Optional[str], int]]:
+def _walk(tree: ast.AST, typing_too: bool) -> Iterator[ast.AST]:
+    """``ast.walk``, skipping the ``if TYPE_CHECKING:`` blocks unless ``typing_too``
+    (their imports never run, so they cannot close a circle)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if not typing_too and isinstance(node, ast.If) and _dotted(node.test) in ("TYPE_CHECKING",
+                                                                                  "typing.TYPE_CHECKING"):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+
+
+def _imports(module: str, tree: ast.AST, typing_too: bool = True) -> Iterator[Tuple[str, Optional[str], int]]:
     """(imported module, name taken from it or None, line) for every import in ``tree``."""
-    for node in ast.walk(tree):
+    for node in _walk(tree, typing_too):
         if isinstance(node, ast.Import):
             for a in node.names:
                 yield a.name, None, node.lineno
@@ -64,10 +78,10 @@ def _trees() -> Iterator[Tuple[str, ast.AST]]:
 
 
 def import_graph() -> Dict[str, Set[str]]:
-    """Module -> the checked modules it imports (at the top or inside functions)."""
+    """Module -> the checked modules it imports when run (at the top or inside functions)."""
     graph: Dict[str, Set[str]] = {}
     for name, tree in _trees():
-        graph[name] = {m for m, _, _ in _imports(name, tree) if m in MODULES and m != name}
+        graph[name] = {m for m, _, _ in _imports(name, tree, typing_too=False) if m in MODULES and m != name}
     return graph
 
 
