@@ -7,13 +7,14 @@ removing one folder.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import inspect
 import os
 import tempfile
 from datetime import datetime, timezone
 from os.path import join
-from typing import Any, Callable, List, Optional, TypeVar
+from typing import Any, Callable, Iterator, List, Optional, TypeVar
 
 from pylightnix.config import RConfig, config_cattrs, config_name
 from pylightnix.errors import BuildError
@@ -32,6 +33,17 @@ class BuildSession:
 
 
 _session: contextvars.ContextVar[Optional[BuildSession]] = contextvars.ContextVar("pylightnix_build", default=None)
+
+
+@contextlib.contextmanager
+def building(session: BuildSession) -> Iterator[None]:
+    """Make ``session`` the engine's current build session while the block runs (the
+    realizer's ``build_outpath`` finds its output folder through it)."""
+    token = _session.set(session)
+    try:
+        yield
+    finally:
+        _session.reset(token)
 
 
 def _session_of(dref: DRef) -> Optional[BuildSession]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 from typing import Dict, Generator, List, Optional, Set, Tuple, Union
 
 from pylightnix import events, journal
-from pylightnix.engine import Steps, realize_steps
+from pylightnix.engine import drive, realize_steps
 from pylightnix.errors import BuildCancelled, ClosureError
 from pylightnix.events import BuildPause
-from pylightnix.executors import Executor, default_executor
+from pylightnix.executors import Executor, Sequential, default_executor
 from pylightnix.manager import Closure, Derivation
+from pylightnix.scheduler import realize_parallel
 from pylightnix.types import Context, DRef, RRef, RealizeArg
 
 
@@ -21,17 +22,6 @@ def drefs_arg(closure: Closure, value: Union[bool, List[DRef], None], what: str)
     if isinstance(value, (list, tuple, set, frozenset)):
         return {DRef(d) for d in value}
     raise ClosureError(f"{what}: expected True, False or a list of DRefs, got {type(value).__name__}")
-
-
-def drive(steps: Steps) -> List[RRef]:
-    """Run the engine, handing every pause to the active frontend."""
-    try:
-        pause = next(steps)
-        while True:
-            events.dispatch_pause(pause)
-            pause = steps.send(None)
-    except StopIteration as e:
-        return e.value
 
 
 def realizeMany(closure: Closure, force_rebuild: Union[bool, List[DRef]] = False,
@@ -50,9 +40,8 @@ def realizeMany(closure: Closure, force_rebuild: Union[bool, List[DRef]] = False
     journal.begin()  # durability is paid once, when the outermost realize ends
     try:
         if (executor is None or executor.local) and not keep_going:
-            return drive(realize_steps(closure, force, set(), set(assert_realized or []), realize_args))
-        from pylightnix.executors import Sequential
-        from pylightnix.scheduler import realize_parallel
+            return drive(realize_steps(closure, force, set(), set(assert_realized or []), realize_args),
+                         events.dispatch_pause)
         return realize_parallel(closure, executor or Sequential(), force, set(assert_realized or []),
                                 realize_args, keep_going)
     finally:
@@ -83,21 +72,21 @@ def realizeSeq(closure: Closure, force_interrupt: Union[bool, List[DRef]] = Fals
     steps = realize_steps(closure, set(), drefs_arg(closure, force_interrupt, "realizeSeq: force_interrupt"),
                           set(assert_realized or []), realize_args)
     by_dref = {d.dref: d for d in closure.derivations}
-    try:
-        pause: BuildPause = next(steps)
-        while True:
-            if pause.reason == "interrupt":
-                rrefs, abort = yield (DRef(pause.dref), dict(pause.context), by_dref[DRef(pause.dref)],
-                                      (realize_args or {}).get(DRef(pause.dref), {}))
-                if abort:
-                    pause.cancel()
-                elif rrefs is not None:
-                    pause.adopt(rrefs)
-            else:
-                events.dispatch_pause(pause)
-            try:
-                pause = steps.send(None)
-            except BuildCancelled:
-                return []
-    except StopIteration as e:
-        return e.value
+    while True:
+        try:
+            out = drive(steps, events.dispatch_pause, stop=is_interrupt)
+        except BuildCancelled:
+            return []
+        if not isinstance(out, BuildPause):
+            return out
+        rrefs, abort = yield (DRef(out.dref), dict(out.context), by_dref[DRef(out.dref)],
+                              (realize_args or {}).get(DRef(out.dref), {}))
+        if abort:
+            out.cancel()
+        elif rrefs is not None:
+            out.adopt(rrefs)
+
+
+def is_interrupt(pause: BuildPause) -> bool:
+    """Whether ``pause`` is one the caller asked for (``force_interrupt``), handled at its prompt."""
+    return pause.reason == "interrupt"

@@ -13,11 +13,11 @@ from typing import Dict, List, Optional, Tuple, Union
 
 from pylightnix import events
 from pylightnix.build import Build
-from pylightnix.engine import Steps, realize_steps
+from pylightnix.engine import Steps, drive, realize_steps
 from pylightnix.errors import BuildCancelled, ReplError
 from pylightnix.events import BuildPause
 from pylightnix.manager import Closure
-from pylightnix.realize import drefs_arg
+from pylightnix.realize import drefs_arg, is_interrupt
 from pylightnix.types import BuildArgs, DRef, Path, RRef, RealizeArg
 
 
@@ -52,17 +52,15 @@ class ReplHelper:
             raise ReplError("this realization is no longer running")
         self.pause = None
         try:
-            pause = steps.send(None)  # also starts a fresh generator
-            while pause.reason != "interrupt":
-                events.dispatch_pause(pause)
-                pause = steps.send(None)
-            self.pause = pause
-        except StopIteration as e:
-            self.steps = None
-            self.rrefs = e.value
+            out = drive(steps, events.dispatch_pause, stop=is_interrupt)
         except BaseException:
             self.steps = None
             raise
+        if isinstance(out, BuildPause):
+            self.pause = out
+        else:
+            self.steps = None
+            self.rrefs = out
 
 
 PYLIGHTNIX_REPL_HELPER: Optional[ReplHelper] = None

@@ -38,17 +38,17 @@ from os.path import join
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from pylightnix import events, locks
-from pylightnix import store as _store_mod
 from pylightnix import breakpoints
+from pylightnix import remote
 from pylightnix.build import build_class, stage_function
 from pylightnix.events import COMMITTED
 from pylightnix.breakpoints import break_on_failure, match_breakpoint
 from pylightnix.config import Config
-from pylightnix.engine import _TmpArea, _build, _match, _needed, _name
+from pylightnix.engine import Realization, TmpArea, build_one, drive, ignore, match, realization, stage_name
 from pylightnix.errors import BuildCancelled, BuildError, ExecutorError, MatcherError, PauseNotServed, StoreError
 from pylightnix.executors import Executor, require_cloudpickle, result_of
 from pylightnix.manager import Closure, Derivation
-from pylightnix.store import lock_path, remember_deps, store_instantiate, store_pin, store_root, tmp_root
+from pylightnix.store import lock_path, remember_deps, store_instantiate, store_root, store_use, tmp_root
 from pylightnix.transfer import pack, unpack, unpack_built
 from pylightnix.types import Context, DRef, RealizeArg, RRef
 
@@ -82,24 +82,6 @@ def sees_probe(path: str, content: str) -> bool:
         return False
 
 
-def _use_store(store: str, tmp: str) -> None:
-    if _store_mod._store != store:
-        os.makedirs(join(store, ".locks"), exist_ok=True)
-        os.makedirs(tmp, exist_ok=True)
-        _store_mod._reset_caches()
-        _store_mod._store, _store_mod._tmp = store, tmp
-
-
-def _drive_defaults(steps: Any) -> List[RRef]:
-    """Run the engine with no frontend: every pause does its default (build, or raise)."""
-    try:
-        next(steps)
-        while True:
-            steps.send(None)
-    except StopIteration as e:
-        return e.value
-
-
 def _main_globals(blob: bytes) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for k, data in pickle.loads(blob).items():
@@ -113,25 +95,21 @@ def _main_globals(blob: bytes) -> Dict[str, Any]:
 def _drive_remote(steps: Any, debug: Dict[str, Any], where: str, built: List[bool]) -> List[RRef]:
     """Run the engine on a worker, serving each pause through the driver's pause hub;
     a result committed by hand counts as built."""
-    from pylightnix import remote
-    shipped: Optional[Dict[str, Any]] = None  # unpickled at the first pause, shared by the next
-    try:
-        pause = next(steps)
-        while True:
-            if shipped is None:
-                shipped = _main_globals(debug["globals"])
-            pause.user_globals = shipped  # the driver's, for the console (each pause copies them)
-            try:
-                remote.serve(pause, debug["hub"], where, debug.get("service"),
-                             debug.get("reattach", remote.REATTACH_TIMEOUT))
-            except PauseNotServed:
-                steps.close()  # the engine drops this build (temporary folder, lock) before the error travels
-                raise
-            if pause.state == COMMITTED:
-                built.append(True)
-            pause = steps.send(None)
-    except StopIteration as e:
-        return e.value
+    shipped: List[Dict[str, Any]] = []  # unpickled at the first pause, shared by the next
+
+    def on_pause(pause: Any) -> None:
+        if not shipped:
+            shipped.append(_main_globals(debug["globals"]))
+        pause.user_globals = shipped[0]  # the driver's, for the console (each pause copies them)
+        try:
+            remote.serve(pause, debug["hub"], where, debug.get("service"),
+                         debug.get("reattach", remote.REATTACH_TIMEOUT))
+        except PauseNotServed:
+            steps.close()  # the engine drops this build (temporary folder, lock) before the error travels
+            raise
+        if pause.state == COMMITTED:
+            built.append(True)
+    return drive(steps, on_pause)
 
 
 def _sendable(e: BaseException, dref: DRef, where: str) -> BaseException:
@@ -160,10 +138,9 @@ def run_build(payload: bytes, *archives: bytes) -> Dict[str, Any]:
             raise StoreError(f"{drv.dref}: worker {where} does not see the driver's store {spec['store']} "
                              f"(the probe file is missing); start workers that share it, or use copy mode",
                              dref=drv.dref)
-        tmp = spec["tmp"] if os.path.isdir(spec["tmp"]) else _store_mod._env_paths()[1]
-        _use_store(spec["store"], tmp)
+        store_use(spec["store"], spec["tmp"] if os.path.isdir(spec["tmp"]) else None)
     else:
-        _use_store(*map(os.path.abspath, _store_mod._env_paths()))
+        store_use()
         for (cfg, rref), data in zip(spec["ship"], archives):
             store_instantiate(Config(cfg), check=True)
             unpack(rref, data)
@@ -176,14 +153,14 @@ def run_build(payload: bytes, *archives: bytes) -> Dict[str, Any]:
         return realizer(*args)
     counted.__pylightnix_stage_function__ = stage_function(realizer)  # type: ignore[attr-defined]
     counted.__pylightnix_build_class__ = build_class(realizer)  # type: ignore[attr-defined]
-    area = _TmpArea()
+    area = TmpArea()
     failure: Optional[BaseException] = None
     debug = spec.get("debug")
     try:
-        steps = _build(drv._replace(realizer=counted), spec["ctx"], *spec["index"], spec["forced"], False,
-                       spec["rarg"], area)
+        steps = build_one(drv._replace(realizer=counted), spec["ctx"], *spec["index"], spec["forced"], False,
+                          spec["rarg"], area)
         if debug is None:
-            rrefs = _drive_defaults(steps)
+            rrefs = drive(steps, ignore)  # no frontend here: every pause does its default (build, or raise)
         else:  # pause here, by the driver's breakpoints, and let the driver's hub serve the pauses
             with breakpoints.overridden(debug["breakpoints"], debug["on_failure"]):
                 rrefs = _drive_remote(steps, debug, where, ran)
@@ -392,7 +369,7 @@ class _Run:
                              f"result; nothing was stored", dref=job.drv.dref)
         where = out.get("where")
         got = unpack_built(job.drv.dref, out.get("archives"), str(where))
-        rrefs = _match(job.drv, job.ctx)
+        rrefs = match(job.drv, job.ctx)
         if rrefs is None:
             raise MatcherError(f"{job.drv.dref}: the matcher asks for a build after receiving "
                                f"{got} from {where}", dref=job.drv.dref)
@@ -402,7 +379,6 @@ class _Run:
 def _remote_pauses(executor: Executor) -> Tuple[bool, str]:
     """Whether builds that may pause can pause on their workers (else they build here), and
     if not, why (for the frontends: a breakpoint is never moved or skipped silently)."""
-    from pylightnix import remote
     if not remote.enabled():
         return False, f"{remote.ENV_REMOTE} is off"
     if not events.remote_pauses_served():
@@ -432,241 +408,254 @@ def realize_parallel(closure: Closure, executor: Executor, force_rebuild: Set[DR
     """Realize ``closure``'s target, building independent derivations on ``executor``.
 
     Like the sequential engine, it pins what it uses against gc and tells frontends
-    when the realization starts and ends."""
-    order = _needed(closure)
-    pin = store_pin([d.dref for d in order])
-    error: Optional[BaseException] = None
-    events.notify("on_realize_start", closure.dref, len(order))
-    try:
-        return _realize_parallel(closure, order, executor, force_rebuild, assert_realized, realize_args, keep_going)
-    except BaseException as e:
-        error = e
-        raise
-    finally:
-        pin.close()
-        events.notify("on_realize_end", closure.dref, len(order), error)
+    when the realization starts and ends (:func:`~pylightnix.engine.realization`)."""
+    with realization(closure, assert_realized) as r:
+        return ParallelRun(r, executor, force_rebuild, realize_args or {}, keep_going).run()
 
 
-def _realize_parallel(closure: Closure, order: List[Derivation], executor: Executor, force_rebuild: Set[DRef],
-                      assert_realized: Set[DRef], realize_args: Optional[Dict[DRef, RealizeArg]],
-                      keep_going: bool) -> List[RRef]:
-    from pylightnix.realize import drive
-    total = len(order)
-    by_dref = {d.dref: d for d in order}
-    index = {d.dref: i for i, d in enumerate(order)}
-    missing = {d.dref: len(d.deps) for d in order}
-    users: Dict[DRef, List[DRef]] = {d.dref: [] for d in order}
-    for d in order:
-        for dep in d.deps:
-            users[dep].append(d.dref)
-    ready = [i for i, d in enumerate(order) if not d.deps]
-    heapq.heapify(ready)
-    results: Dict[DRef, List[RRef]] = {}
-    rargs = realize_args or {}
-    running: Dict[cf.Future, _Job] = {}
-    deferred: List[int] = []
-    failure: Optional[BaseException] = None
-    area = _TmpArea()
-    run: Optional[_Run] = None
-    capacity, capacity_at = executor.capacity(), time.monotonic()
-    remote_ok: List[Tuple[bool, str]] = []  # whether builds can pause on their workers, else why not; asked once
-    here: Set[DRef] = set()  # builds moved into the driver, so that their pause is served
-    told: Set[DRef] = set()
+class ParallelRun:
+    """One parallel realization: which derivations are ready, which run where, and
+    what came back. The driver's thread runs :meth:`run`; other threads (a build
+    starting on its worker, the pause hub) only :meth:`post` work to it."""
 
-    def notice(drv: Derivation, text: str) -> None:
+    def __init__(self, r: Realization, executor: Executor, force_rebuild: Set[DRef],
+                 rargs: Dict[DRef, RealizeArg], keep_going: bool) -> None:
+        self.r = r
+        self.executor = executor
+        self.force_rebuild = force_rebuild
+        self.rargs = rargs
+        self.keep_going = keep_going
+        order = r.order
+        self.by_dref = {d.dref: d for d in order}
+        self.index = {d.dref: i for i, d in enumerate(order)}
+        self.missing = {d.dref: len(d.deps) for d in order}
+        self.users: Dict[DRef, List[DRef]] = {d.dref: [] for d in order}
+        for d in order:
+            for dep in d.deps:
+                self.users[dep].append(d.dref)
+        self.ready = [i for i, d in enumerate(order) if not d.deps]
+        heapq.heapify(self.ready)
+        self.running: Dict[cf.Future, _Job] = {}
+        self.deferred: List[int] = []
+        self.failure: Optional[BaseException] = None
+        self.run_: Optional[_Run] = None
+        self.capacity, self.capacity_at = executor.capacity(), time.monotonic()
+        self.remote_ok: List[Tuple[bool, str]] = []  # whether builds can pause on their workers, else why; asked once
+        self.here: Set[DRef] = set()  # builds moved into the driver, so that their pause is served
+        self.told: Set[DRef] = set()
+        self.inbox: "queue.Queue[Callable[[], None]]" = queue.Queue()  # work for this thread from other threads
+        self.wake: cf.Future = cf.Future()  # done when something was put into `inbox`
+        self.hub: Any = None
+        self.watched: List[DRef] = []
+
+    def notice(self, drv: Derivation, text: str) -> None:
         """Tell every frontend, once per derivation, that its pause is served elsewhere than asked."""
-        if drv.dref not in told:
-            told.add(drv.dref)
-            events.notify("on_notice", text, dref=drv.dref, name=_name(drv))
+        if drv.dref not in self.told:
+            self.told.add(drv.dref)
+            events.notify("on_notice", text, dref=drv.dref, name=stage_name(drv))
 
-    def build_here(job: "_Job", why: str) -> None:
+    def build_here(self, job: _Job, why: str) -> None:
         """A build sent away comes back to be built in the driver, where its pause is served."""
         job.release()
-        here.add(job.drv.dref)
-        notice(job.drv, why)
-        heapq.heappush(ready, job.index)
+        self.here.add(job.drv.dref)
+        self.notice(job.drv, why)
+        heapq.heappush(self.ready, job.index)
 
-    def finish(drv: Derivation, rrefs: List[RRef]) -> None:
-        results[drv.dref] = rrefs
-        for u in users[drv.dref]:
-            missing[u] -= 1
-            if missing[u] == 0:
-                heapq.heappush(ready, index[u])
+    def finish(self, drv: Derivation, rrefs: List[RRef]) -> None:
+        self.r.results[drv.dref] = rrefs
+        for u in self.users[drv.dref]:
+            self.missing[u] -= 1
+            if self.missing[u] == 0:
+                heapq.heappush(self.ready, self.index[u])
 
-    def fail(e: BaseException) -> None:
-        nonlocal failure
-        if failure is None:
-            failure = e
+    def fail(self, e: BaseException) -> None:
+        if self.failure is None:
+            self.failure = e
 
-    inbox: "queue.Queue[Callable[[], None]]" = queue.Queue()  # work for this thread from other threads
-    wake = [cf.Future()]  # done when something was put into `inbox`
-
-    def post(work: Callable[[], None]) -> None:  # any thread
-        inbox.put(work)
+    def post(self, work: Callable[[], None]) -> None:  # any thread
+        self.inbox.put(work)
         try:
-            wake[0].set_result(None)
+            self.wake.set_result(None)
         except cf.InvalidStateError:
             pass
 
-    def on_start(job: _Job) -> Callable[[str], None]:
+    def on_start(self, job: _Job) -> Callable[[str], None]:
         def tell(where: str) -> None:
-            suffix = "" if run is None or run.shared else " (copy)"
-            post(lambda: events.notify("on_progress", job.index, total, job.drv.dref, _name(job.drv),
-                                       where=where + suffix))
+            suffix = "" if self.run_ is None or self.run_.shared else " (copy)"
+            self.post(lambda: events.notify("on_progress", job.index, self.r.total, job.drv.dref,
+                                            stage_name(job.drv), where=where + suffix))
         return tell
 
-    def remote_event(kind: str, remote: Any) -> None:  # the pause hub's thread
-        from pylightnix.remote import deliver
-        post(lambda: deliver(kind, remote))
+    def remote_event(self, kind: str, paused: Any) -> None:  # the pause hub's thread
+        self.post(lambda: remote.deliver(kind, paused))
 
-    hub: Any = None
-    watched: List[DRef] = []
-
-    def debug_info(drv: Derivation) -> Optional[Dict[str, Any]]:
+    def debug_info(self, drv: Derivation) -> Optional[Dict[str, Any]]:
         """Debug info for a build that may pause on its worker; None: it builds here."""
-        nonlocal hub
-        from pylightnix import remote
-        if hub is None:
-            hub = remote.hub()
-        hub.watch(drv.dref, remote_event)
-        watched.append(drv.dref)
-        assert run is not None
-        return {"hub": hub.address, "breakpoints": breakpoints.build_breakpoints(),
-                "on_failure": break_on_failure(), "globals": run.main_globals(),
+        if self.hub is None:
+            self.hub = remote.hub()
+        self.hub.watch(drv.dref, self.remote_event)
+        self.watched.append(drv.dref)
+        assert self.run_ is not None
+        return {"hub": self.hub.address, "breakpoints": breakpoints.build_breakpoints(),
+                "on_failure": break_on_failure(), "globals": self.run_.main_globals(),
                 "service": events.remote_service(), "reattach": remote.reattach_timeout()}
 
-    def submit(job: _Job) -> None:
-        assert run is not None
-        fut = executor.submit(run_build, job.payload, job.drv.resources,
-                              f"pylightnix-{_name(job.drv)}-{secrets.token_hex(6)}", job.blobs, on_start(job))
-        running[fut] = job
-        if not executor.reports_starts:
-            events.notify("on_progress", job.index, total, job.drv.dref, _name(job.drv), where=run.where)
+    def submit(self, job: _Job) -> None:
+        assert self.run_ is not None
+        fut = self.executor.submit(run_build, job.payload, job.drv.resources,
+                                   f"pylightnix-{stage_name(job.drv)}-{secrets.token_hex(6)}", job.blobs,
+                                   self.on_start(job))
+        self.running[fut] = job
+        if not self.executor.reports_starts:
+            events.notify("on_progress", job.index, self.r.total, job.drv.dref, stage_name(job.drv),
+                          where=self.run_.where)
 
-    try:
-        while True:
-            while ready and (failure is None or keep_going):
-                i = heapq.heappop(ready)
-                drv = order[i]
-                ctx: Context = {d: results[d] for d in sorted(drv.deps)}
-                forced = drv.dref in force_rebuild
-                rrefs = None if forced else _match(drv, ctx)
-                if rrefs is not None:
-                    finish(drv, rrefs)
-                    continue
-                if drv.dref in assert_realized:
-                    raise StoreError(f"{drv.dref} was expected to be realized already, but it needs a build",
-                                     dref=drv.dref)
-                rarg = dict(rargs.get(drv.dref, {}))
-                breaks = match_breakpoint(_name(drv)) is not None
-                pauses = break_on_failure() or breaks
-                if pauses and not executor.local and not remote_ok:
-                    remote_ok.append(_remote_pauses(executor))
-                away = pauses and not executor.local and remote_ok[0][0]  # it may pause on its worker
-                if breaks and not executor.local and not away and drv.dref not in here:
-                    here.add(drv.dref)
-                    notice(drv, f"{_name(drv)} builds in the driver, not on a worker, so that its breakpoint "
-                                f"pauses: {remote_ok[0][1]}")
-                if executor.local or drv.dref in here:
-                    try:
-                        rrefs = drive(_build(drv, ctx, i, total, forced, False, rarg, area))
-                    except BuildCancelled:
-                        raise
-                    except Exception as e:
-                        fail(e)
-                        continue
-                    finish(drv, rrefs)
-                    continue
-                if len(running) >= capacity and time.monotonic() - capacity_at > 1.0:
-                    capacity, capacity_at = executor.capacity(), time.monotonic()  # a cluster may grow
-                if len(running) >= capacity:
-                    heapq.heappush(ready, i)
-                    break
-                if run is None:
-                    run = _Run(executor, by_dref, total - len(results))
-                ship = run.ship(drv, results)
-                payload = run.payload(drv, (i, total), ctx, rarg, forced, ship,
-                                      debug_info(drv) if away else None)
-                fd = -1
-                if not run.shared:  # copy mode: the driver holds the derivation's lock while it is built away
-                    fd = _try_lock(lock_path(drv.dref))
-                    if fd < 0:
-                        deferred.append(i)
-                        continue
-                    rrefs = None if forced else _match(drv, ctx)
-                    if rrefs is not None:
-                        os.close(fd)
-                        finish(drv, rrefs)
-                        continue
-                job = _Job(drv, i, ctx, payload, [(r, data) for _, r, data in ship], fd)
-                if pauses and not away:
-                    job.fails_here = remote_ok[0][1]
-                submit(job)
-            if not running and not deferred:
-                break
-            if running:
-                done, _ = cf.wait(list(running) + [wake[0]], timeout=0.1 if deferred else None,
-                                  return_when=cf.FIRST_COMPLETED)
-                if wake[0].done():
-                    wake[0] = cf.Future()  # replaced before draining: a later post sets the new one
-                while not inbox.empty():
-                    inbox.get()()
-                done = {f for f in done if f in running}
-            else:  # only builds whose lock another driver holds: look again soon
-                done = set()
-                time.sleep(0.1)
-            for i in deferred:
-                heapq.heappush(ready, i)
-            deferred.clear()
-            for fut in done:
-                job = running.pop(fut)
+    def start_ready(self) -> None:
+        """Match, build here or send away every ready derivation, as capacity allows."""
+        r, executor = self.r, self.executor
+        while self.ready and (self.failure is None or self.keep_going):
+            i = heapq.heappop(self.ready)
+            drv = r.order[i]
+            ctx = r.context(drv)
+            forced = drv.dref in self.force_rebuild
+            rrefs = None if forced else match(drv, ctx)
+            if rrefs is not None:
+                self.finish(drv, rrefs)
+                continue
+            r.must_build(drv)
+            rarg = dict(self.rargs.get(drv.dref, {}))
+            breaks = match_breakpoint(stage_name(drv)) is not None
+            pauses = break_on_failure() or breaks
+            if pauses and not executor.local and not self.remote_ok:
+                self.remote_ok.append(_remote_pauses(executor))
+            away = pauses and not executor.local and self.remote_ok[0][0]  # it may pause on its worker
+            if breaks and not executor.local and not away and drv.dref not in self.here:
+                self.here.add(drv.dref)
+                self.notice(drv, f"{stage_name(drv)} builds in the driver, not on a worker, so that its "
+                                 f"breakpoint pauses: {self.remote_ok[0][1]}")
+            if executor.local or drv.dref in self.here:
                 try:
-                    out = result_of(fut)
-                    rrefs = run.receive(job, out) if run is not None else []
-                except BrokenProcessPool:  # a worker process died; the pool starts anew on the next submit
-                    if job.attempts >= RETRIES:
-                        job.release()
-                        fail(ExecutorError(f"{job.drv.dref}: the worker process died {job.attempts} times while "
-                                           f"building it", dref=job.drv.dref))
-                        continue
-                    job.attempts += 1
-                    submit(job)
-                    continue
-                except PauseNotServed as e:  # the worker cannot reach our pause hub: later pauses stay here too
-                    remote_ok[:] = [(False, str(e))]
-                    build_here(job, f"{e}; it builds in the driver instead, where it pauses")
-                    continue
+                    rrefs = drive(build_one(drv, ctx, i, r.total, forced, False, rarg, r.area),
+                                  events.dispatch_pause)
+                except BuildCancelled:
+                    raise
                 except Exception as e:
-                    if job.fails_here is not None and not isinstance(e, (ExecutorError, StoreError, BuildCancelled)):
-                        build_here(job, f"{_name(job.drv)} failed on its worker and builds again in the driver, "
-                                        f"where its failure pauses: {job.fails_here}")
-                        continue
-                    job.release()
-                    fail(e)
+                    self.fail(e)
                     continue
-                job.release()
-                if out.get("built"):
-                    events.notify("on_built", job.drv.dref, _name(job.drv), list(rrefs))
-                finish(job.drv, rrefs)
-            if failure is not None and not keep_going and not running:
+                self.finish(drv, rrefs)
+                continue
+            if len(self.running) >= self.capacity and time.monotonic() - self.capacity_at > 1.0:
+                self.capacity, self.capacity_at = executor.capacity(), time.monotonic()  # a cluster may grow
+            if len(self.running) >= self.capacity:
+                heapq.heappush(self.ready, i)
                 break
-    except BaseException:
-        if hub is not None:  # Ctrl-C, or the run failed: builds paused on workers are cancelled, not run
-            for p in hub.pauses():
-                if p.dref in watched:
-                    p.cancel()
-        executor.cancel(list(running))
-        for job in running.values():
+            if self.run_ is None:
+                self.run_ = _Run(executor, self.by_dref, r.total - len(r.results))
+            run = self.run_
+            ship = run.ship(drv, r.results)
+            payload = run.payload(drv, (i, r.total), ctx, rarg, forced, ship,
+                                  self.debug_info(drv) if away else None)
+            fd = -1
+            if not run.shared:  # copy mode: the driver holds the derivation's lock while it is built away
+                fd = _try_lock(lock_path(drv.dref))
+                if fd < 0:
+                    self.deferred.append(i)
+                    continue
+                rrefs = None if forced else match(drv, ctx)
+                if rrefs is not None:
+                    os.close(fd)
+                    self.finish(drv, rrefs)
+                    continue
+            job = _Job(drv, i, ctx, payload, [(rr, data) for _, rr, data in ship], fd)
+            if pauses and not away:
+                job.fails_here = self.remote_ok[0][1]
+            self.submit(job)
+
+    def wait(self) -> Set[cf.Future]:
+        """Wait for a build to end (or work posted by another thread, which runs here)."""
+        if self.running:
+            done, _ = cf.wait(list(self.running) + [self.wake], timeout=0.1 if self.deferred else None,
+                              return_when=cf.FIRST_COMPLETED)
+            if self.wake.done():
+                self.wake = cf.Future()  # replaced before draining: a later post sets the new one
+            while not self.inbox.empty():
+                self.inbox.get()()
+            done = {f for f in done if f in self.running}
+        else:  # only builds whose lock another driver holds: look again soon
+            done = set()
+            time.sleep(0.1)
+        for i in self.deferred:
+            heapq.heappush(self.ready, i)
+        self.deferred.clear()
+        return done
+
+    def collect(self, fut: cf.Future) -> None:
+        """Take in the result of a build that ended on its worker."""
+        job = self.running.pop(fut)
+        try:
+            out = result_of(fut)
+            rrefs = self.run_.receive(job, out) if self.run_ is not None else []
+        except BrokenProcessPool:  # a worker process died; the pool starts anew on the next submit
+            if job.attempts >= RETRIES:
+                job.release()
+                self.fail(ExecutorError(f"{job.drv.dref}: the worker process died {job.attempts} times while "
+                                        f"building it", dref=job.drv.dref))
+                return
+            job.attempts += 1
+            self.submit(job)
+            return
+        except PauseNotServed as e:  # the worker cannot reach our pause hub: later pauses stay here too
+            self.remote_ok[:] = [(False, str(e))]
+            self.build_here(job, f"{e}; it builds in the driver instead, where it pauses")
+            return
+        except Exception as e:
+            if job.fails_here is not None and not isinstance(e, (ExecutorError, StoreError, BuildCancelled)):
+                self.build_here(job, f"{stage_name(job.drv)} failed on its worker and builds again in the "
+                                     f"driver, where its failure pauses: {job.fails_here}")
+                return
             job.release()
-        raise
-    finally:
-        area.close()
-        if run is not None:
-            run.close()
-        for dref in watched:
-            hub.watch(dref, None)
-        while not inbox.empty():  # a pause that ended as the run ended: frontends still hear of it
-            inbox.get()()
-    if failure is not None:
-        raise failure
-    return results[closure.dref]
+            self.fail(e)
+            return
+        job.release()
+        if out.get("built"):
+            events.notify("on_built", job.drv.dref, stage_name(job.drv), list(rrefs))
+        self.finish(job.drv, rrefs)
+
+    def run(self) -> List[RRef]:
+        """Build until the target is realized, or until the first failure (all of them with
+        ``keep_going``); on any exit, builds still running or paused are cancelled."""
+        try:
+            while True:
+                self.start_ready()
+                if not self.running and not self.deferred:
+                    break
+                for fut in self.wait():
+                    self.collect(fut)
+                if self.failure is not None and not self.keep_going and not self.running:
+                    break
+        except BaseException:
+            self.cancel()
+            raise
+        finally:
+            self.close()
+        if self.failure is not None:
+            raise self.failure
+        return self.r.target()
+
+    def cancel(self) -> None:
+        """Ctrl-C, or the run failed: builds paused on workers are cancelled, not run."""
+        if self.hub is not None:
+            for p in self.hub.pauses():
+                if p.dref in self.watched:
+                    p.cancel()
+        self.executor.cancel(list(self.running))
+        for job in self.running.values():
+            job.release()
+
+    def close(self) -> None:
+        if self.run_ is not None:
+            self.run_.close()
+        for dref in self.watched:
+            self.hub.watch(dref, None)
+        while not self.inbox.empty():  # a pause that ended as the run ended: frontends still hear of it
+            self.inbox.get()()

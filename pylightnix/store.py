@@ -135,6 +135,18 @@ def store_use_existing() -> bool:
     return True
 
 
+def store_use(store: Optional[str] = None, tmp: Optional[str] = None) -> None:
+    """Make ``store`` and ``tmp`` current, quietly (default: the environment's); a
+    worker process takes its driver's store this way."""
+    global _store, _tmp
+    env_store, env_tmp = _env_paths()
+    store, tmp = os.path.abspath(store or env_store), os.path.abspath(tmp or env_tmp)
+    if _store != store:
+        _make_dirs(store, tmp)
+        _reset_caches()
+        _store, _tmp = store, tmp
+
+
 def tmp_root() -> str:
     store_root()
     return _tmp  # type: ignore[return-value]
@@ -521,7 +533,7 @@ def store_realize(dref: DRef, context: Context, path: str) -> RRef:
         os.rename(path, target)
     except OSError as e:
         if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
-            _rmtree(path)
+            rmtree(path)
         elif e.errno == errno.EXDEV:
             staging = join(ddir, f".staging-{_token()}")
             shutil.copytree(path, staging, symlinks=True)
@@ -529,10 +541,10 @@ def store_realize(dref: DRef, context: Context, path: str) -> RRef:
             try:
                 os.rename(staging, target)
             except OSError as e2:
-                _rmtree(staging)
+                rmtree(staging)
                 if e2.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                     raise
-            _rmtree(path)
+            rmtree(path)
         else:
             raise
     rref = mkrref(rhash, dhash, name)
@@ -540,7 +552,7 @@ def store_realize(dref: DRef, context: Context, path: str) -> RRef:
     return rref
 
 
-def _rmtree(path: str) -> None:
+def rmtree(path: str) -> None:
     """Remove a tree, read-only folders included; a tree that is already gone is fine."""
     def retry(func, p, _exc):  # type: ignore[no-untyped-def]
         try:
@@ -614,7 +626,7 @@ def store_path_is_real(path: str) -> bool:
 def _remove_in_store(path: str) -> None:
     """Remove a store folder; a symlink planted in its place goes, its target stays untouched."""
     if store_path_is_real(path):
-        _rmtree(path)
+        rmtree(path)
     elif os.path.islink(path) and store_path_is_real(os.path.dirname(path)):
         os.unlink(path)
     # else: reached through a planted link: not in the store, never removed
@@ -792,7 +804,7 @@ def remove_paths(paths: Iterable[str]) -> None:
             except FileNotFoundError:
                 pass
         elif store_path_is_real(p) or os.path.dirname(p) == tmp_root():
-            _rmtree(p)
+            rmtree(p)
 
 
 def store_verify() -> List[str]:

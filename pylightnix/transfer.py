@@ -18,7 +18,7 @@ from pylightnix.archives import extract_tar
 from pylightnix.errors import StoreError, UnsafeArchiveError
 from pylightnix import store as _store
 from pylightnix.refs import is_rref, rref2dref, unrref
-from pylightnix.store import _fsync_dir, _rmtree, _token, dirhash, rref2path, store_dref2path
+from pylightnix.store import _fsync_dir, _token, rmtree, dirhash, rref2path, store_dref2path
 from pylightnix.types import DRef, RRef
 
 
@@ -70,7 +70,7 @@ def unpack(rref: RRef, data: bytes) -> bool:
         return True
     finally:
         if isdir(staging):
-            _rmtree(staging)
+            rmtree(staging)
 
 
 def unpack_built(dref: DRef, archives: Any, where: str) -> List[RRef]:
