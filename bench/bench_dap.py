@@ -44,8 +44,7 @@ PROGRAM = textwrap.dedent('''
     from os.path import join
     from pylightnix import (build_outpath, build_wrapper, instantiate, match_only, mkconfig, mkdrv,
                             realize, store_initialize)
-    from pylightnix import events
-
+    from pylightnix.engine import events
     WORK = int(os.environ["BENCH_WORK"])
     STOPS = int(os.environ["BENCH_STOPS"])
     TIMES = os.environ["BENCH_TIMES"]

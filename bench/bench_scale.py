@@ -37,7 +37,7 @@ os.environ.setdefault("PYLIGHTNIX_PROGRESS", "0")
 
 from pylightnix import (Build, build_cattrs, build_outpath, build_wrapper, instantiate, match_only, mkconfig,  # noqa: E402
                         mkdrv, realize, store_initialize)
-from pylightnix.executors import Dask, Executor, Processes, Sequential  # noqa: E402
+from pylightnix.scale.executors import Dask, Executor, Processes, Sequential  # noqa: E402
 
 
 def _burn(b: Build) -> None:
@@ -117,7 +117,7 @@ def main() -> None:
     import io
     from distributed import Client, LocalCluster
 
-    from pylightnix.store import FSYNC
+    from pylightnix.core.store import FSYNC
     cores = free_cores()
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; two busy processes get "
           f"{cores:.2f} cores (the ceiling of any speed-up below); store fsync "

@@ -43,7 +43,7 @@ PROGRAM = textwrap.dedent('''
     import os, sys, time
     from os.path import join
     from pylightnix import build_outpath, build_wrapper, instantiate, mkconfig, mkdrv, realize, match_only
-    from pylightnix.executors import parse_executor
+    from pylightnix.scale.executors import parse_executor
 
     DRIVER = os.getpid()
     STAMPS = os.environ["BENCH_STAMPS"]

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from pylightnix.pending import Pending
+from pylightnix.wire.pending import Pending
 
 from dap_adapter.common.messaging import BadMessage, Endpoint, Message, connect_retrying
 

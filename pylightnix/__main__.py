@@ -1,6 +1,6 @@
-"""``python -m pylightnix``: the store CLI (see pylightnix.cli)."""
+"""``python -m pylightnix``: the store CLI (see pylightnix.frontends.cli)."""
 import sys
 
-from pylightnix.cli import main
+from pylightnix.frontends.cli import main
 
 sys.exit(main())

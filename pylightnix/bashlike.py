@@ -13,12 +13,12 @@ import sys
 from os.path import isdir, join, relpath
 from typing import Dict, List, Tuple, Union
 
-from pylightnix.build import Build
-from pylightnix.errors import RefError, StoreError
-from pylightnix.files import forcelink
-from pylightnix.refs import is_dref, is_rref, unrref
-from pylightnix.store import (rref2path, store_buildtime, store_cfgpath, store_dref2path, store_drefs,
-                              store_remove, store_root, store_rrefs_)
+from pylightnix.engine.build import Build
+from pylightnix.core.errors import RefError, StoreError
+from pylightnix.core.files import forcelink
+from pylightnix.core.refs import is_dref, is_rref, unrref
+from pylightnix.core.store import (rref2path, store_buildtime, store_cfgpath, store_dref2path, store_drefs,
+                                   store_remove, store_root, store_rrefs_)
 from pylightnix.types import DRef, Path, RRef
 
 

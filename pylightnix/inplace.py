@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, List, Union
 
-from pylightnix.manager import Closure, Manager, instantiate_
-from pylightnix.realize import realize
+from pylightnix.engine.manager import Closure, Manager, instantiate_
+from pylightnix.engine.realize import realize
 from pylightnix.types import DRef, RRef
 
 #: The global Manager of ``instantiate_inplace``/``realize_inplace``.

@@ -11,13 +11,13 @@ from __future__ import annotations
 import shutil
 from typing import Dict, List, Optional, Tuple, Union
 
-from pylightnix import events
-from pylightnix.build import Build
-from pylightnix.engine import Steps, drive, realize_steps
-from pylightnix.errors import BuildCancelled, ReplError
-from pylightnix.events import BuildPause
-from pylightnix.manager import Closure
-from pylightnix.realize import drefs_arg, is_interrupt
+from pylightnix.engine import events
+from pylightnix.engine.build import Build
+from pylightnix.engine.steps import Steps, drive, realize_steps
+from pylightnix.core.errors import BuildCancelled, ReplError
+from pylightnix.engine.events import BuildPause
+from pylightnix.engine.manager import Closure
+from pylightnix.engine.realize import drefs_arg, is_interrupt
 from pylightnix.types import BuildArgs, DRef, Path, RRef, RealizeArg
 
 

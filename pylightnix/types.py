@@ -48,13 +48,13 @@ Key = Callable[[RRef], Optional[Union[int, float, str]]]
 
 
 class BuildArgs(NamedTuple):
-    """Everything a :class:`~pylightnix.build.Build` needs to start building.
+    """Everything a :class:`~pylightnix.engine.build.Build` needs to start building.
 
     The first five fields are the original's (design document's date), in its
     order; ``iarg``/``rarg`` are 0.1.0's, ``outdir`` is this project's.
     """
     dref: DRef
-    #: the config as attributes (a :class:`~pylightnix.config.ConfigAttrs`)
+    #: the config as attributes (a :class:`~pylightnix.core.config.ConfigAttrs`)
     cattrs: Any
     context: Context
     timeprefix: Optional[str]
@@ -71,9 +71,9 @@ def mkcontext() -> Context:
     return {}
 
 
-_ELSEWHERE = {"Stage": "pylightnix", "Build": "pylightnix.build", "Config": "pylightnix.config", "RConfig": "pylightnix.config",
-              "ConfigAttrs": "pylightnix.config", "Manager": "pylightnix.manager",
-              "Derivation": "pylightnix.manager", "Closure": "pylightnix.manager"}
+_ELSEWHERE = {"Stage": "pylightnix", "Build": "pylightnix.engine.build", "Config": "pylightnix.core.config",
+              "RConfig": "pylightnix.core.config", "ConfigAttrs": "pylightnix.core.config", "Manager": "pylightnix.engine.manager",
+              "Derivation": "pylightnix.engine.manager", "Closure": "pylightnix.engine.manager"}
 
 
 def __getattr__(name: str) -> Any:

@@ -22,7 +22,8 @@ def store(tmp_path, monkeypatch):
     monkeypatch.delenv("PYLIGHTNIX_STORE", raising=False)
     pylightnix.store_initialize()
     yield str(root)
-    from pylightnix import repl, breakpoints
+    from pylightnix import repl
+    from pylightnix.engine import breakpoints
     repl.PYLIGHTNIX_REPL_HELPER = None
     breakpoints.set_build_breakpoints([])
     breakpoints.set_break_on_failure(False)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from dap_adapter.adapter.debugpy_proxy import DebugpyGone
 from dap_adapter.common import dispatch, protocol
-from pylightnix.channel import Channel, ChannelError, Listener, connect, new_secret
+from pylightnix.wire.channel import Channel, ChannelError, Listener, connect, new_secret
 
 if TYPE_CHECKING:
     from dap_adapter.adapter.session import Session
@@ -54,8 +54,8 @@ class AgentPeer:
     def connect_paused_build(self, hub: Dict[str, Any], pause_id: str) -> Dict[str, Any]:
         """A child session: reach the agent of a build paused on a worker through the
         driver's pause hub (its secret from the hub's attach file); returns what the hub
-        says about the build. Raises ``pylightnix.remote.AttachError``."""
-        from pylightnix import remote
+        says about the build. Raises ``pylightnix.scale.hub.AttachError``."""
+        from pylightnix.scale import hub as remote
         sock, info = remote.open_service(pause_id, remote.DEBUG, hub)
         self._use(sock)
         return info

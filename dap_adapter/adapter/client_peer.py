@@ -4,7 +4,7 @@ Requests with a handler here are answered here (often by forwarding to debugpy
 with changes: launch and attach configurations, build breakpoints, the Debug
 Console); the others in :data:`FORWARDED` go to debugpy unchanged; anything
 else is an error response. Reverse requests to the client (debugpy's
-``runInTerminal``) are matched to their answers by :class:`pylightnix.pending.Pending`.
+``runInTerminal``) are matched to their answers by :class:`pylightnix.wire.pending.Pending`.
 """
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from dap_adapter.adapter.debugpy_proxy import DebugpyGone
 from dap_adapter.adapter.pauses import exception_info
 from dap_adapter.common import dispatch, protocol
 from dap_adapter.common.messaging import BadMessage, Endpoint, Message
-from pylightnix import attach_info
-from pylightnix.channel import ChannelError
-from pylightnix.errors import PylightnixError
-from pylightnix.pending import Pending
+from pylightnix.wire import attach_info
+from pylightnix.wire.channel import ChannelError
+from pylightnix.core.errors import PylightnixError
+from pylightnix.wire.pending import Pending
 
 if TYPE_CHECKING:
     from dap_adapter.adapter.session import Session

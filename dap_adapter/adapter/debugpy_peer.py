@@ -16,7 +16,7 @@ from dap_adapter.adapter.debugpy_proxy import DebugpyGone, DebugpyProxy
 from dap_adapter.adapter.watchdog import Watchdog
 from dap_adapter.common import dispatch
 from dap_adapter.common.messaging import Message
-from pylightnix.channel import new_secret
+from pylightnix.wire.channel import new_secret
 
 if TYPE_CHECKING:
     from dap_adapter.adapter.session import Session

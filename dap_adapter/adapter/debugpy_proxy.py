@@ -24,7 +24,7 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Optional
 
-from pylightnix.pending import Pending
+from pylightnix.wire.pending import Pending
 
 from dap_adapter.common import protocol
 from dap_adapter.common.messaging import BadMessage, Endpoint, Message

@@ -51,7 +51,7 @@ def rules(args: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 #: debugpy does not follow the program into its subprocesses: worker processes (a
 #: ``Processes`` pool, a ``LocalCluster``) would otherwise all run traced, and a build
-#: paused on one connects its own debugger for its child session (pylightnix.remote)
+#: paused on one connects its own debugger for its child session (pylightnix.scale.hub)
 NO_SUBPROCESSES = False
 
 

@@ -34,7 +34,7 @@ from dap_adapter.adapter.pauses import Pauses
 from dap_adapter.adapter.worker_sessions import WorkerSessions
 from dap_adapter.common import protocol
 from dap_adapter.common.messaging import Endpoint
-from pylightnix.channel import ChannelError
+from pylightnix.wire.channel import ChannelError
 
 
 class Session:

@@ -1,7 +1,7 @@
 """The parent session's side of builds paused on workers: one child session each.
 
 With an executor, a build that hits a build breakpoint pauses on its worker
-(:mod:`pylightnix.remote`), and the driver's agent reports it (``worker_paused``).
+(:mod:`pylightnix.scale.hub`), and the driver's agent reports it (``worker_paused``).
 As debugpy does for subprocesses, the parent then asks the client for a child
 session with the reverse request ``startDebugging``: an ``attach`` configuration
 naming the paused build (``pylightnixPause``) and the driver's pause hub
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def session_name(pause: Dict[str, Any]) -> str:
     """What the Call Stack calls the child session."""
-    from pylightnix.remote import worker_label
+    from pylightnix.scale.hub import worker_label
     where = worker_label(pause.get("where"), pause.get("pid"))
     if pause.get("kind") == protocol.FAILURE:
         return f"Build of {pause.get('name')} failed ({where})"

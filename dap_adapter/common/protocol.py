@@ -2,7 +2,7 @@
 
 The adapter process (:mod:`dap_adapter.adapter`) and the debuggee
 (:mod:`dap_adapter.debuggee`) talk over the authenticated side channel
-(:mod:`pylightnix.channel`) and through the environment of a launched program.
+(:mod:`pylightnix.wire.channel`) and through the environment of a launched program.
 Every method, event, variable and module name of that conversation is here;
 a handler for side-channel message ``NAME`` is the method ``NAME_request`` or
 ``NAME_event`` of the component serving that peer (:mod:`dap_adapter.common.dispatch`).
@@ -28,7 +28,7 @@ ENV_DEBUGPY_HOME = "PYLIGHTNIX_DEBUGPY_HOME"
 EXIT_TERMINATED = 137
 
 # -- build pauses ---------------------------------------------------------------
-#: pause kinds (the engine's ``pylightnix.events.BEFORE`` / ``FAILURE``)
+#: pause kinds (the engine's ``pylightnix.engine.events.BEFORE`` / ``FAILURE``)
 BEFORE = "before"
 FAILURE = "failure"
 #: the exception filter "Failed builds" (``breakOnFailedBuilds`` in launch.json)
@@ -44,7 +44,7 @@ INSTANTIATED = "instantiated"  #: ``{derivations: [[dref, name], ...]}``
 RESUMED = "resumed"            #: ``{dref, state}``: a pause frame returned
 PROGRESS = "progress"          #: ``{index, total, dref, name, where}`` or ``{done, target, outcome}``
 BUILT = "built"                #: ``{dref, name}``: a stage was built (by its realizer or by hand)
-#: with an executor: a build paused on its worker (``pylightnix.remote.RemotePause.info()``
+#: with an executor: a build paused on its worker (``pylightnix.scale.hub.RemotePause.info()``
 #: plus ``exception``), and that pause ended (``{id, dref, name, state}``)
 WORKER_PAUSED = "worker_paused"
 WORKER_RESUMED = "worker_resumed"

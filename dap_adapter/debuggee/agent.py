@@ -1,7 +1,7 @@
 """The agent inside the debuggee: a pylightnix frontend that serves pauses to the adapter.
 
-It subscribes to the engine (:class:`pylightnix.events.Frontend`) and talks to
-the adapter over the authenticated side channel (:mod:`pylightnix.channel`):
+It subscribes to the engine (:class:`pylightnix.engine.events.Frontend`) and talks to
+the adapter over the authenticated side channel (:mod:`pylightnix.wire.channel`):
 
 - ``on_instantiate`` -> ``instantiated`` notification (the adapter verifies
   build breakpoints);
@@ -31,13 +31,13 @@ import threading
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from pylightnix import breakpoints, events
-from pylightnix import remote as pylightnix_remote
-from pylightnix.errors import BuildCancelled
-from pylightnix.process import raise_in_thread
-from pylightnix.events import FAILURE, BuildPause, Frontend, user_traceback
+from pylightnix.engine import breakpoints, events
+from pylightnix.scale import hub as pylightnix_remote
+from pylightnix.core.errors import BuildCancelled
+from pylightnix.wire.process import raise_in_thread
+from pylightnix.engine.events import FAILURE, BuildPause, Frontend, user_traceback
 
-from pylightnix.channel import Channel, ChannelError, connect
+from pylightnix.wire.channel import Channel, ChannelError, connect
 
 from dap_adapter.common import dispatch, protocol
 from dap_adapter.debuggee import console, pause_frame, pydevd_socket, tracing
@@ -64,7 +64,7 @@ class CancelledFromEditor(BuildCancelled):
 class DapAgent(Frontend):
     """Frontend that turns build pauses into debugger stops."""
 
-    #: builds paused on workers get a child debug session (pylightnix.remote's "debug" service)
+    #: builds paused on workers get a child debug session (pylightnix.scale.hub's "debug" service)
     remote_service = "debug"
 
     def __init__(self, in_worker: bool = False) -> None:

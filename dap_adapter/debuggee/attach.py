@@ -1,7 +1,7 @@
 """``pylightnix debug --listen``: make a running program attachable by the adapter.
 
 The core finds :func:`serve_attach` through the entry point ``pylightnix.debugger:listen``
-(pyproject.toml), so ``pylightnix.debug`` never imports this package by name.
+(pyproject.toml), so ``pylightnix.frontends.debug`` never imports this package by name.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any, Dict, Optional
 
 import debugpy  # noqa: F401  (the "dap" extra: a missing one is reported before listening)
 
-from pylightnix import attach_info
-from pylightnix.channel import Listener, new_secret
+from pylightnix.wire import attach_info
+from pylightnix.wire.channel import Listener, new_secret
 
 from dap_adapter.common import protocol
 from dap_adapter.debuggee import agent as agent_mod, tracing
@@ -50,13 +50,13 @@ def serve_attach(host: str, port: int, wait: Optional[bool] = None) -> str:
     """Make this process attachable by ``dap_adapter`` (``pylightnix debug --listen``).
 
     Listens on ``host:port`` (loopback) for the side channel only, writes the attach
-    file with the per-session secret (:mod:`pylightnix.attach_info`) and installs the
+    file with the per-session secret (:mod:`pylightnix.wire.attach_info`) and installs the
     agent. Nothing here listens for a debugger: an adapter that proved the secret asks
     the program (``connect_debugger``) to connect pydevd out to the adapter's own
     debugpy, with that adapter's access token. With ``wait`` (default:
     ``$PYLIGHTNIX_DEBUG_WAIT``), blocks until an adapter has attached and sent its
     breakpoints. Returns the attach file's path; the caller runs the script.
-    Raises :class:`pylightnix.attach_info.AttachInfoError` for an unusable attach-file
+    Raises :class:`pylightnix.wire.attach_info.AttachInfoError` for an unusable attach-file
     directory, OSError when the port cannot be bound.
     """
     if wait is None:

@@ -23,7 +23,7 @@ import threading
 import traceback
 from typing import Any, Dict, Optional
 
-from pylightnix.process import raise_in_thread
+from pylightnix.wire.process import raise_in_thread
 
 _shell: Any = None
 _shell_lock = threading.Lock()

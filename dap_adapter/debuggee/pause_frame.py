@@ -25,8 +25,8 @@ import sys
 import types
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from pylightnix import remote
-from pylightnix.events import FAILURE, BuildPause
+from pylightnix.scale import hub as remote
+from pylightnix.engine.events import FAILURE, BuildPause
 
 from dap_adapter.debuggee import tracing
 

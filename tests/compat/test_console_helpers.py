@@ -54,7 +54,7 @@ def test_shell_on_a_terminal_opens_the_shell_in_the_realization(store):
 
 
 def test_bashlike_helpers_are_in_the_pause_consoles(store):
-    from pylightnix.terminal import pause_namespace
+    from pylightnix.frontends.terminal import pause_namespace
     from dap_adapter.debuggee import console
     rh = repl_realize(instantiate(mkfile, Name("x"), b"1"), force_interrupt=True)
     try:

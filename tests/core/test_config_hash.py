@@ -1,7 +1,7 @@
 """Derivation identity: canonical JSON, key order never matters, values always do."""
 from hypothesis import given, settings, strategies as st, HealthCheck
 
-from pylightnix.config import canonical_json
+from pylightnix.core.config import canonical_json
 from pylightnix import config_hash, instantiate, mkconfig, mkdrv, match_only, build_wrapper, build_outpath
 
 json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),

@@ -115,7 +115,7 @@ def test_validation_survives_python_O(store, tmp_path):
 
 
 def test_hierarchy_is_rooted(store):
-    import pylightnix.errors as E
+    import pylightnix.core.errors as E
     for name in ["ConfigError", "RefError", "ClosureError", "StoreError", "BuildError", "PromiseError",
                  "MatcherError", "FetchError", "ChecksumError", "UnsafeArchiveError", "ReplError", "BuildCancelled"]:
         assert issubclass(getattr(E, name), PylightnixError)

@@ -8,8 +8,9 @@ from os.path import join
 import pytest
 
 from pylightnix import *
-from pylightnix import BuildCancelled, events
-from pylightnix.breakpoints import match_breakpoint
+from pylightnix import BuildCancelled
+from pylightnix.engine import events
+from pylightnix.engine.breakpoints import match_breakpoint
 from core_stages import CALLS, chain, counting_stage, trained_stage
 
 

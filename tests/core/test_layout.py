@@ -183,9 +183,9 @@ def test_no_module_uses_another_modules_private_names() -> None:
 
 
 @pytest.mark.parametrize("source, expect", [
-    ("from pylightnix.engine import _match\n", True),
+    ("from pylightnix.engine.steps import _match\n", True),
     ("from pylightnix import events\nevents._frontends.clear()\n", True),
-    ("import pylightnix.events\npylightnix.events._frontends = []\n", True),
+    ("import pylightnix.engine.events\npylightnix.events._frontends = []\n", True),
     ("from pylightnix import events\nevents.notify('x')\n", False),
     ("import os\nos._exit(0)\n", False),
 ])

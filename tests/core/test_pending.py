@@ -1,10 +1,10 @@
-"""pylightnix.pending: the one request/response matcher of the side channel, the adapter's
+"""pylightnix.wire.pending: the one request/response matcher of the side channel, the adapter's
 debugpy connection and the test DAP client."""
 import threading
 
 import pytest
 
-from pylightnix.pending import Pending
+from pylightnix.wire.pending import Pending
 
 
 def test_callback_gets_the_answer_once_and_unknown_answers_are_dropped():

@@ -2,8 +2,8 @@
 import io
 
 from pylightnix import *
-from pylightnix import events
-from pylightnix.progress import ProgressFrontend
+from pylightnix.engine import events
+from pylightnix.frontends.progress import ProgressFrontend
 from core_stages import chain
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from pylightnix import (ConfigError, build_outpath, build_wrapper, instantiate, match_only, mkconfig, mkdrv, realize,
                         rref2dref)
-from pylightnix.config import CONFIG_MAX_DEPTH, CONFIG_MAX_INT_BITS, CONFIG_MAX_NAME
+from pylightnix.core.config import CONFIG_MAX_DEPTH, CONFIG_MAX_INT_BITS, CONFIG_MAX_NAME
 
 
 def nested(depth, leaf=1):

@@ -11,7 +11,7 @@ from robust_support import PYTHON, cli, env_for, run_pipeline
 
 GC_LOOP = """
 import contextlib, io, os, sys
-from pylightnix.cli import main
+from pylightnix.frontends.cli import main
 stop, keep = sys.argv[1], sys.argv[2]
 n = spared = 0
 while not os.path.exists(stop):

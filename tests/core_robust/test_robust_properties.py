@@ -53,7 +53,7 @@ def _shuffled(v: Any, rnd: random.Random) -> Any:
 @contextmanager
 def fresh_store() -> Iterator[str]:
     """A new, initialized store; the previous store settings come back afterwards."""
-    from pylightnix import store as store_mod
+    from pylightnix.core import store as store_mod
     saved = (store_mod._store, store_mod._tmp)
     with tempfile.TemporaryDirectory(prefix="plx-prop-") as d, pytest.MonkeyPatch.context() as mp:
         mp.setenv("PYLIGHTNIX_ROOT", join(d, "root"))

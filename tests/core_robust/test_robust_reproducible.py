@@ -96,7 +96,7 @@ def test_verify_checks_what_is_hashed_and_only_that(tmp_path: Path, monkeypatch)
     """Damage to an artifact is reported; an edited ``_`` metadata file is not (it is not hashed)."""
     import os
     import pylightnix as P
-    from pylightnix import store as store_mod
+    from pylightnix.core import store as store_mod
     monkeypatch.setenv("PYLIGHTNIX_ROOT", str(tmp_path / "root"))
     saved = (store_mod._store, store_mod._tmp)
     try:

@@ -38,7 +38,7 @@ def test_only_public_identifiers_name_handlers():
 
 
 def test_the_core_never_imports_the_adapter():
-    """pylightnix/ reaches the debugger only through the entry point (pylightnix.debug)."""
+    """pylightnix/ reaches the debugger only through the entry point (pylightnix.frontends.debug)."""
     import ast
     import pathlib
 

@@ -3,7 +3,7 @@ import socket
 
 import pytest
 
-from pylightnix.channel import Channel, ChannelError, Listener, connect, new_secret
+from pylightnix.wire.channel import Channel, ChannelError, Listener, connect, new_secret
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -89,7 +89,7 @@ def test_adapter_listener_refuses_wrong_secret_during_launch(pipes_client, tmp_p
 def test_attach_file_is_private_and_found_by_port(tmp_path, monkeypatch):
     import os
     import stat
-    from pylightnix import attach_info
+    from pylightnix.wire import attach_info
     monkeypatch.setenv("PYLIGHTNIX_DEBUG_DIR", str(tmp_path / "dbg"))
     path = attach_info.write(5678, {"pid": os.getpid(), "host": "127.0.0.1", "port": 5679, "secret": "s3"})
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from pylightnix.channel import ChannelError, connect
+from pylightnix.wire.channel import ChannelError, connect
 
 from dap_testlib import INIT_ARGS, REPO, SchemaChecker, launch, repl, spawn_pipes, top_frame
 

@@ -70,7 +70,7 @@ def test_wheel_ships_the_adapter_by_role_and_the_listen_entry_point(installed: P
         assert (installed / "dap_adapter" / module).is_file(), module
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYLIGHTNIX_")}
     env.update(HOME=str(tmp_path), PYTHONPATH=str(installed), PYTHONSAFEPATH="1")
-    code = ("import importlib.metadata as m, pylightnix.debug as d; "
+    code = ("import importlib.metadata as m, pylightnix.frontends.debug as d; "
             "[ep] = [e for e in m.entry_points(group=d.ENTRY_POINT_GROUP) if e.name == 'listen']; "
             "print(ep.load().__module__, ep.load().__code__.co_filename)")
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,

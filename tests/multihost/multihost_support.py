@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from pylightnix.process import pid_alive
+from pylightnix.wire.process import pid_alive
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "security"))
 from adapter_probes import socket_inodes  # noqa: E402  (the same /proc reading as the port attacks)
@@ -233,7 +233,7 @@ def token_listener(host: str) -> Tuple[Listener, str]:
 
 def forwarder(target: Tuple[str, int]) -> Listener:
     """``ssh -L`` in miniature: a listener on our 127.0.0.1 whose connections are relayed to ``target``."""
-    from pylightnix.remote import splice
+    from pylightnix.scale.hub import splice
 
     def relay(conn: socket.socket) -> None:
         out = socket.create_connection(target, timeout=10)

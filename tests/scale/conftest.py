@@ -29,6 +29,6 @@ def client(cluster):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def pool() -> Iterator[object]:
-    from pylightnix.executors import Processes
+    from pylightnix.scale.executors import Processes
     with Processes(2) as p:
         yield p

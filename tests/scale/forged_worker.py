@@ -1,5 +1,5 @@
 """A compromised worker, for the copy-mode tests: ``install(mode)`` (run on the workers with
-``client.run``) replaces the task a worker runs, ``pylightnix.scheduler.run_build``, by one that
+``client.run``) replaces the task a worker runs, ``pylightnix.scale.driver.run_build``, by one that
 builds as usual and then sends back a forged archive. The driver's side is untouched.
 
 - ``("foreign", victim_name)``: for the build named ``train``, also send a realization of
@@ -59,7 +59,7 @@ def cve_2025_4517_tar(up: int, rest: str, content: bytes) -> bytes:
 def _forged_weights(rref: str) -> Tuple[str, bytes]:
     """A realization of ``rref``'s derivation with other content, under the RRef it hashes to."""
     from pylightnix import rref2path
-    from pylightnix.store import dirhash
+    from pylightnix.core.store import dirhash
     tmp = tempfile.mkdtemp()
     try:
         d = os.path.join(tmp, "r")
@@ -81,7 +81,7 @@ def _forged_weights(rref: str) -> Tuple[str, bytes]:
 
 
 def install(mode: Optional[Tuple[str, str]]) -> None:
-    from pylightnix import scheduler
+    from pylightnix.scale import driver as scheduler
     real = getattr(scheduler.run_build, "real", scheduler.run_build)
     if mode is None:
         scheduler.run_build = real

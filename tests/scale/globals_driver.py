@@ -14,7 +14,7 @@ import sys
 import time
 
 from pylightnix import instantiate, realize
-from pylightnix.executors import parse_executor
+from pylightnix.scale.executors import parse_executor
 from scale_stages import leaf, total
 
 THRESHOLD = 0.5  # a small global: it travels

@@ -18,7 +18,7 @@ from os.path import join
 
 from pylightnix import (Build, PylightnixError, build_cattrs, build_outpath, build_wrapper, instantiate, match_only, mkconfig,
                         mkdrv, realize)
-from pylightnix.executors import parse_executor
+from pylightnix.scale.executors import parse_executor
 
 
 THRESHOLD = 0.5                   # a small global: it travels to a console on a worker
@@ -80,7 +80,7 @@ if __name__ == "__main__":
     print(f"DRIVER {os.getpid()}", flush=True)
     if sys.argv[1] == "dask-inthread":
         from distributed import Client, LocalCluster
-        from pylightnix.executors import Dask
+        from pylightnix.scale.executors import Dask
         with LocalCluster(n_workers=1, processes=False, threads_per_worker=2, dashboard_address=":0",
                           silence_logs=40) as cluster, Client(cluster) as client:
             run(Dask(client=client))

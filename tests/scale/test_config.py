@@ -8,7 +8,7 @@ import pytest
 
 from scale_stages import builds, leaf, total
 from pylightnix import ClosureError, ExecutorError, PylightnixError, instantiate, realize, rref2path
-from pylightnix.executors import Dask, Processes, Sequential, default_executor, parse_executor
+from pylightnix.scale.executors import Dask, Processes, Sequential, default_executor, parse_executor
 
 
 @pytest.mark.parametrize("value,kind,n", [("sequential", Sequential, None), ("processes:3", Processes, 3),
@@ -150,7 +150,7 @@ def test_unguarded_script_gets_a_clear_error(tmp_path, fork_server):
     assert "ExecutorError" in r.stderr and 'if __name__ == "__main__":' in r.stderr, r.stderr[-2000:]
     assert r.stderr.count("Traceback") == 1 and "RuntimeError" not in r.stderr, r.stderr  # the driver's only
     assert "leaked" not in r.stderr and r.stderr.strip().splitlines()[-1].startswith(
-        "pylightnix.errors.ExecutorError"), r.stderr
+        "pylightnix.core.errors.ExecutorError"), r.stderr
     store = tmp_path / "root" / "store-v0"
     assert [p.name for p in store.iterdir() if p.name.startswith(".tmp")] == []
     assert [p.name for p in (tmp_path / "root" / "tmp").iterdir()] == []

@@ -13,9 +13,9 @@ from scale_support import snapshot, use_store
 from scale_stages import builds, dag
 from pylightnix import StoreError, build_wrapper, instantiate, match_only, mkconfig, mkdrv, realize, rref2path, \
     store_rrefs_, store_verify, unrref
-from pylightnix.executors import Dask
-from pylightnix.store import store_root
-from pylightnix.transfer import pack, unpack
+from pylightnix.scale.executors import Dask
+from pylightnix.core.store import store_root
+from pylightnix.scale.transfer import pack, unpack
 
 
 @pytest.fixture(scope="module")
@@ -188,9 +188,9 @@ def test_unpack_refuses_the_path_max_link_chain(store, tmp_path):
     """CVE-2025-4517: links whose real path outgrows PATH_MAX fool tarfile's data filter
     (before 3.13.4, 3.12.11, ...). The archive is checked on the tree it would leave."""
     import forged_worker
-    from pylightnix.archives import check_tar
+    from pylightnix.core.archives import check_tar
     from pylightnix import UnsafeArchiveError
-    from pylightnix.refs import dref_dirname
+    from pylightnix.core.refs import dref_dirname
     # the archive is a working exploit: against the data filter alone, here, it writes outside or is refused
     scratch = tmp_path / "scratch"
     (scratch / "a" / "b" / "dest").mkdir(parents=True)

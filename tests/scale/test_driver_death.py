@@ -19,7 +19,7 @@ import os, sys
 sys.path.insert(0, {here!r})
 from remote_pipeline import pipeline
 from pylightnix import instantiate, realize
-from pylightnix.executors import Processes
+from pylightnix.scale.executors import Processes
 
 if __name__ == "__main__":
     realize(instantiate(pipeline, sys.argv[2]), executor=Processes(2, start_method=sys.argv[1]))

@@ -17,7 +17,7 @@ import pytest
 
 from scale_stages import leaf, total
 from pylightnix import ExecutorError, instantiate, realize
-from pylightnix.executors import ENV_DASK_TIMEOUT, EXECUTOR_FORMS, Dask, Processes, max_processes, parse_executor
+from pylightnix.scale.executors import ENV_DASK_TIMEOUT, EXECUTOR_FORMS, Dask, Processes, max_processes, parse_executor
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -126,7 +126,7 @@ def test_processes_count_is_capped_with_a_warning():
 COUNT_SCRIPT = """
 import multiprocessing, os, sys
 from pylightnix import instantiate, realize, rref2path
-from pylightnix.executors import default_executor
+from pylightnix.scale.executors import default_executor
 from scale_stages import leaf, total
 
 def three(m, log):
@@ -178,7 +178,7 @@ def test_limited_dumps_stops_at_its_limit():
     """A large value costs the pickler about its limit, in time and memory, however it is built."""
     import cloudpickle
     import numpy as np
-    from pylightnix.scheduler import limited_dumps
+    from pylightnix.scale.driver import limited_dumps
     assert cloudpickle.loads(limited_dumps(cloudpickle, {"threshold": 0.5, "f": len}, 1024)) == \
         {"threshold": 0.5, "f": len}
     values = [{i: b"x" * (1 << 20) for i in range(100)},  # one level down

@@ -11,7 +11,7 @@ import pytest
 from scale_stages import StageFailed, builds, leaf, total
 from pylightnix import (ExecutorError, build_outpath, build_wrapper, instantiate, match_only, mkconfig, mkdrv,
                         realize, store_rrefs_, store_verify)
-from pylightnix.executors import Dask, Sequential
+from pylightnix.scale.executors import Dask, Sequential
 
 
 def failing_dag(m, log):  # type: ignore[no-untyped-def]

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from pylightnix import AttachInfoError, ChannelError, PylightnixError, attach_info
-from pylightnix.channel import Channel, connect
-from pylightnix.remote import PauseHub
+from pylightnix import AttachInfoError, ChannelError, PylightnixError
+
+from pylightnix.wire import attach_info
+from pylightnix.wire.channel import Channel, connect
+from pylightnix.scale.hub import PauseHub
 from test_remote_pauses import ATTACH_LINE, attach, driver_factory, env  # noqa: F401 (fixtures)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "security"))

@@ -9,7 +9,7 @@ import pytest
 from scale_support import snapshot, use_store
 from scale_stages import builds, dag, leaf, total
 from pylightnix import Frontend, add_frontend, instantiate, realize, realizeMany, remove_frontend, rref2path, store_verify
-from pylightnix.executors import Dask, Processes, Sequential
+from pylightnix.scale.executors import Dask, Processes, Sequential
 
 
 def _sequential_then(executor, store, tmp_path, monkeypatch, buildtime):  # type: ignore[no-untyped-def]

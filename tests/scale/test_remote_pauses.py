@@ -16,7 +16,7 @@ from typing import Dict, Iterator, List
 
 import pytest
 
-from pylightnix.channel import ChannelError, connect
+from pylightnix.wire.channel import ChannelError, connect
 from scale_support import OutputReader
 
 HERE = Path(__file__).resolve().parent

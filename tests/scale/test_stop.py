@@ -15,7 +15,7 @@ import pytest
 
 from scale_stages import builds, leaf, total
 from pylightnix import instantiate, realize, rref2path, store_leftovers, store_rrefs_, store_verify
-from pylightnix.executors import Dask
+from pylightnix.scale.executors import Dask
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

@@ -10,7 +10,7 @@ import pytest
 
 import hostile_peers
 from adapter_probes import attach, env_for, start_listening, stop, PIPELINE
-from pylightnix.channel import AUTH_TIMEOUT, ChannelError, Listener, connect, new_secret
+from pylightnix.wire.channel import AUTH_TIMEOUT, ChannelError, Listener, connect, new_secret
 from dap_testlib import SchemaChecker, spawn_pipes
 
 pytestmark = pytest.mark.timeout(120)

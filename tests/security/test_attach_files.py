@@ -11,8 +11,8 @@ import time
 import pytest
 
 import hostile_peers
-from pylightnix import AttachError, AttachInfoError, PylightnixError, attach_info
-
+from pylightnix import AttachError, AttachInfoError, PylightnixError
+from pylightnix.wire import attach_info
 pytestmark = pytest.mark.timeout(120)
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user (uid 65534)")
 

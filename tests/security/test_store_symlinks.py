@@ -8,7 +8,7 @@ from os.path import join
 
 from pylightnix import (build_outpath, build_wrapper, instantiate, match_only, mkconfig, mkdrv, realize, rref2dref,
                         rref2path, store_remove)
-from pylightnix.store import store_dref2path
+from pylightnix.core.store import store_dref2path
 
 
 def stage(m, name, make):

@@ -14,9 +14,9 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from pylightnix.debug import parse_listen, split_argv
-from pylightnix.errors import PylightnixError
-from pylightnix.terminal import no_tty_policy
+from pylightnix.frontends.debug import parse_listen, split_argv
+from pylightnix.core.errors import PylightnixError
+from pylightnix.frontends.terminal import no_tty_policy
 
 from terminal_support import PIPELINE, PYTHON, TIMEOUT, Env
 

@@ -37,7 +37,8 @@ print(realize(instantiate(chain, int(sys.argv[1]))), flush=True)
 '''
 
 # The same chain built on two worker processes, which print to the same terminal.
-ON_WORKERS = CHAIN.replace("from pylightnix import", "from pylightnix.executors import Processes\nfrom pylightnix import") \
+ON_WORKERS = CHAIN.replace("from pylightnix import",
+                           "from pylightnix.scale.executors import Processes\nfrom pylightnix import") \
     .replace("print(realize(instantiate(chain, int(sys.argv[1]))), flush=True)",
              "if __name__ == '__main__':\n"
              "    with Processes(2) as pool:\n"

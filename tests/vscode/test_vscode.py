@@ -559,7 +559,7 @@ sys.path.insert(0, dirname(__file__))
 
 from demo import convnn_mnist_fixed  # noqa: E402
 from pylightnix import instantiate, realize, store_initialize  # noqa: E402
-from pylightnix.executors import Processes  # noqa: E402
+from pylightnix.scale.executors import Processes  # noqa: E402
 
 if __name__ == "__main__":
     store_initialize()
@@ -805,7 +805,7 @@ def test_error_dialogs_name_the_cause_and_open_it(code_server: CodeServer, tools
     """The pre-flight modal: a missing launch.json ``python`` offers "Open 'launch.json'", a missing
     ``pylightnix.python`` "Open Settings", a Python without pylightnix (or with the unrelated
     "pylightnix" from the index) the command that installs ours (run here: afterwards
-    pylightnix.breakpoints imports). Exact texts; no session starts."""
+    pylightnix.engine.breakpoints imports). Exact texts; no session starts."""
     bare = make_venv(tmp_path / "bare-venv")
     assert not can_import(bare, "pylightnix")
     ws = make_workspace(tmp_path, bare_python=bare)
@@ -834,7 +834,7 @@ def test_error_dialogs_name_the_cause_and_open_it(code_server: CodeServer, tools
 
     # The unrelated "pylightnix" from the package index has the same import name.
     run_hint(f"{bare} -m pip install -q pylightnix==0.3.0")
-    assert can_import(bare, "pylightnix") and not can_import(bare, "pylightnix.breakpoints")
+    assert can_import(bare, "pylightnix") and not can_import(bare, "pylightnix.engine.breakpoints")
     steps = drive(tools, "errorDialog", art / "unrelated", url=code_server.url(ws["workspace"]),
                   configName="Pylightnix: without pylightnix", click="Copy Install Command")
     dialog = _dialog(steps)
@@ -845,7 +845,7 @@ def test_error_dialogs_name_the_cause_and_open_it(code_server: CodeServer, tools
                                      f'Replace it with: {replace}'), dialog
     assert dialog["buttons"] == ["Cancel", "Copy Install Command", "Open 'launch.json'"]
     run_hint(replace)  # it runs `command`, the hint of the dialog before
-    assert can_import(bare, "pylightnix.breakpoints")
+    assert can_import(bare, "pylightnix.engine.breakpoints")
 
     (ws["workspace"] / ".vscode/settings.json").write_text(json.dumps({"pylightnix.python": "/nonexistent/setting-python"}))
     steps = drive(tools, "errorDialog", art / "settings", url=code_server.url(ws["workspace"]),
@@ -869,7 +869,7 @@ def test_bundle_serves_an_interpreter_with_only_pylightnix(code_server: CodeServ
     python = make_venv(tmp_path / "only-pylightnix", base=base, with_pip=False)
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
                     str(bundled_wheel), "numpy"], check=True, timeout=600, env=clean_env())
-    assert can_import(python, "pylightnix.breakpoints") and can_import(python, "numpy")
+    assert can_import(python, "pylightnix.engine.breakpoints") and can_import(python, "numpy")
     assert not can_import(python, "debugpy") and not can_import(python, "IPython")
     ws = make_workspace(tmp_path)
     add_launch_config(ws, name="Pylightnix: demo, only pylightnix", python=str(python))

@@ -5,7 +5,7 @@ import os
 from os.path import basename, join
 from typing import List, Optional
 
-from pylightnix.build import timestring
+from pylightnix.engine.build import timestring
 from pylightnix.types import Path
 
 

@@ -1,19 +1,19 @@
 """The realization engine: walks a closure in dependency order, matches cached
-realizations, builds the rest, and emits :class:`~pylightnix.events.BuildPause`
+realizations, builds the rest, and emits :class:`~pylightnix.engine.events.BuildPause`
 objects where a frontend may step in.
 
 The engine is a generator. It *yields* each pause and continues when resumed;
 the pause's state then says what to do. Drivers decide how pauses are handled:
 ``realizeMany`` hands them to the registered frontend, ``repl_realize`` hands
 ``interrupt`` pauses to the user at the prompt. The engine never prints and
-knows no protocol: progress is shown by a frontend (:mod:`pylightnix.progress`)
+knows no protocol: progress is shown by a frontend (:mod:`pylightnix.frontends.progress`)
 fed by ``on_realize_start``, ``on_progress``, ``on_built`` and ``on_realize_end``.
 
 The public calls here are what both drivers use: :func:`needed`, :func:`match`,
 :func:`build_one`, the :func:`realization` context manager (gc pin, temporary
 folder, start and end events) and :func:`drive`, which runs the steps and hands
 each pause to a handler. The sequential driver is :func:`realize_steps`; the
-parallel one (:mod:`pylightnix.scheduler`) builds with the same calls.
+parallel one (:mod:`pylightnix.scale.driver`) builds with the same calls.
 
 Cost is linear in the closure: each needed derivation is matched once from an
 in-memory context of its direct dependencies; nothing is re-read from disk
@@ -25,17 +25,19 @@ import contextlib
 import os
 from typing import Any, Callable, Dict, Generator, Iterator, List, Optional, Sequence, Set, Union, overload
 
-from pylightnix import events, locks
-from pylightnix.breakpoints import break_on_failure, match_breakpoint
-from pylightnix.build import BuildSession, build_class, building, mkbuildargs, timestring
-from pylightnix.config import config_name, config_promises
-from pylightnix.errors import BuildCancelled, BuildError, ClosureError, MatcherError, PromiseError, StoreError
-from pylightnix.gcpause import GCPause
-from pylightnix.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause
-from pylightnix.manager import Closure, Derivation, derivation_stage_function
-from pylightnix.refs import undref
-from pylightnix.store import rmtree, lock_path, store_instantiate, store_pin, store_realize, store_remove, store_rrefs_, \
-    store_tmp_area
+from pylightnix.engine import events
+
+from pylightnix.core import locks
+from pylightnix.engine.breakpoints import break_on_failure, match_breakpoint
+from pylightnix.engine.build import BuildSession, build_class, building, mkbuildargs, timestring
+from pylightnix.core.config import config_name, config_promises
+from pylightnix.core.errors import BuildCancelled, BuildError, ClosureError, MatcherError, PromiseError, StoreError
+from pylightnix.core.gcpause import GCPause
+from pylightnix.engine.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause
+from pylightnix.engine.manager import Closure, Derivation, derivation_stage_function
+from pylightnix.core.refs import undref
+from pylightnix.core.store import (rmtree, lock_path, store_instantiate, store_pin, store_realize, store_remove,
+                                   store_rrefs_, store_tmp_area)
 from pylightnix.types import BuildArgs, Context, DRef, RRef, RealizeArg
 
 Steps = Generator[BuildPause, None, List[RRef]]

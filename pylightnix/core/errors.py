@@ -24,7 +24,7 @@ unchanged and is never wrapped.
                            (also a ``ConnectionError``)
 
 ``SpecialFileError`` (a ``StoreError``: a FIFO, socket or device where a file was
-expected) is defined in :mod:`pylightnix.store` and exported by ``pylightnix``.
+expected) is defined in :mod:`pylightnix.core.store` and exported by ``pylightnix``.
 
 Every class above from ``ConfigError`` to ``ReplError`` also
 derives from ``AssertionError``: the original pylightnix reported all of these

@@ -7,7 +7,7 @@
 The script runs as ``__main__`` (``runpy.run_path``) with ``sys.argv`` set to
 ``[SCRIPT, *ARGS]``, exactly as ``python SCRIPT ARGS...`` would run it, and its
 exit status or exception comes out the same way. Build pauses open an IPython
-shell in the terminal (:mod:`pylightnix.terminal`); with ``--listen`` they are
+shell in the terminal (:mod:`pylightnix.frontends.terminal`); with ``--listen`` they are
 served instead to a VS Code ``attach`` on a loopback address: only an adapter
 that proves the secret of the attach file can make the program connect its
 debugger (see docs/security.md). With build breakpoints, ``--listen`` holds the
@@ -30,9 +30,11 @@ import sys
 import urllib.parse
 from typing import Any, Callable, List, Optional, Tuple
 
-from pylightnix import attach_info, breakpoints, events
-from pylightnix.errors import PylightnixError
-from pylightnix.terminal import NO_TTY_CHOICES, TerminalFrontend, no_tty_policy
+from pylightnix.wire import attach_info
+
+from pylightnix.engine import breakpoints, events
+from pylightnix.core.errors import PylightnixError
+from pylightnix.frontends.terminal import NO_TTY_CHOICES, TerminalFrontend, no_tty_policy
 
 PROG = "python -m pylightnix debug"
 

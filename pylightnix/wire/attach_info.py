@@ -27,7 +27,7 @@ import stat
 import tempfile
 from typing import Any, Dict, Optional, Tuple
 
-from pylightnix.errors import AttachInfoError
+from pylightnix.core.errors import AttachInfoError
 
 ENV_DIR = "PYLIGHTNIX_DEBUG_DIR"
 #: the largest attach file read (a hub lists its paused builds: some hundred bytes each)

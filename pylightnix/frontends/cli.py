@@ -17,12 +17,12 @@ import stat
 import sys
 from typing import List, Optional
 
-from pylightnix.errors import PylightnixError, StoreError
-from pylightnix.config import config_name
-from pylightnix.refs import is_dref, is_rref, rref2dref, undref, unrref
-from pylightnix.store import (rref2path, store_dref2path, store_config_, store_context, store_drefs, store_gc,
-                              store_leftovers, store_collect, store_location, store_path_is_real, store_root, store_rrefs_,
-                              store_use_existing, store_verify)
+from pylightnix.core.errors import PylightnixError, StoreError
+from pylightnix.core.config import config_name
+from pylightnix.core.refs import is_dref, is_rref, rref2dref, undref, unrref
+from pylightnix.core.store import (rref2path, store_dref2path, store_config_, store_context, store_drefs, store_gc,
+                                   store_leftovers, store_collect, store_location, store_path_is_real, store_root,
+                                   store_rrefs_, store_use_existing, store_verify)
 from pylightnix.types import DRef, RRef
 
 
@@ -190,7 +190,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _attach(args: argparse.Namespace) -> int:
-    from pylightnix import remote, remote_console
+    from pylightnix.scale import hub as remote
+    from pylightnix.frontends import remote_console
     if args.list:
         problems: List[str] = []
         builds = remote.paused_builds(problems)
@@ -217,7 +218,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         ns = argparse.Namespace(root=root_args[-1].split("=", 1)[-1] if "=" in root_args[-1] else root_args[-1])
         os.environ["PYLIGHTNIX_ROOT"] = os.path.abspath(ns.root)
     if argv and argv[0] == "debug":
-        from pylightnix.debug import main as debug_main
+        from pylightnix.frontends.debug import main as debug_main
         return debug_main(argv[1:], prog=f"{_prog()} debug")
     args = parser().parse_args(argv)
     try:

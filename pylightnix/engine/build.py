@@ -16,10 +16,10 @@ from datetime import datetime, timezone
 from os.path import join
 from typing import Any, Callable, Iterator, List, Optional, TypeVar
 
-from pylightnix.config import RConfig, config_cattrs, config_name
-from pylightnix.errors import BuildError
-from pylightnix.refs import undref
-from pylightnix.store import rref2path, store_config, store_config_, tmp_root
+from pylightnix.core.config import RConfig, config_cattrs, config_name
+from pylightnix.core.errors import BuildError
+from pylightnix.core.refs import undref
+from pylightnix.core.store import rref2path, store_config, store_config_, tmp_root
 from pylightnix.types import BuildArgs, Context, DRef, Name, Path, RefPath, RRef, RealizeArg, Realizer
 
 

@@ -11,7 +11,7 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator, Set
 
-from pylightnix.errors import ClosureError
+from pylightnix.core.errors import ClosureError
 
 _held = threading.local()
 

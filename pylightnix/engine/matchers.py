@@ -4,9 +4,9 @@ from __future__ import annotations
 from os.path import join
 from typing import List, Optional, Union
 
-from pylightnix.errors import MatcherError
-from pylightnix.refs import unrref
-from pylightnix.store import rref2path, store_buildtime, store_rrefs
+from pylightnix.core.errors import MatcherError
+from pylightnix.core.refs import unrref
+from pylightnix.core.store import rref2path, store_buildtime, store_rrefs
 from pylightnix.types import Context, DRef, Key, Matcher, RRef
 
 

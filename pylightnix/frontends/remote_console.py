@@ -1,7 +1,7 @@
 """The console of a build paused on a worker: IPython there, your terminal here.
 
 ``pylightnix attach ID`` (and the driver's terminal, when it attaches in place)
-connects through the driver's pause hub (:mod:`pylightnix.remote`) to the
+connects through the driver's pause hub (:mod:`pylightnix.scale.hub`) to the
 paused build and runs this protocol over the authenticated channel:
 
 - the worker runs each cell in an IPython shell *in the paused build's thread*,
@@ -34,7 +34,7 @@ once and offers to cancel the build (a second Ctrl-C).
 A client that leaves by ``exit``/``quit``/Ctrl-D resumes the build; a client whose
 connection drops (killed, a lost SSH session) does not: :func:`serve` returns
 :data:`DROPPED` and the build stays paused for a re-attach (see
-:func:`pylightnix.remote.serve`).
+:func:`pylightnix.scale.hub.serve`).
 """
 from __future__ import annotations
 
@@ -48,10 +48,10 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, TextIO
 
-from pylightnix.channel import Channel, ChannelError
-from pylightnix.events import BuildPause
-from pylightnix.process import raise_in_thread, unraise_in_thread
-from pylightnix.remote import DROPPED, worker_label
+from pylightnix.wire.channel import Channel, ChannelError
+from pylightnix.engine.events import BuildPause
+from pylightnix.wire.process import raise_in_thread, unraise_in_thread
+from pylightnix.scale.hub import DROPPED, worker_label
 
 #: seconds Tab waits for the worker's completions (the first one imports jedi there)
 COMPLETE_TIMEOUT = 15.0
@@ -112,8 +112,8 @@ def _route(ident: int, sink: Optional[Callable[[str], None]]) -> None:
 def namespace(pause: BuildPause) -> Dict[str, Any]:
     """The console's namespace: the driver's ``__main__`` globals (shipped with the build),
     the stage module's globals, and the pause's variables."""
-    from pylightnix.remote import pause_globals
-    from pylightnix.terminal import pause_namespace
+    from pylightnix.scale.hub import pause_globals
+    from pylightnix.frontends.terminal import pause_namespace
     ns: Dict[str, Any] = dict(pause_globals(pause) or {})
     ns.update(pause_namespace(pause))
     return ns
@@ -197,7 +197,7 @@ def serve(pause: BuildPause, sock: Any) -> Optional[str]:
     """Serve one console client on ``sock`` in the paused build's thread, until the
     client leaves (``exit``, Ctrl-D: returns None) or its connection drops (returns
     :data:`DROPPED`; the caller decides whether the build waits for a re-attach)."""
-    from pylightnix.terminal import banner
+    from pylightnix.frontends.terminal import banner
     jobs: "queue.Queue[Optional[Dict[str, Any]]]" = queue.Queue()
     me = threading.get_ident()
     cell = _Cell(me)
@@ -263,7 +263,7 @@ def serve(pause: BuildPause, sock: Any) -> Optional[str]:
 def attach(key: Optional[str] = None, out: Optional[TextIO] = None) -> int:
     """``pylightnix attach [ID]``: an IPython console in a build paused on a worker.
     Returns the exit status (0 after leaving the console)."""
-    from pylightnix import remote
+    from pylightnix.scale import hub as remote
     out = out or sys.stdout
     info, hub = remote.choose(key)
     sock, answer = remote.open_service(str(info["id"]), remote.CONSOLE, hub)

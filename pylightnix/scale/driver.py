@@ -18,7 +18,7 @@ The store on the workers is found out once per run with a probe file:
 
 A derivation with a build breakpoint, and every build while break-on-failure
 is on, pauses on its worker when the worker runs on this machine
-(:mod:`pylightnix.remote`); on other clusters it is built in the driver.
+(:mod:`pylightnix.scale.hub`); on other clusters it is built in the driver.
 """
 from __future__ import annotations
 
@@ -37,19 +37,21 @@ import types
 from os.path import join
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from pylightnix import events, locks
-from pylightnix import breakpoints
-from pylightnix import remote
-from pylightnix.build import build_class, stage_function
-from pylightnix.events import COMMITTED
-from pylightnix.breakpoints import break_on_failure, match_breakpoint
-from pylightnix.config import Config
-from pylightnix.engine import Realization, TmpArea, build_one, drive, ignore, match, realization, stage_name
-from pylightnix.errors import BuildCancelled, BuildError, ExecutorError, MatcherError, PauseNotServed, StoreError
-from pylightnix.executors import Executor, require_cloudpickle, result_of
-from pylightnix.manager import Closure, Derivation
-from pylightnix.store import lock_path, remember_deps, store_instantiate, store_root, store_use, tmp_root
-from pylightnix.transfer import pack, unpack, unpack_built
+from pylightnix.engine import events
+
+from pylightnix.core import locks
+from pylightnix.engine import breakpoints
+from pylightnix.scale import hub as remote
+from pylightnix.engine.build import build_class, stage_function
+from pylightnix.engine.events import COMMITTED
+from pylightnix.engine.breakpoints import break_on_failure, match_breakpoint
+from pylightnix.core.config import Config
+from pylightnix.engine.steps import Realization, TmpArea, build_one, drive, ignore, match, realization, stage_name
+from pylightnix.core.errors import BuildCancelled, BuildError, ExecutorError, MatcherError, PauseNotServed, StoreError
+from pylightnix.scale.executors import Executor, require_cloudpickle, result_of
+from pylightnix.engine.manager import Closure, Derivation
+from pylightnix.core.store import lock_path, remember_deps, store_instantiate, store_root, store_use, tmp_root
+from pylightnix.scale.transfer import pack, unpack, unpack_built
 from pylightnix.types import Context, DRef, RealizeArg, RRef
 
 #: largest pickled ``__main__`` value (other than functions, classes and modules) that goes
@@ -394,7 +396,7 @@ def _remote_pauses(executor: Executor) -> Tuple[bool, str]:
 
 def derivation_function(drv: Derivation) -> Any:
     """The user's function behind the realizer, which is what fails to pickle."""
-    from pylightnix.manager import derivation_stage_function
+    from pylightnix.engine.manager import derivation_stage_function
     f = derivation_stage_function(drv)
     try:
         require_cloudpickle().dumps(f)
@@ -408,7 +410,7 @@ def realize_parallel(closure: Closure, executor: Executor, force_rebuild: Set[DR
     """Realize ``closure``'s target, building independent derivations on ``executor``.
 
     Like the sequential engine, it pins what it uses against gc and tells frontends
-    when the realization starts and ends (:func:`~pylightnix.engine.realization`)."""
+    when the realization starts and ends (:func:`~pylightnix.engine.steps.realization`)."""
     with realization(closure, assert_realized) as r:
         return ParallelRun(r, executor, force_rebuild, realize_args or {}, keep_going).run()
 

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from typing import Dict, Generator, List, Optional, Set, Tuple, Union
 
-from pylightnix import events, journal
-from pylightnix.engine import drive, realize_steps
-from pylightnix.errors import BuildCancelled, ClosureError
-from pylightnix.events import BuildPause
-from pylightnix.executors import Executor, Sequential, default_executor
-from pylightnix.manager import Closure, Derivation
-from pylightnix.scheduler import realize_parallel
+from pylightnix.engine import events
+
+from pylightnix.core import journal
+from pylightnix.engine.steps import drive, realize_steps
+from pylightnix.core.errors import BuildCancelled, ClosureError
+from pylightnix.engine.events import BuildPause
+from pylightnix.scale.executors import Executor, Sequential, default_executor
+from pylightnix.engine.manager import Closure, Derivation
+from pylightnix.scale.driver import realize_parallel
 from pylightnix.types import Context, DRef, RRef, RealizeArg
 
 
@@ -31,7 +33,7 @@ def realizeMany(closure: Closure, force_rebuild: Union[bool, List[DRef]] = False
     """Realize the closure's target and return all the realizations its matcher picked.
 
     ``executor`` (default: ``PYLIGHTNIX_EXECUTOR``, else ``Sequential()``) says where
-    builds run; see :mod:`pylightnix.executors`. ``keep_going`` builds everything
+    builds run; see :mod:`pylightnix.scale.executors`. ``keep_going`` builds everything
     that does not depend on a failed build before raising the first failure.
     """
     force = drefs_arg(closure, force_rebuild, "realizeMany: force_rebuild")

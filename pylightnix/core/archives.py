@@ -9,7 +9,7 @@ import tarfile
 from collections import deque
 from typing import Dict, List, Optional, Set, Tuple
 
-from pylightnix.errors import UnsafeArchiveError
+from pylightnix.core.errors import UnsafeArchiveError
 
 
 def member_parts(name: str, what: str, kind: str = "member") -> Tuple[str, ...]:

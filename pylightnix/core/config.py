@@ -11,8 +11,8 @@ from copy import deepcopy
 from hashlib import sha256
 from typing import Any, Dict, Iterator, List, Optional, Set
 
-from pylightnix.errors import ConfigError
-from pylightnix.refs import DREF_RE, NAME_RE, is_rref
+from pylightnix.core.errors import ConfigError
+from pylightnix.core.refs import DREF_RE, NAME_RE, is_rref
 from pylightnix.types import DRef, Name
 
 #: First item of a PromisePath: a path the stage promises to produce.

@@ -25,19 +25,19 @@ from hashlib import sha256
 from os.path import expanduser, isdir, join
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
-from pylightnix import locks
-from pylightnix.process import pid_alive
-from pylightnix.config import Config, RConfig, canonical_json, check_config_dict, config_hash, config_deps, \
-    config_name, config_substitute_promises
-from pylightnix.errors import BuildError, StoreError
-from pylightnix.refs import HASHPART_RE, dref_dirname, mkdref, mkrref, rref2dref, undref, unrref
+from pylightnix.core import locks
+from pylightnix.wire.process import pid_alive
+from pylightnix.core.config import (Config, RConfig, canonical_json, check_config_dict, config_hash, config_deps,
+                                    config_name, config_substitute_promises)
+from pylightnix.core.errors import BuildError, StoreError
+from pylightnix.core.refs import HASHPART_RE, dref_dirname, mkdref, mkrref, rref2dref, undref, unrref
 from pylightnix.types import Context, DRef, Path, RRef
 
 _store: Optional[str] = None
 _tmp: Optional[str] = None
 #: durability: fsync artifacts before the rename (``PYLIGHTNIX_FSYNC=0`` trades power-loss safety for speed)
 FSYNC = os.environ.get("PYLIGHTNIX_FSYNC", "1") not in ("0", "false", "no")
-#: set by :mod:`pylightnix.journal` while a realize syncs once at its end instead of per realization;
+#: set by :mod:`pylightnix.core.journal` while a realize syncs once at its end instead of per realization;
 #: called before each commit (it starts the journal)
 _deferred: Optional[Callable[[], None]] = None
 
@@ -263,7 +263,7 @@ def store_config(r: Union[DRef, RRef]) -> RConfig:
 
 
 def store_cattrs(r: Union[DRef, RRef]):  # type: ignore[no-untyped-def]
-    from pylightnix.config import config_cattrs
+    from pylightnix.core.config import config_cattrs
     return config_cattrs(store_config(r))
 
 

@@ -5,13 +5,13 @@ import sys
 import threading
 from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Tuple
 
-from pylightnix import events
-from pylightnix.build import realizer_arity, stage_function
-from pylightnix.config import Config, config_deps, config_name, validated
-from pylightnix.errors import ClosureError, ConfigError
-from pylightnix.gcpause import gc_paused
-from pylightnix.refs import is_dref
-from pylightnix.store import remember_deps, store_instantiate
+from pylightnix.engine import events
+from pylightnix.engine.build import realizer_arity, stage_function
+from pylightnix.core.config import Config, config_deps, config_name, validated
+from pylightnix.core.errors import ClosureError, ConfigError
+from pylightnix.core.gcpause import gc_paused
+from pylightnix.core.refs import is_dref
+from pylightnix.core.store import remember_deps, store_instantiate
 from pylightnix.types import DRef, Matcher, Realizer
 
 

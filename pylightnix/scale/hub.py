@@ -5,15 +5,15 @@ break-on-failure is on) is built on a worker like any other, and pauses *there*,
 in the build's own thread, where its ``Build`` (a model on a GPU, say) lives.
 
 - **The hub** (:class:`PauseHub`, one per driver process, started on first use)
-  listens on 127.0.0.1 with its own secret (:mod:`pylightnix.channel`) and writes
+  listens on 127.0.0.1 with its own secret (:mod:`pylightnix.wire.channel`) and writes
   an attach file ``attach-PORT.json`` with ``role: "hub"`` and the list of paused
-  builds (:mod:`pylightnix.attach_info`: a private directory, file mode 0600).
+  builds (:mod:`pylightnix.wire.attach_info`: a private directory, file mode 0600).
 - **The worker** (:func:`serve`) connects to the hub with the secret the driver
   sent along with the build, announces the pause and waits. The hub names it
   with a short id and tells the driver's frontends (``on_remote_pause``).
 - **An attacher** (``pylightnix attach ID``, a VS Code child session) connects
   to the hub with the secret, naming the pause and a *service*: ``console``
-  (:mod:`pylightnix.remote_console`) or ``debug`` (the debug adapter's agent,
+  (:mod:`pylightnix.frontends.remote_console`) or ``debug`` (the debug adapter's agent,
   found through the entry point ``pylightnix.debugger: worker``). The hub has
   the worker open a second connection and splices the two, so the attacher talks
   straight to the paused build. When the service ends, the build resumes: with
@@ -43,11 +43,13 @@ import time
 import urllib.parse
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from pylightnix import attach_info, events
-from pylightnix.channel import Channel, ChannelError, Listener, _daemon, _read_line, connect, new_secret
-from pylightnix.errors import AttachError, PauseNotServed, PylightnixError
-from pylightnix.events import CANCELLED, COMMITTED, FAILURE, BuildPause
-from pylightnix.process import pid_alive
+from pylightnix.wire import attach_info
+
+from pylightnix.engine import events
+from pylightnix.wire.channel import Channel, ChannelError, Listener, _daemon, _read_line, connect, new_secret
+from pylightnix.core.errors import AttachError, PauseNotServed, PylightnixError
+from pylightnix.engine.events import CANCELLED, COMMITTED, FAILURE, BuildPause
+from pylightnix.wire.process import pid_alive
 
 #: the services an attacher can ask a paused build for
 CONSOLE, DEBUG = "console", "debug"
@@ -413,7 +415,7 @@ def cancel_all() -> int:
 
 def deliver(kind: str, remote: RemotePause) -> None:
     """Hand a hub event to the frontends (in the calling thread)."""
-    from pylightnix import events
+    from pylightnix.engine import events
     if kind == "pause":
         events.dispatch_remote_pause(remote)
     elif kind == "detached":
@@ -481,7 +483,7 @@ def pause_globals(pause: BuildPause) -> Optional[Dict[str, Any]]:
 
 def _service(name: str) -> Callable[[BuildPause, socket.socket], None]:
     if name == CONSOLE:
-        from pylightnix import remote_console
+        from pylightnix.frontends import remote_console
         return remote_console.serve
     for ep in importlib.metadata.entry_points(group=ENTRY_GROUP):
         if ep.name == "worker":
@@ -598,7 +600,7 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
 
 def _interrupt_console(ident: int) -> None:
     """Stop a console cell running in thread ``ident`` for a build that is cancelled."""
-    mod = sys.modules.get("pylightnix.remote_console")
+    mod = sys.modules.get("pylightnix.frontends.remote_console")
     if mod is not None:
         mod.interrupt(ident)
 

@@ -14,11 +14,11 @@ import tarfile
 from os.path import isdir, join
 from typing import Any, List
 
-from pylightnix.archives import extract_tar
-from pylightnix.errors import StoreError, UnsafeArchiveError
-from pylightnix import store as _store
-from pylightnix.refs import is_rref, rref2dref, unrref
-from pylightnix.store import _fsync_dir, _token, rmtree, dirhash, rref2path, store_dref2path
+from pylightnix.core.archives import extract_tar
+from pylightnix.core.errors import StoreError, UnsafeArchiveError
+from pylightnix.core import store as _store
+from pylightnix.core.refs import is_rref, rref2dref, unrref
+from pylightnix.core.store import _fsync_dir, _token, rmtree, dirhash, rref2path, store_dref2path
 from pylightnix.types import DRef, RRef
 
 

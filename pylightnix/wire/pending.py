@@ -1,7 +1,7 @@
 """Requests sent to a peer and not answered yet: the one request/response matcher.
 
 Every peer that answers requests by id uses it: the side channel
-(:mod:`pylightnix.channel`), the adapter's connection to debugpy and the test
+(:mod:`pylightnix.wire.channel`), the adapter's connection to debugpy and the test
 DAP client (both in ``dap_adapter``). A request is registered under its id
 before it is written (so the answer can never come first), with a callback
 (called once, in the thread that resolves it) or for a blocking :meth:`Pending.wait`.

@@ -22,8 +22,8 @@ import threading
 import time
 from typing import Any, List, Optional, TextIO
 
-from pylightnix.errors import BuildCancelled
-from pylightnix.events import BuildPause, Frontend
+from pylightnix.core.errors import BuildCancelled
+from pylightnix.engine.events import BuildPause, Frontend
 
 PREFIX = "[pylightnix]"
 
@@ -184,6 +184,6 @@ def _is_terminal(stream: TextIO) -> bool:
 
 def install() -> ProgressFrontend:
     """Register the progress frontend (done once, when pylightnix is imported)."""
-    from pylightnix.events import add_frontend
+    from pylightnix.engine.events import add_frontend
 
     return add_frontend(ProgressFrontend())  # type: ignore[return-value]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, List, Optional, Tuple
 
-from pylightnix.errors import RefError
+from pylightnix.core.errors import RefError
 from pylightnix.types import DRef, HashPart, Name, RefPath, RRef
 
 # ``\Z``, not ``$``: ``$`` also matches before a trailing newline, so 'foo\n' would pass as a name.

@@ -24,8 +24,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from pylightnix.errors import ChannelError
-from pylightnix.pending import Pending
+from pylightnix.core.errors import ChannelError
+from pylightnix.wire.pending import Pending
 
 LOOPBACK = "127.0.0.1"
 #: seconds a new side-channel connection has to present the secret
