@@ -55,6 +55,14 @@ def _terminal_frontend():  # type: ignore[no-untyped-def]
 from pylightnix.engine import events as _events  # noqa: E402
 from pylightnix.frontends import progress as _progress  # noqa: E402
 
+from pylightnix.scale import executors as _executors  # noqa: E402
+import sys as _sys  # noqa: E402
+
+# ``from pylightnix.executors import Processes``, as the docs show: the module itself
+# (pylightnix/scale/executors.py), under its short name
+_sys.modules[__name__ + ".executors"] = _executors
+executors = _executors
+
 _events.set_default_frontend(_terminal_frontend)
 _progress.install()
 

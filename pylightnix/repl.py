@@ -13,11 +13,10 @@ from typing import Dict, List, Optional, Tuple, Union
 
 from pylightnix.engine import events
 from pylightnix.engine.build import Build
-from pylightnix.engine.steps import Steps, drive, realize_steps
+from pylightnix.engine.steps import Steps, drefs_arg, drive, is_interrupt, realize_steps
 from pylightnix.core.errors import BuildCancelled, ReplError
 from pylightnix.engine.events import BuildPause
 from pylightnix.engine.manager import Closure
-from pylightnix.engine.realize import drefs_arg, is_interrupt
 from pylightnix.types import BuildArgs, DRef, Path, RRef, RealizeArg
 
 

@@ -54,9 +54,9 @@ class AgentPeer:
     def connect_paused_build(self, hub: Dict[str, Any], pause_id: str) -> Dict[str, Any]:
         """A child session: reach the agent of a build paused on a worker through the
         driver's pause hub (its secret from the hub's attach file); returns what the hub
-        says about the build. Raises ``pylightnix.scale.hub.AttachError``."""
-        from pylightnix.scale import hub as remote
-        sock, info = remote.open_service(pause_id, remote.DEBUG, hub)
+        says about the build. Raises ``pylightnix.AttachError``."""
+        from pylightnix.scale.remote_pause import DEBUG, open_service
+        sock, info = open_service(pause_id, DEBUG, hub)
         self._use(sock)
         return info
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def session_name(pause: Dict[str, Any]) -> str:
     """What the Call Stack calls the child session."""
-    from pylightnix.scale.hub import worker_label
+    from pylightnix.scale.remote_pause import worker_label
     where = worker_label(pause.get("where"), pause.get("pid"))
     if pause.get("kind") == protocol.FAILURE:
         return f"Build of {pause.get('name')} failed ({where})"

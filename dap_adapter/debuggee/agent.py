@@ -32,7 +32,7 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pylightnix.engine import breakpoints, events
-from pylightnix.scale import hub as pylightnix_remote
+from pylightnix.scale import hub as pylightnix_hub
 from pylightnix.core.errors import BuildCancelled
 from pylightnix.wire.process import raise_in_thread
 from pylightnix.engine.events import FAILURE, BuildPause, Frontend, user_traceback
@@ -152,7 +152,7 @@ class DapAgent(Frontend):
             p = self._pause
         if p is not None:
             p.cancel()
-        remote = 0 if self.in_worker else pylightnix_remote.cancel_all()
+        remote = 0 if self.in_worker else pylightnix_hub.cancel_all()
         return {"ok": True, "cancelled": p is not None or remote > 0}
 
     def cancel_realization_request(self, params: Dict[str, Any]) -> Dict[str, Any]:
@@ -179,7 +179,7 @@ class DapAgent(Frontend):
             if not self._realizing:
                 return {"ok": True, "cancelled": False, "paused": False}
             ident, self._cancelling = self._realizing[0], True
-        remote = pylightnix_remote.cancel_all()  # builds paused on workers: cancelled too
+        remote = pylightnix_hub.cancel_all()  # builds paused on workers: cancelled too
         if p is not None:
             p.cancel()
             return {"ok": True, "cancelled": True, "paused": True}

@@ -25,7 +25,7 @@ import sys
 import types
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from pylightnix.scale import hub as remote
+from pylightnix.scale import remote_pause
 from pylightnix.engine.events import FAILURE, BuildPause
 
 from dap_adapter.debuggee import tracing
@@ -54,7 +54,7 @@ def code_name(name: str) -> str:
 def user_globals(pause: BuildPause) -> Dict[str, Any]:
     """Globals of the module that defined the stage (the script's, usually); on a
     worker, the driver's ``__main__`` names that came with the build, and the stage's."""
-    g = remote.pause_globals(pause) or remote.stage_globals(pause)
+    g = remote_pause.pause_globals(pause) or remote_pause.stage_globals(pause)
     if g is not None:
         return g
     main = getattr(sys.modules.get("__main__"), "__dict__", None)

@@ -1,7 +1,7 @@
 """The debug service of a build paused on a worker (entry point ``pylightnix.debugger: worker``).
 
 When a VS Code child session attaches to a build paused on a worker,
-:func:`pylightnix.scale.hub.serve` calls :func:`serve` in the paused build's own
+:func:`pylightnix.scale.worker.serve` calls :func:`serve` in the paused build's own
 thread, with a connection spliced through the driver's pause hub to that child
 session's adapter. The adapter speaks to it exactly as to a ``pylightnix debug
 --listen`` program: hello and configuration, ``connect_debugger`` (pydevd

@@ -1,29 +1,17 @@
 """Drivers that run the engine to completion: ``realize``, ``realizeMany``, ``realizeSeq``."""
 from __future__ import annotations
 
-from typing import Dict, Generator, List, Optional, Set, Tuple, Union
+from typing import Dict, Generator, List, Optional, Tuple, Union
 
 from pylightnix.engine import events
-
 from pylightnix.core import journal
-from pylightnix.engine.steps import drive, realize_steps
+from pylightnix.engine.steps import drefs_arg, drive, is_interrupt, realize_steps
 from pylightnix.core.errors import BuildCancelled, ClosureError
 from pylightnix.engine.events import BuildPause
 from pylightnix.scale.executors import Executor, Sequential, default_executor
 from pylightnix.engine.manager import Closure, Derivation
 from pylightnix.scale.driver import realize_parallel
 from pylightnix.types import Context, DRef, RRef, RealizeArg
-
-
-def drefs_arg(closure: Closure, value: Union[bool, List[DRef], None], what: str) -> Set[DRef]:
-    """``True`` means the target, a list means those derivations, ``False``/``None`` none."""
-    if value is None or value is False:
-        return set()
-    if value is True:
-        return {closure.dref}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return {DRef(d) for d in value}
-    raise ClosureError(f"{what}: expected True, False or a list of DRefs, got {type(value).__name__}")
 
 
 def realizeMany(closure: Closure, force_rebuild: Union[bool, List[DRef]] = False,
@@ -88,7 +76,3 @@ def realizeSeq(closure: Closure, force_interrupt: Union[bool, List[DRef]] = Fals
         elif rrefs is not None:
             out.adopt(rrefs)
 
-
-def is_interrupt(pause: BuildPause) -> bool:
-    """Whether ``pause`` is one the caller asked for (``force_interrupt``), handled at its prompt."""
-    return pause.reason == "interrupt"

@@ -26,7 +26,6 @@ import os
 from typing import Any, Callable, Dict, Generator, Iterator, List, Optional, Sequence, Set, Union, overload
 
 from pylightnix.engine import events
-
 from pylightnix.core import locks
 from pylightnix.engine.breakpoints import break_on_failure, match_breakpoint
 from pylightnix.engine.build import BuildSession, build_class, building, mkbuildargs, timestring
@@ -197,6 +196,22 @@ def build_one(drv: Derivation, ctx: Context, index: int, total: int, forced: boo
             raise
     events.notify("on_built", dref, stage_name(drv), list(rrefs))
     return rrefs
+
+
+def drefs_arg(closure: Closure, value: Union[bool, List[DRef], None], what: str) -> Set[DRef]:
+    """``True`` means the target, a list means those derivations, ``False``/``None`` none."""
+    if value is None or value is False:
+        return set()
+    if value is True:
+        return {closure.dref}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return {DRef(d) for d in value}
+    raise ClosureError(f"{what}: expected True, False or a list of DRefs, got {type(value).__name__}")
+
+
+def is_interrupt(pause: BuildPause) -> bool:
+    """Whether ``pause`` is one the caller asked for (``force_interrupt``), handled at its prompt."""
+    return pause.reason == "interrupt"
 
 
 class Realization:

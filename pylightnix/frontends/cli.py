@@ -190,20 +190,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _attach(args: argparse.Namespace) -> int:
-    from pylightnix.scale import hub as remote
-    from pylightnix.frontends import remote_console
+    from pylightnix.frontends import attach
     if args.list:
         problems: List[str] = []
-        builds = remote.paused_builds(problems)
+        builds = attach.paused_builds(problems)
         for line in problems:
             print(f"pylightnix attach: {line}", file=sys.stderr)
         for p, h in builds:
             print(f"{p.get('id')}  {p.get('name')}  {p.get('kind')}  on "
-                  f"{remote.worker_label(p.get('where'), p.get('pid'))}, driver pid {h.get('pid')}")
+                  f"{attach.worker_label(p.get('where'), p.get('pid'))}, driver pid {h.get('pid')}")
         if not builds:
             print("(no build is paused on a worker)")
         return 0
-    return remote_console.attach(args.id)
+    return attach.attach(args.id)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

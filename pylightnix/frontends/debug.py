@@ -31,7 +31,6 @@ import urllib.parse
 from typing import Any, Callable, List, Optional, Tuple
 
 from pylightnix.wire import attach_info
-
 from pylightnix.engine import breakpoints, events
 from pylightnix.core.errors import PylightnixError
 from pylightnix.frontends.terminal import NO_TTY_CHOICES, TerminalFrontend, no_tty_policy

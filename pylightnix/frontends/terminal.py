@@ -141,7 +141,7 @@ def pause_namespace(pause: BuildPause) -> Dict[str, Any]:
     ``Model(repl_buildargs())``); it is an immutable tuple whose output folders
     land in the engine's per-build temporary folder, so it costs nothing to make.
     """
-    import pylightnix
+    from pylightnix import bashlike, repl
     ns: Dict[str, Any] = {
         "name": pause.name,
         "dref": pause.dref,
@@ -151,8 +151,7 @@ def pause_namespace(pause: BuildPause) -> Dict[str, Any]:
     }
     for helper in ("repl_buildargs", "repl_continueBuild", "repl_cancel",
                    "lsref", "catref", "rmref", "shell", "shellref", "du"):  # the last six: pylightnix.bashlike
-        if hasattr(pylightnix, helper):
-            ns[helper] = getattr(pylightnix, helper)
+        ns[helper] = getattr(repl if helper.startswith("repl_") else bashlike, helper)
     if pause.kind == FAILURE:
         ns["b"] = pause.build
         ns["exc"] = pause.exception
@@ -170,7 +169,7 @@ class TerminalFrontend(Frontend):
     ``__main__`` explicitly if you want that).
     """
 
-    #: what it attaches to builds paused on workers with (pylightnix.scale.hub)
+    #: what it attaches to builds paused on workers with (pylightnix.frontends.attach)
     remote_service = "console"
 
     def __init__(self, no_tty: Optional[str] = None, *, stderr: Optional[TextIO] = None) -> None:
@@ -213,8 +212,9 @@ class TerminalFrontend(Frontend):
         if answer not in ("", "y", "yes"):
             self._say(f"not attaching; {remote.name} stays paused: pylightnix attach {remote.id}")
             return
-        from pylightnix.scale.hub import CONSOLE, AttachError
-        from pylightnix.frontends.remote_console import run_client
+        from pylightnix.core.errors import AttachError
+        from pylightnix.frontends.attach import run_client
+        from pylightnix.scale.remote_pause import CONSOLE
         self._attached_here = True
         try:
             run_client(*remote.open(CONSOLE), sys.stdout)

@@ -19,6 +19,8 @@ The store on the workers is found out once per run with a probe file:
 A derivation with a build breakpoint, and every build while break-on-failure
 is on, pauses on its worker when the worker runs on this machine
 (:mod:`pylightnix.scale.hub`); on other clusters it is built in the driver.
+
+What a worker runs is :mod:`pylightnix.scale.worker`.
 """
 from __future__ import annotations
 
@@ -29,29 +31,23 @@ import os
 import pickle
 import queue
 import secrets
-import socket
 import sys
 import time
-import traceback
 import types
 from os.path import join
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from pylightnix.engine import events
-
 from pylightnix.core import locks
-from pylightnix.engine import breakpoints
-from pylightnix.scale import hub as remote
-from pylightnix.engine.build import build_class, stage_function
-from pylightnix.engine.events import COMMITTED
+from pylightnix.core.errors import BuildCancelled, ExecutorError, MatcherError, PauseNotServed, StoreError
+from pylightnix.core.store import lock_path, store_root, tmp_root
+from pylightnix.engine import breakpoints, events
 from pylightnix.engine.breakpoints import break_on_failure, match_breakpoint
-from pylightnix.core.config import Config
-from pylightnix.engine.steps import Realization, TmpArea, build_one, drive, ignore, match, realization, stage_name
-from pylightnix.core.errors import BuildCancelled, BuildError, ExecutorError, MatcherError, PauseNotServed, StoreError
-from pylightnix.scale.executors import Executor, require_cloudpickle, result_of
 from pylightnix.engine.manager import Closure, Derivation
-from pylightnix.core.store import lock_path, remember_deps, store_instantiate, store_root, store_use, tmp_root
-from pylightnix.scale.transfer import pack, unpack, unpack_built
+from pylightnix.engine.steps import Realization, build_one, drive, match, realization, stage_name
+from pylightnix.scale import hub
+from pylightnix.scale.executors import Executor, require_cloudpickle, result_of
+from pylightnix.scale.transfer import pack, unpack_built
+from pylightnix.scale.worker import run_build, sees_probe
 from pylightnix.types import Context, DRef, RealizeArg, RRef
 
 #: largest pickled ``__main__`` value (other than functions, classes and modules) that goes
@@ -62,125 +58,6 @@ MAIN_CODE_LIMIT = 1024 * 1024
 #: how often a killed worker process's build is started again (Dask retries on its own)
 RETRIES = 3
 
-# ---------------------------------------------------------------- on the worker
-
-
-def _location() -> str:
-    distributed = sys.modules.get("distributed")  # a Dask worker has it; a pool process need not import it
-    if distributed is not None:
-        try:
-            return distributed.get_worker().address
-        except ValueError:
-            pass
-    return f"{socket.gethostname()} pid {os.getpid()}"
-
-
-def sees_probe(path: str, content: str) -> bool:
-    """Whether this process reads ``content`` in the probe file ``path`` (shared store)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read() == content
-    except OSError:
-        return False
-
-
-def _main_globals(blob: bytes) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
-    for k, data in pickle.loads(blob).items():
-        try:
-            out[k] = pickle.loads(data)
-        except Exception:  # e.g. a module the worker cannot import: the console goes without it
-            continue
-    return out
-
-
-def _drive_remote(steps: Any, debug: Dict[str, Any], where: str, built: List[bool]) -> List[RRef]:
-    """Run the engine on a worker, serving each pause through the driver's pause hub;
-    a result committed by hand counts as built."""
-    shipped: List[Dict[str, Any]] = []  # unpickled at the first pause, shared by the next
-
-    def on_pause(pause: Any) -> None:
-        if not shipped:
-            shipped.append(_main_globals(debug["globals"]))
-        pause.user_globals = shipped[0]  # the driver's, for the console (each pause copies them)
-        try:
-            remote.serve(pause, debug["hub"], where, debug.get("service"),
-                         debug.get("reattach", remote.REATTACH_TIMEOUT))
-        except PauseNotServed:
-            steps.close()  # the engine drops this build (temporary folder, lock) before the error travels
-            raise
-        if pause.state == COMMITTED:
-            built.append(True)
-    return drive(steps, on_pause)
-
-
-def _sendable(e: BaseException, dref: DRef, where: str) -> BaseException:
-    """``e`` with the worker traceback attached, or a BuildError if ``e`` cannot travel back."""
-    tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
-    note = f"[pylightnix] the build of {dref} failed on {where}; worker traceback:\n{tb}"
-    try:
-        e.worker_traceback = tb  # type: ignore[attr-defined]
-        if hasattr(e, "add_note"):
-            e.add_note(note)
-        pickle.loads(require_cloudpickle().dumps(e))
-        return e
-    except Exception:
-        return BuildError(f"{dref}: the stage raised {type(e).__name__}: {e}, which cannot be sent back to the "
-                          f"driver\n{note}", dref=dref)
-
-
-def run_build(payload: bytes, *archives: bytes) -> Dict[str, Any]:
-    """The task a worker runs: build one derivation (or match it) and report the RRefs.
-    In copy mode ``archives`` are the dependency realizations, in the order of ``spec["ship"]``."""
-    spec = pickle.loads(payload)
-    drv: Derivation = spec["drv"]._replace(realizer=pickle.loads(spec["realizer"]))
-    where = _location()
-    if spec["shared"]:
-        if not sees_probe(*spec["probe"]):
-            raise StoreError(f"{drv.dref}: worker {where} does not see the driver's store {spec['store']} "
-                             f"(the probe file is missing); start workers that share it, or use copy mode",
-                             dref=drv.dref)
-        store_use(spec["store"], spec["tmp"] if os.path.isdir(spec["tmp"]) else None)
-    else:
-        store_use()
-        for (cfg, rref), data in zip(spec["ship"], archives):
-            store_instantiate(Config(cfg), check=True)
-            unpack(rref, data)
-    remember_deps(drv.dref, drv.deps)
-    ran: List[bool] = []
-    realizer = drv.realizer
-
-    def counted(*args: Any) -> Any:
-        ran.append(True)
-        return realizer(*args)
-    counted.__pylightnix_stage_function__ = stage_function(realizer)  # type: ignore[attr-defined]
-    counted.__pylightnix_build_class__ = build_class(realizer)  # type: ignore[attr-defined]
-    area = TmpArea()
-    failure: Optional[BaseException] = None
-    debug = spec.get("debug")
-    try:
-        steps = build_one(drv._replace(realizer=counted), spec["ctx"], *spec["index"], spec["forced"], False,
-                          spec["rarg"], area)
-        if debug is None:
-            rrefs = drive(steps, ignore)  # no frontend here: every pause does its default (build, or raise)
-        else:  # pause here, by the driver's breakpoints, and let the driver's hub serve the pauses
-            with breakpoints.overridden(debug["breakpoints"], debug["on_failure"]):
-                rrefs = _drive_remote(steps, debug, where, ran)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as e:
-        failure = _sendable(e, drv.dref, where)
-    finally:
-        area.close()
-    if failure is not None:
-        raise failure  # outside the handler: a replacement does not drag the original along as its context
-    out: Dict[str, Any] = {"rrefs": rrefs, "built": bool(ran), "where": where}
-    if not spec["shared"]:
-        out["archives"] = [(r, pack(r)) for r in rrefs]
-    return out
-
-
-# ---------------------------------------------------------------- in the driver
 
 class _Job:
     def __init__(self, drv: Derivation, index: int, ctx: Context, payload: bytes, blobs: List[Tuple[str, bytes]],
@@ -381,8 +258,8 @@ class _Run:
 def _remote_pauses(executor: Executor) -> Tuple[bool, str]:
     """Whether builds that may pause can pause on their workers (else they build here), and
     if not, why (for the frontends: a breakpoint is never moved or skipped silently)."""
-    if not remote.enabled():
-        return False, f"{remote.ENV_REMOTE} is off"
+    if not hub.enabled():
+        return False, f"{hub.ENV_REMOTE} is off"
     if not events.remote_pauses_served():
         return False, "the frontend in charge of pauses serves them only in the driver"
     try:
@@ -489,18 +366,18 @@ class ParallelRun:
         return tell
 
     def remote_event(self, kind: str, paused: Any) -> None:  # the pause hub's thread
-        self.post(lambda: remote.deliver(kind, paused))
+        self.post(lambda: hub.deliver(kind, paused))
 
     def debug_info(self, drv: Derivation) -> Optional[Dict[str, Any]]:
         """Debug info for a build that may pause on its worker; None: it builds here."""
         if self.hub is None:
-            self.hub = remote.hub()
+            self.hub = hub.hub()
         self.hub.watch(drv.dref, self.remote_event)
         self.watched.append(drv.dref)
         assert self.run_ is not None
         return {"hub": self.hub.address, "breakpoints": breakpoints.build_breakpoints(),
                 "on_failure": break_on_failure(), "globals": self.run_.main_globals(),
-                "service": events.remote_service(), "reattach": remote.reattach_timeout()}
+                "service": events.remote_service(), "reattach": hub.reattach_timeout()}
 
     def submit(self, job: _Job) -> None:
         assert self.run_ is not None

@@ -1,76 +1,38 @@
-"""Pauses on workers: a build paused where it runs, and the hub in the driver that serves it.
+"""The pause hub: in the driver, where builds paused on workers are announced and
+where attachers reach them (the whole story: :mod:`pylightnix.scale.remote_pause`).
 
-With an executor, a derivation that has a build breakpoint (or any build while
-break-on-failure is on) is built on a worker like any other, and pauses *there*,
-in the build's own thread, where its ``Build`` (a model on a GPU, say) lives.
-
-- **The hub** (:class:`PauseHub`, one per driver process, started on first use)
-  listens on 127.0.0.1 with its own secret (:mod:`pylightnix.wire.channel`) and writes
-  an attach file ``attach-PORT.json`` with ``role: "hub"`` and the list of paused
-  builds (:mod:`pylightnix.wire.attach_info`: a private directory, file mode 0600).
-- **The worker** (:func:`serve`) connects to the hub with the secret the driver
-  sent along with the build, announces the pause and waits. The hub names it
-  with a short id and tells the driver's frontends (``on_remote_pause``).
-- **An attacher** (``pylightnix attach ID``, a VS Code child session) connects
-  to the hub with the secret, naming the pause and a *service*: ``console``
-  (:mod:`pylightnix.frontends.remote_console`) or ``debug`` (the debug adapter's agent,
-  found through the entry point ``pylightnix.debugger: worker``). The hub has
-  the worker open a second connection and splices the two, so the attacher talks
-  straight to the paused build. When the service ends, the build resumes: with
-  the committed result, cancelled, or running its realizer. When the attacher's
-  connection drops without leaving, the build waits for a re-attach
-  (:data:`REATTACH_TIMEOUT`), then is cancelled; when the driver goes away, it is
-  cancelled at once.
-
-The worker must reach the driver's 127.0.0.1, so pauses follow builds to workers
-on the same machine (``Processes``, a local Dask cluster); other executors build
-paused derivations in the driver (:func:`same_machine`). Everything is on
-loopback and authenticated; see docs/security.md.
+One hub per driver process (:class:`PauseHub`, started on first use) listens on
+127.0.0.1 with its own secret (:mod:`pylightnix.wire.channel`) and writes an attach
+file ``attach-PORT.json`` with ``role: "hub"`` and the list of paused builds
+(:mod:`pylightnix.wire.attach_info`: a private directory, file mode 0600). It names
+each pause a worker announces with a short id and tells the driver's frontends
+(``on_remote_pause``); for an attacher asking for a service it has the worker open a
+second connection and splices the two.
 """
 from __future__ import annotations
 
 import atexit
-import importlib.metadata
 import ipaddress
 import json
 import os
-import queue
 import secrets
 import socket
-import sys
 import threading
-import time
 import urllib.parse
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from pylightnix.wire import attach_info
-
+from pylightnix.core.errors import AttachError, PylightnixError
 from pylightnix.engine import events
-from pylightnix.wire.channel import Channel, ChannelError, Listener, _daemon, _read_line, connect, new_secret
-from pylightnix.core.errors import AttachError, PauseNotServed, PylightnixError
-from pylightnix.engine.events import CANCELLED, COMMITTED, FAILURE, BuildPause
-from pylightnix.wire.process import pid_alive
+from pylightnix.engine.events import FAILURE
+from pylightnix.scale.remote_pause import REATTACH_TIMEOUT, SERVICES, HubAddress, open_service, worker_label
+from pylightnix.wire import attach_info
+from pylightnix.wire.channel import Channel, ChannelError, Listener, daemon, new_secret
 
-#: the services an attacher can ask a paused build for
-CONSOLE, DEBUG = "console", "debug"
-SERVICES = (CONSOLE, DEBUG)
-#: what a service returns when its attacher's connection dropped without leaving
-DROPPED = "dropped"
-#: entry point group where the debug adapter provides the ``worker`` debug service
-ENTRY_GROUP = "pylightnix.debugger"
 #: seconds the hub waits for a worker to open the connection an attacher asked for
 OPEN_TIMEOUT = 10.0
-#: seconds a worker keeps trying to announce its pause to a busy hub (a flood of other
-#: connections) before it gives up and takes the pause's default
-ANNOUNCE_PATIENCE = 300.0
 #: ``PYLIGHTNIX_REMOTE_PAUSES=0`` builds paused derivations in the driver, as before
 ENV_REMOTE = "PYLIGHTNIX_REMOTE_PAUSES"
-#: seconds a build whose attacher's connection dropped stays paused for a re-attach
-#: (then it is cancelled); ``PYLIGHTNIX_REATTACH_TIMEOUT`` in the driver changes it
-REATTACH_TIMEOUT = 600.0
 ENV_REATTACH = "PYLIGHTNIX_REATTACH_TIMEOUT"
-
-HubAddress = Tuple[str, int, str]  # host, port, secret
 
 
 def reattach_timeout() -> float:
@@ -87,32 +49,6 @@ def reattach_timeout() -> float:
         raise PylightnixError(f"{ENV_REATTACH}={raw!r} is not valid: expected a number of seconds >= 0")
     return value
 
-
-def worker_label(where: Any, pid: Any) -> str:
-    """``worker HOST, pid N`` for a pause's ``where`` (a Dask worker's address, or a pool
-    process's ``HOST pid N``) and ``pid``: what every frontend calls the worker."""
-    where, suffix = str(where), f" pid {pid}"
-    if pid and where.endswith(suffix):
-        where = where[:-len(suffix)]
-    return f"worker {where}" + (f", pid {pid}" if pid else "")
-
-
-def resume_state(pause: BuildPause) -> str:
-    """How a pause ended, in the words the frontends show."""
-    return {COMMITTED: "committed", CANCELLED: "cancelled"}.get(pause.state, "continued")
-
-
-def pause_info(pause: BuildPause, where: str) -> Dict[str, Any]:
-    """What a worker tells the hub about its pause (all JSON)."""
-    info: Dict[str, Any] = {"name": pause.name, "dref": pause.dref, "kind": pause.kind, "where": where,
-                            "pid": os.getpid(), "breakpoint": pause.breakpoint}
-    if pause.kind == FAILURE and pause.exception is not None:
-        e = pause.exception
-        info["exception"] = {"typeName": type(e).__name__, "message": str(e)}
-    return info
-
-
-# =========================================================================== driver
 class RemotePause:
     """A build paused on a worker, as the driver sees it."""
 
@@ -239,7 +175,7 @@ class PauseHub:
         if watcher is not None:
             watcher(kind, remote)
         else:  # never block the channel's thread: a frontend may wait for the user
-            _daemon(deliver, "pylightnix-remote-pause", kind, remote)
+            daemon(deliver, "pylightnix-remote-pause", kind, remote)
 
     # -- connections ------------------------------------------------------------
     def _accepted(self, sock: socket.socket, hello: Dict[str, Any]) -> None:
@@ -344,15 +280,6 @@ class PauseHub:
         slot[1] = sock
         slot[0].set()
 
-
-def _hang_up(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    sock.close()
-
-
 def _send_line(sock: socket.socket, obj: Dict[str, Any]) -> None:
     try:
         sock.sendall((json.dumps(obj) + "\n").encode())
@@ -388,8 +315,8 @@ def splice(a: socket.socket, b: socket.socket, on_end: Optional[Callable[[], Non
             if on_end is not None:
                 on_end()
 
-    _daemon(pump, "pylightnix-splice", a, b)
-    _daemon(pump, "pylightnix-splice", b, a)
+    daemon(pump, "pylightnix-splice", a, b)
+    daemon(pump, "pylightnix-splice", b, a)
 
 
 _hub: Optional[PauseHub] = None
@@ -415,7 +342,6 @@ def cancel_all() -> int:
 
 def deliver(kind: str, remote: RemotePause) -> None:
     """Hand a hub event to the frontends (in the calling thread)."""
-    from pylightnix.engine import events
     if kind == "pause":
         events.dispatch_remote_pause(remote)
     elif kind == "detached":
@@ -454,228 +380,3 @@ def is_local_address(address: str) -> bool:
     return parts.scheme == "inproc" or is_local_host(parts.hostname or "")
 
 
-# =========================================================================== worker
-def stage_globals(pause: BuildPause) -> Optional[Dict[str, Any]]:
-    """The globals of the module that defined the pause's stage, unless that is a library
-    module of ours (a wrapper's), where the user's names are not."""
-    g = getattr(pause.stage_function, "__globals__", None)
-    if isinstance(g, dict) and not str(g.get("__name__", "")).startswith(("pylightnix", "dap_adapter")):
-        return g
-    return None
-
-
-def pause_globals(pause: BuildPause) -> Optional[Dict[str, Any]]:
-    """For a pause on a worker: the globals its console and debugger frame see, the
-    driver's ``__main__`` names shipped with the build, then the stage module's own
-    (once per pause, so names defined in one cell stay for the next). None elsewhere."""
-    cached = getattr(pause, "_remote_globals", None)
-    if cached is not None:
-        return cached
-    shipped = getattr(pause, "user_globals", None)
-    if shipped is None:
-        return None
-    g: Dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
-    g.update(shipped)
-    g.update({k: v for k, v in (stage_globals(pause) or {}).items() if not k.startswith("__")})
-    pause._remote_globals = g  # type: ignore[attr-defined]
-    return g
-
-
-def _service(name: str) -> Callable[[BuildPause, socket.socket], None]:
-    if name == CONSOLE:
-        from pylightnix.frontends import remote_console
-        return remote_console.serve
-    for ep in importlib.metadata.entry_points(group=ENTRY_GROUP):
-        if ep.name == "worker":
-            return ep.load()
-    raise ChannelError(f"no debug service is installed on this worker (entry point {ENTRY_GROUP}: worker); "
-                       f"install pylightnix with its dap extra there")
-
-
-def _warm_up(name: str) -> None:
-    """Prepare the service the driver expects to attach (its module's ``warm_up``)."""
-    try:
-        service = _service(name)
-        warm = getattr(sys.modules.get(service.__module__), "warm_up", None)
-        if warm is not None:
-            warm()
-    except Exception:
-        pass  # only an optimisation
-
-
-def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional[str] = None,
-          reattach: float = REATTACH_TIMEOUT) -> None:
-    """In the worker's build thread: announce ``pause`` to the driver's hub at ``address``
-    and wait until an attacher is done with it (or the driver resumes or cancels it).
-    If the driver cannot be reached it raises :class:`PauseNotServed` (the driver then builds it).
-    ``expected``: the service the driver's frontend will likely attach (prepared meanwhile).
-
-    The build is cancelled when the driver goes away (killed, or its connection lost),
-    with or without an attacher. An attacher whose connection drops without leaving
-    (``exit``, Ctrl-D) does not let the build go on: it stays paused for a re-attach for
-    ``reattach`` seconds (the driver hears ``detached``), then it is cancelled."""
-    host, port, secret = address
-    try:
-        sock = connect(host, int(port), secret, timeout=ANNOUNCE_PATIENCE, hello={"role": "worker"})
-    except (ChannelError, OSError) as e:  # never build on without the pause: the driver builds it itself
-        raise PauseNotServed(f"{pause.name} could not pause on {where}: the worker cannot reach the driver's "
-                             f"pause hub at {host}:{port} ({e})", dref=pause.dref) from None
-    inbox: "queue.Queue[Tuple[str, ...]]" = queue.Queue()
-    serving: List[socket.socket] = []
-    me = threading.get_ident()
-    told: List[str] = []  # the driver said resume or cancel; "done": this pause is over
-
-    def on_request(method: str, params: Dict[str, Any]) -> Any:
-        if method == "open":
-            inbox.put(("open", str(params.get("service", "")), str(params.get("token", ""))))
-        elif method in ("resume", "cancel"):
-            told.append(method)
-            if method == "cancel" and pause.pending:
-                pause.cancel()
-            for s in serving:  # an attacher is in the middle of it: end its connection
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            if method == "cancel":
-                _interrupt_console(me)  # a cell still running for a cancelled build stops
-            inbox.put((method,))
-        else:
-            raise ChannelError(f"unknown method {method}")
-        return {"ok": True}
-
-    def on_close() -> None:
-        if "done" not in told and pause.pending:  # the driver is gone: nobody waits for this build
-            pause.cancel()
-            _interrupt_console(me)
-        inbox.put(("lost",))
-
-    ch = Channel(sock, on_request=on_request, on_close=on_close, name="pylightnix-worker-pause")
-    ch.start()
-    try:
-        try:
-            ch.call("paused", pause_info(pause, where), timeout=10)
-        except ChannelError as e:
-            raise PauseNotServed(f"{pause.name} could not pause on {where}: the driver's pause hub did not take "
-                                 f"the pause ({e})", dref=pause.dref) from None
-        if expected in SERVICES:
-            _daemon(_warm_up, "pylightnix-warm-up", expected)
-        deadline: Optional[float] = None  # set while waiting for a re-attach
-        while True:
-            try:  # a timeout, so that an interrupt from the driver (Dask) gets delivered
-                cmd = inbox.get(timeout=0.25)
-            except queue.Empty:
-                if deadline is not None and time.monotonic() > deadline and pause.pending:
-                    pause.cancel()
-                    break
-                continue
-            if cmd[0] == "open":
-                try:
-                    stream = connect(host, int(port), secret, hello={"role": "stream", "token": cmd[2]})
-                    run = _service(cmd[1])
-                except (ChannelError, OSError, ImportError) as e:
-                    print(f"pylightnix: {pause.name}: cannot serve {cmd[1]}: {e}", file=sys.stderr)
-                    continue
-                serving.append(stream)
-                try:
-                    with events.active(pause):
-                        ended = run(pause, stream)  # blocks in this thread until the attacher leaves
-                finally:
-                    serving.remove(stream)
-                    _hang_up(stream)  # shutdown first: a channel's reader may still hold the socket
-                if ended == DROPPED and pause.pending and not ch.closed and not told:
-                    deadline = time.monotonic() + reattach
-                    ch.notify("detached", {"timeout": reattach})
-                    continue
-                if ch.closed and pause.pending:  # the driver went away while the attacher worked
-                    pause.cancel()
-                break
-            break  # resume, cancel, or the driver is gone (cancelled above)
-    finally:
-        told.append("done")
-        if not ch.closed:
-            ch.notify("resumed", {"state": resume_state(pause)})
-        ch.close()
-
-
-def _interrupt_console(ident: int) -> None:
-    """Stop a console cell running in thread ``ident`` for a build that is cancelled."""
-    mod = sys.modules.get("pylightnix.frontends.remote_console")
-    if mod is not None:
-        mod.interrupt(ident)
-
-
-# =========================================================================== attacher
-def hubs(problems: Optional[List[str]] = None) -> List[Dict[str, Any]]:
-    """The attach files of live hubs of this user, newest first. The debug folder must
-    pass :func:`attach_info.private_directory` (else :class:`AttachInfoError`); an attach
-    file there that cannot be trusted or read is skipped, with one line in ``problems``."""
-    found = []
-    d = attach_info.private_directory(create=False)
-    try:
-        names = os.listdir(d) if d is not None else []
-    except OSError as e:
-        raise attach_info.AttachInfoError(f"cannot list {attach_info.ENV_DIR} {d}: {e.strerror}") from e
-    for n in sorted(names):
-        if not (n.startswith("attach-") and n.endswith(".json")):
-            continue
-        try:
-            info, st = attach_info.read_stat(os.path.join(d, n))  # type: ignore[arg-type]
-        except attach_info.AttachInfoError as e:
-            if problems is not None:
-                problems.append(f"skipped {e}")
-            continue
-        if info.get("role") != "hub" or not ("pid" in info and pid_alive(info["pid"])):
-            continue
-        info["pauses"] = [p for p in info.get("pauses") or [] if isinstance(p, dict)] \
-            if isinstance(info.get("pauses"), list) else []
-        found.append((st.st_mtime, info))
-    return [info for _, info in sorted(found, key=lambda f: -f[0])]
-
-
-def paused_builds(problems: Optional[List[str]] = None) -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
-    """Every paused build of this user's drivers: ``(pause info, hub info)`` pairs."""
-    return [(p, h) for h in hubs(problems) for p in h["pauses"]]
-
-
-def choose(key: Optional[str]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    """The paused build ``key`` (an id or a derivation name) names; without a key, the
-    only one there is. Raises :class:`AttachError` saying what there is instead."""
-    problems: List[str] = []
-    builds = paused_builds(problems)
-    if key:
-        hits = [b for b in builds if b[0].get("id") == key] or [b for b in builds if b[0].get("name") == key]
-    else:
-        hits = builds
-    if len(hits) == 1:
-        return hits[0]
-    listing = "\n".join(f"  {p.get('id')}  {p.get('name')} on {worker_label(p.get('where'), p.get('pid'))} "
-                        f"(driver pid {h.get('pid')})"
-                        for p, h in builds)
-    skipped = "".join(f"\n  {p}" for p in problems)
-    if not builds:
-        raise AttachError("no build is paused on a worker of this user's drivers"
-                          + (f" (looked for {key!r})" if key else "") +
-                          f"; attach files are in {attach_info.directory()}" + skipped)
-    if not hits:
-        raise AttachError(f"no paused build is called {key!r}; paused now:\n{listing}{skipped}")
-    raise AttachError(f"{len(hits)} builds are paused; say which: pylightnix attach ID\n{listing}")
-
-
-def open_service(pause_id: str, service: str, hub_info: Dict[str, Any]) -> Tuple[socket.socket, Dict[str, Any]]:
-    """Connect through the hub to the paused build's ``service``; returns the socket and
-    what the hub says about the build."""
-    try:
-        sock = connect(str(hub_info["host"]), int(hub_info["port"]), str(hub_info["secret"]),
-                       hello={"role": "attach", "pause": pause_id, "service": service})
-    except (ChannelError, OSError, KeyError, ValueError) as e:
-        raise AttachError(f"cannot reach the driver's pause hub: {e}") from e
-    line = _read_line(sock, limit=65536)
-    try:
-        answer = json.loads(line)
-    except ValueError:
-        answer = {"error": f"unexpected answer {line[:100]!r}"}
-    if "attached" not in answer:
-        sock.close()
-        raise AttachError(str(answer.get("error", "refused")))
-    return sock, answer

@@ -157,7 +157,7 @@ class Channel:
         self._sock.close()
 
 
-def _read_line(sock: socket.socket, limit: int = 4096, deadline: Optional[float] = None) -> bytes:
+def read_line(sock: socket.socket, limit: int = 4096, deadline: Optional[float] = None) -> bytes:
     """One line (at most ``limit`` bytes); with ``deadline`` (monotonic), what came by then."""
     buf = b""
     while not buf.endswith(b"\n") and len(buf) < limit:
@@ -173,7 +173,8 @@ def _read_line(sock: socket.socket, limit: int = 4096, deadline: Optional[float]
     return buf
 
 
-def _daemon(target: Callable[..., Any], name: str, *args: Any) -> threading.Thread:
+def daemon(target: Callable[..., Any], name: str, *args: Any) -> threading.Thread:
+    """Start ``target(*args)`` in a daemon thread the debugger leaves alone (our own plumbing)."""
     t = threading.Thread(target=target, args=args, name=name, daemon=True)
     # pydevd must not trace or suspend our own threads
     t.pydev_do_not_trace = True  # type: ignore[attr-defined]
@@ -246,7 +247,7 @@ class Listener:
         a thread of its own (and, ``with_hello``, the other fields of its first line: see
         :func:`connect`)."""
         self._serving = True
-        return _daemon(self._loop, "pylightnix-channel-listener", on_conn, with_hello)
+        return daemon(self._loop, "pylightnix-channel-listener", on_conn, with_hello)
 
     def close(self) -> None:
         self._closed = True
@@ -353,7 +354,7 @@ class Listener:
             conn.close()
             return
         args = (conn, hello) if with_hello else (conn,)
-        _daemon(self._serve, "pylightnix-channel-conn", on_conn, args)
+        daemon(self._serve, "pylightnix-channel-conn", on_conn, args)
 
     def _serve(self, on_conn: Callable[..., None], args: Tuple[Any, ...]) -> None:
         try:
@@ -433,7 +434,7 @@ def _connect_once(host: str, port: int, line: bytes, timeout: float) -> socket.s
         raise _Retry("no connection (the listener is busy)") from None
     try:
         sock.sendall(line)
-        reply = _read_line(sock, deadline=time.monotonic() + timeout)
+        reply = read_line(sock, deadline=time.monotonic() + timeout)
     except (socket.timeout, ConnectionResetError, BrokenPipeError):
         sock.close()
         raise _Retry("dropped before it answered (the listener is busy)") from None

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from pylightnix import AttachInfoError, ChannelError, PylightnixError
-
 from pylightnix.wire import attach_info
 from pylightnix.wire.channel import Channel, connect
 from pylightnix.scale.hub import PauseHub

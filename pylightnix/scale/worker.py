@@ -1,0 +1,286 @@
+"""The worker side: what runs in an executor's worker process for one build
+(:func:`run_build`, sent by the driver, :mod:`pylightnix.scale.driver`), and, when
+that build pauses, how the pause is served from here through the driver's hub
+(:func:`serve`; the whole story: :mod:`pylightnix.scale.remote_pause`).
+
+A build paused here waits in its own thread, where its ``Build`` (a model on a GPU,
+say) lives, until an attacher is done with it or the driver resumes or cancels it.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import pickle
+import queue
+import socket
+import sys
+import threading
+import time
+import traceback
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from pylightnix.core.config import Config
+from pylightnix.core.errors import BuildError, PauseNotServed, StoreError
+from pylightnix.core.store import remember_deps, store_instantiate, store_use
+from pylightnix.engine import breakpoints, events
+from pylightnix.engine.build import build_class, stage_function
+from pylightnix.engine.events import COMMITTED, FAILURE, BuildPause
+from pylightnix.engine.manager import Derivation
+from pylightnix.engine.steps import TmpArea, build_one, drive, ignore
+from pylightnix.scale.executors import require_cloudpickle
+from pylightnix.scale.remote_pause import (DROPPED, ENTRY_GROUP, REATTACH_TIMEOUT, SERVICES, CONSOLE, HubAddress,
+                                          hang_up, resume_state)
+from pylightnix.scale.transfer import pack, unpack
+from pylightnix.types import DRef, RRef
+from pylightnix.wire.channel import Channel, ChannelError, connect, daemon
+
+#: seconds a worker keeps trying to announce its pause to a busy hub (a flood of other
+#: connections) before it gives up and takes the pause's default
+ANNOUNCE_PATIENCE = 300.0
+
+
+def pause_info(pause: BuildPause, where: str) -> Dict[str, Any]:
+    """What a worker tells the hub about its pause (all JSON)."""
+    info: Dict[str, Any] = {"name": pause.name, "dref": pause.dref, "kind": pause.kind, "where": where,
+                            "pid": os.getpid(), "breakpoint": pause.breakpoint}
+    if pause.kind == FAILURE and pause.exception is not None:
+        e = pause.exception
+        info["exception"] = {"typeName": type(e).__name__, "message": str(e)}
+    return info
+
+def _service(name: str) -> Callable[[BuildPause, socket.socket], None]:
+    if name == CONSOLE:
+        from pylightnix.frontends import remote_console
+        return remote_console.serve
+    for ep in importlib.metadata.entry_points(group=ENTRY_GROUP):
+        if ep.name == "worker":
+            return ep.load()
+    raise ChannelError(f"no debug service is installed on this worker (entry point {ENTRY_GROUP}: worker); "
+                       f"install pylightnix with its dap extra there")
+
+
+def _warm_up(name: str) -> None:
+    """Prepare the service the driver expects to attach (its module's ``warm_up``)."""
+    try:
+        service = _service(name)
+        warm = getattr(sys.modules.get(service.__module__), "warm_up", None)
+        if warm is not None:
+            warm()
+    except Exception:
+        pass  # only an optimisation
+
+
+def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional[str] = None,
+          reattach: float = REATTACH_TIMEOUT) -> None:
+    """In the worker's build thread: announce ``pause`` to the driver's hub at ``address``
+    and wait until an attacher is done with it (or the driver resumes or cancels it).
+    If the driver cannot be reached it raises :class:`PauseNotServed` (the driver then builds it).
+    ``expected``: the service the driver's frontend will likely attach (prepared meanwhile).
+
+    The build is cancelled when the driver goes away (killed, or its connection lost),
+    with or without an attacher. An attacher whose connection drops without leaving
+    (``exit``, Ctrl-D) does not let the build go on: it stays paused for a re-attach for
+    ``reattach`` seconds (the driver hears ``detached``), then it is cancelled."""
+    host, port, secret = address
+    try:
+        sock = connect(host, int(port), secret, timeout=ANNOUNCE_PATIENCE, hello={"role": "worker"})
+    except (ChannelError, OSError) as e:  # never build on without the pause: the driver builds it itself
+        raise PauseNotServed(f"{pause.name} could not pause on {where}: the worker cannot reach the driver's "
+                             f"pause hub at {host}:{port} ({e})", dref=pause.dref) from None
+    inbox: "queue.Queue[Tuple[str, ...]]" = queue.Queue()
+    serving: List[socket.socket] = []
+    me = threading.get_ident()
+    told: List[str] = []  # the driver said resume or cancel; "done": this pause is over
+
+    def on_request(method: str, params: Dict[str, Any]) -> Any:
+        if method == "open":
+            inbox.put(("open", str(params.get("service", "")), str(params.get("token", ""))))
+        elif method in ("resume", "cancel"):
+            told.append(method)
+            if method == "cancel" and pause.pending:
+                pause.cancel()
+            for s in serving:  # an attacher is in the middle of it: end its connection
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            if method == "cancel":
+                _interrupt_console(me)  # a cell still running for a cancelled build stops
+            inbox.put((method,))
+        else:
+            raise ChannelError(f"unknown method {method}")
+        return {"ok": True}
+
+    def on_close() -> None:
+        if "done" not in told and pause.pending:  # the driver is gone: nobody waits for this build
+            pause.cancel()
+            _interrupt_console(me)
+        inbox.put(("lost",))
+
+    ch = Channel(sock, on_request=on_request, on_close=on_close, name="pylightnix-worker-pause")
+    ch.start()
+    try:
+        try:
+            ch.call("paused", pause_info(pause, where), timeout=10)
+        except ChannelError as e:
+            raise PauseNotServed(f"{pause.name} could not pause on {where}: the driver's pause hub did not take "
+                                 f"the pause ({e})", dref=pause.dref) from None
+        if expected in SERVICES:
+            daemon(_warm_up, "pylightnix-warm-up", expected)
+        deadline: Optional[float] = None  # set while waiting for a re-attach
+        while True:
+            try:  # a timeout, so that an interrupt from the driver (Dask) gets delivered
+                cmd = inbox.get(timeout=0.25)
+            except queue.Empty:
+                if deadline is not None and time.monotonic() > deadline and pause.pending:
+                    pause.cancel()
+                    break
+                continue
+            if cmd[0] == "open":
+                try:
+                    stream = connect(host, int(port), secret, hello={"role": "stream", "token": cmd[2]})
+                    run = _service(cmd[1])
+                except (ChannelError, OSError, ImportError) as e:
+                    print(f"pylightnix: {pause.name}: cannot serve {cmd[1]}: {e}", file=sys.stderr)
+                    continue
+                serving.append(stream)
+                try:
+                    with events.active(pause):
+                        ended = run(pause, stream)  # blocks in this thread until the attacher leaves
+                finally:
+                    serving.remove(stream)
+                    hang_up(stream)  # shutdown first: a channel's reader may still hold the socket
+                if ended == DROPPED and pause.pending and not ch.closed and not told:
+                    deadline = time.monotonic() + reattach
+                    ch.notify("detached", {"timeout": reattach})
+                    continue
+                if ch.closed and pause.pending:  # the driver went away while the attacher worked
+                    pause.cancel()
+                break
+            break  # resume, cancel, or the driver is gone (cancelled above)
+    finally:
+        told.append("done")
+        if not ch.closed:
+            ch.notify("resumed", {"state": resume_state(pause)})
+        ch.close()
+
+
+def _interrupt_console(ident: int) -> None:
+    """Stop a console cell running in thread ``ident`` for a build that is cancelled."""
+    mod = sys.modules.get("pylightnix.frontends.remote_console")
+    if mod is not None:
+        mod.interrupt(ident)
+
+
+def _location() -> str:
+    distributed = sys.modules.get("distributed")  # a Dask worker has it; a pool process need not import it
+    if distributed is not None:
+        try:
+            return distributed.get_worker().address
+        except ValueError:
+            pass
+    return f"{socket.gethostname()} pid {os.getpid()}"
+
+
+def sees_probe(path: str, content: str) -> bool:
+    """Whether this process reads ``content`` in the probe file ``path`` (shared store)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read() == content
+    except OSError:
+        return False
+
+
+def _main_globals(blob: bytes) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for k, data in pickle.loads(blob).items():
+        try:
+            out[k] = pickle.loads(data)
+        except Exception:  # e.g. a module the worker cannot import: the console goes without it
+            continue
+    return out
+
+
+def _drive_remote(steps: Any, debug: Dict[str, Any], where: str, built: List[bool]) -> List[RRef]:
+    """Run the engine on a worker, serving each pause through the driver's pause hub;
+    a result committed by hand counts as built."""
+    shipped: List[Dict[str, Any]] = []  # unpickled at the first pause, shared by the next
+
+    def on_pause(pause: Any) -> None:
+        if not shipped:
+            shipped.append(_main_globals(debug["globals"]))
+        pause.user_globals = shipped[0]  # the driver's, for the console (each pause copies them)
+        try:
+            serve(pause, debug["hub"], where, debug.get("service"), debug.get("reattach", REATTACH_TIMEOUT))
+        except PauseNotServed:
+            steps.close()  # the engine drops this build (temporary folder, lock) before the error travels
+            raise
+        if pause.state == COMMITTED:
+            built.append(True)
+    return drive(steps, on_pause)
+
+
+def _sendable(e: BaseException, dref: DRef, where: str) -> BaseException:
+    """``e`` with the worker traceback attached, or a BuildError if ``e`` cannot travel back."""
+    tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    note = f"[pylightnix] the build of {dref} failed on {where}; worker traceback:\n{tb}"
+    try:
+        e.worker_traceback = tb  # type: ignore[attr-defined]
+        if hasattr(e, "add_note"):
+            e.add_note(note)
+        pickle.loads(require_cloudpickle().dumps(e))
+        return e
+    except Exception:
+        return BuildError(f"{dref}: the stage raised {type(e).__name__}: {e}, which cannot be sent back to the "
+                          f"driver\n{note}", dref=dref)
+
+
+def run_build(payload: bytes, *archives: bytes) -> Dict[str, Any]:
+    """The task a worker runs: build one derivation (or match it) and report the RRefs.
+    In copy mode ``archives`` are the dependency realizations, in the order of ``spec["ship"]``."""
+    spec = pickle.loads(payload)
+    drv: Derivation = spec["drv"]._replace(realizer=pickle.loads(spec["realizer"]))
+    where = _location()
+    if spec["shared"]:
+        if not sees_probe(*spec["probe"]):
+            raise StoreError(f"{drv.dref}: worker {where} does not see the driver's store {spec['store']} "
+                             f"(the probe file is missing); start workers that share it, or use copy mode",
+                             dref=drv.dref)
+        store_use(spec["store"], spec["tmp"] if os.path.isdir(spec["tmp"]) else None)
+    else:
+        store_use()
+        for (cfg, rref), data in zip(spec["ship"], archives):
+            store_instantiate(Config(cfg), check=True)
+            unpack(rref, data)
+    remember_deps(drv.dref, drv.deps)
+    ran: List[bool] = []
+    realizer = drv.realizer
+
+    def counted(*args: Any) -> Any:
+        ran.append(True)
+        return realizer(*args)
+    counted.__pylightnix_stage_function__ = stage_function(realizer)  # type: ignore[attr-defined]
+    counted.__pylightnix_build_class__ = build_class(realizer)  # type: ignore[attr-defined]
+    area = TmpArea()
+    failure: Optional[BaseException] = None
+    debug = spec.get("debug")
+    try:
+        steps = build_one(drv._replace(realizer=counted), spec["ctx"], *spec["index"], spec["forced"], False,
+                          spec["rarg"], area)
+        if debug is None:
+            rrefs = drive(steps, ignore)  # no frontend here: every pause does its default (build, or raise)
+        else:  # pause here, by the driver's breakpoints, and let the driver's hub serve the pauses
+            with breakpoints.overridden(debug["breakpoints"], debug["on_failure"]):
+                rrefs = _drive_remote(steps, debug, where, ran)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:
+        failure = _sendable(e, drv.dref, where)
+    finally:
+        area.close()
+    if failure is not None:
+        raise failure  # outside the handler: a replacement does not drag the original along as its context
+    out: Dict[str, Any] = {"rrefs": rrefs, "built": bool(ran), "where": where}
+    if not spec["shared"]:
+        out["archives"] = [(r, pack(r)) for r in rrefs]
+    return out
