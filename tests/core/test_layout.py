@@ -183,10 +183,10 @@ def test_no_module_uses_another_modules_private_names() -> None:
 
 
 @pytest.mark.parametrize("source, expect", [
-    ("from pylightnix.engine.steps import _match\n", True),
-    ("from pylightnix import events\nevents._frontends.clear()\n", True),
-    ("import pylightnix.engine.events\npylightnix.events._frontends = []\n", True),
-    ("from pylightnix import events\nevents.notify('x')\n", False),
+    ("from pylightnix.engine.steps import _pause\n", True),
+    ("from pylightnix.engine import events\nevents._frontends.clear()\n", True),
+    ("import pylightnix.engine.events\npylightnix.engine.events._frontends = []\n", True),
+    ("from pylightnix.engine import events\nevents.notify('x')\n", False),
     ("import os\nos._exit(0)\n", False),
 ])
 def test_the_private_check_sees_what_it_should(tmp_path, monkeypatch, source: str, expect: bool) -> None:
