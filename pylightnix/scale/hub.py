@@ -49,6 +49,7 @@ def reattach_timeout() -> float:
         raise PylightnixError(f"{ENV_REATTACH}={raw!r} is not valid: expected a number of seconds >= 0")
     return value
 
+
 class RemotePause:
     """A build paused on a worker, as the driver sees it."""
 
@@ -279,6 +280,7 @@ class PauseHub:
             return
         slot[1] = sock
         slot[0].set()
+
 
 def _send_line(sock: socket.socket, obj: Dict[str, Any]) -> None:
     try:

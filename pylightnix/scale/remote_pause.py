@@ -1,16 +1,17 @@
 """Pauses on workers: what the three processes involved share (the driver's hub,
 the worker, the attacher), each of which has its own module:
-:mod:`pylightnix.scale.hub`, :mod:`pylightnix.scale.worker`, :mod:`pylightnix.frontends.attach`.
+:mod:`pylightnix.scale.hub`, :mod:`pylightnix.scale.worker` and
+:mod:`pylightnix.frontends.attach`.
 
 With an executor, a derivation that has a build breakpoint (or any build while
 break-on-failure is on) is built on a worker like any other, and pauses *there*,
 in the build's own thread, where its ``Build`` (a model on a GPU, say) lives.
 
-- **The hub** (:class:`PauseHub`, one per driver process, started on first use)
+- **The hub** (:class:`~pylightnix.scale.hub.PauseHub`, one per driver process, started on first use)
   listens on 127.0.0.1 with its own secret (:mod:`pylightnix.wire.channel`) and writes
   an attach file ``attach-PORT.json`` with ``role: "hub"`` and the list of paused
   builds (:mod:`pylightnix.wire.attach_info`: a private directory, file mode 0600).
-- **The worker** (:func:`serve`) connects to the hub with the secret the driver
+- **The worker** (:func:`~pylightnix.scale.worker.serve`) connects to the hub with the secret the driver
   sent along with the build, announces the pause and waits. The hub names it
   with a short id and tells the driver's frontends (``on_remote_pause``).
 - **An attacher** (``pylightnix attach ID``, a VS Code child session) connects
@@ -26,7 +27,7 @@ in the build's own thread, where its ``Build`` (a model on a GPU, say) lives.
 
 The worker must reach the driver's 127.0.0.1, so pauses follow builds to workers
 on the same machine (``Processes``, a local Dask cluster); other executors build
-paused derivations in the driver (:func:`same_machine`). Everything is on
+paused derivations in the driver (``Executor.same_machine``). Everything is on
 loopback and authenticated; see docs/security.md.
 """
 from __future__ import annotations
@@ -61,9 +62,11 @@ def worker_label(where: Any, pid: Any) -> str:
         where = where[:-len(suffix)]
     return f"worker {where}" + (f", pid {pid}" if pid else "")
 
+
 def resume_state(pause: BuildPause) -> str:
     """How a pause ended, in the words the frontends show."""
     return {COMMITTED: "committed", CANCELLED: "cancelled"}.get(pause.state, "continued")
+
 
 def stage_globals(pause: BuildPause) -> Optional[Dict[str, Any]]:
     """The globals of the module that defined the pause's stage, unless that is a library
@@ -90,6 +93,7 @@ def pause_globals(pause: BuildPause) -> Optional[Dict[str, Any]]:
     pause._remote_globals = g  # type: ignore[attr-defined]
     return g
 
+
 def hang_up(sock: socket.socket) -> None:
     """Shut ``sock`` down both ways (a reader thread may still hold it), then close it."""
     try:
@@ -97,7 +101,6 @@ def hang_up(sock: socket.socket) -> None:
     except OSError:
         pass
     sock.close()
-
 
 
 def open_service(pause_id: str, service: str, hub_info: Dict[str, Any]) -> Tuple[socket.socket, Dict[str, Any]]:

@@ -28,7 +28,7 @@ from pylightnix.engine.events import COMMITTED, FAILURE, BuildPause
 from pylightnix.engine.manager import Derivation
 from pylightnix.engine.steps import TmpArea, build_one, drive, ignore
 from pylightnix.scale.executors import require_cloudpickle
-from pylightnix.scale.remote_pause import (DROPPED, ENTRY_GROUP, REATTACH_TIMEOUT, SERVICES, CONSOLE, HubAddress,
+from pylightnix.scale.remote_pause import (CONSOLE, DROPPED, ENTRY_GROUP, REATTACH_TIMEOUT, SERVICES, HubAddress,
                                           hang_up, resume_state)
 from pylightnix.scale.transfer import pack, unpack
 from pylightnix.types import DRef, RRef
@@ -37,6 +37,8 @@ from pylightnix.wire.channel import Channel, ChannelError, connect, daemon
 #: seconds a worker keeps trying to announce its pause to a busy hub (a flood of other
 #: connections) before it gives up and takes the pause's default
 ANNOUNCE_PATIENCE = 300.0
+
+# ---------------------------------------------------------------- a pause served from here
 
 
 def pause_info(pause: BuildPause, where: str) -> Dict[str, Any]:
@@ -47,6 +49,7 @@ def pause_info(pause: BuildPause, where: str) -> Dict[str, Any]:
         e = pause.exception
         info["exception"] = {"typeName": type(e).__name__, "message": str(e)}
     return info
+
 
 def _service(name: str) -> Callable[[BuildPause, socket.socket], None]:
     if name == CONSOLE:
@@ -170,6 +173,9 @@ def _interrupt_console(ident: int) -> None:
     mod = sys.modules.get("pylightnix.frontends.remote_console")
     if mod is not None:
         mod.interrupt(ident)
+
+
+# ---------------------------------------------------------------- one build
 
 
 def _location() -> str:
