@@ -81,10 +81,10 @@ def _forged_weights(rref: str) -> Tuple[str, bytes]:
 
 
 def install(mode: Optional[Tuple[str, str]]) -> None:
-    from pylightnix.scale import driver as scheduler
-    real = getattr(scheduler.run_build, "real", scheduler.run_build)
+    from pylightnix.scale import worker
+    real = getattr(worker.run_build, "real", worker.run_build)
     if mode is None:
-        scheduler.run_build = real
+        worker.run_build = real
         return
     kind, arg = mode
 
@@ -102,4 +102,4 @@ def install(mode: Optional[Tuple[str, str]]) -> None:
             out["archives"] = [(fake, cve_2025_4517_tar(up, arg.strip("/"), b"PWNED by a worker"))]
         return out
     forged.real = real  # type: ignore[attr-defined]
-    scheduler.run_build = forged
+    worker.run_build = forged
