@@ -22,6 +22,7 @@ import threading
 import time
 from typing import Any, List, Optional, TextIO
 
+from pylightnix import settings
 from pylightnix.errors import BuildCancelled
 from pylightnix.events import BuildPause, Frontend
 
@@ -29,8 +30,8 @@ PREFIX = "[pylightnix]"
 
 
 def enabled() -> bool:
-    """False when ``$PYLIGHTNIX_PROGRESS`` is ``0``, ``false`` or ``no``."""
-    return os.environ.get("PYLIGHTNIX_PROGRESS", "1").lower() not in ("0", "false", "no")
+    """False when ``$PYLIGHTNIX_PROGRESS`` is off (:func:`pylightnix.settings.progress`)."""
+    return settings.progress()
 
 
 class _Run:
