@@ -27,8 +27,11 @@ _override: "contextvars.ContextVar[Optional[Tuple[List[str], bool]]]" = contextv
 
 
 def _current() -> List[str]:
-    """The process's patterns (call under ``_lock``), from the environment the first time."""
-    global _patterns
+    """The process's patterns (call under ``_lock``); the first call reads both variables, so
+    a bad value fails at the first build, not only at the first failure."""
+    global _patterns, _break_on_failure
+    if _break_on_failure is None:
+        _break_on_failure = settings.break_on_failure()
     if _patterns is None:
         _patterns = settings.break_patterns()
     return _patterns
@@ -74,13 +77,12 @@ def set_break_on_failure(enabled: bool) -> None:
 
 def break_on_failure() -> bool:
     """Whether a failing realizer pauses before its exception propagates."""
-    global _break_on_failure
     over = _override.get()
     if over is not None:
         return over[1]
-    if _break_on_failure is None:
-        _break_on_failure = settings.break_on_failure()
-    return _break_on_failure
+    with _lock:
+        _current()
+    return bool(_break_on_failure)
 
 
 @contextlib.contextmanager
