@@ -176,13 +176,13 @@ class TerminalFrontend(Frontend):
         self.shown: List[BaseException] = []
 
     # -- Frontend hooks -----------------------------------------------------
-    def on_pause(self, pause: BuildPause) -> None:
+    def on_pause(self, *, pause: BuildPause, **kw: Any) -> None:
         self._serve(pause)
 
-    def on_failure(self, pause: BuildPause) -> None:
+    def on_failure(self, *, pause: BuildPause, **kw: Any) -> None:
         self._serve(pause)
 
-    def on_remote_pause(self, remote: Any) -> None:
+    def on_remote_pause(self, *, remote: Any, **kw: Any) -> None:
         """A build paused on a worker: say how to attach; on an interactive terminal with
         nothing attached yet, offer to attach right here."""
         self._say(f"{remote.describe()}; attach with: pylightnix attach {remote.id}")
@@ -215,12 +215,12 @@ class TerminalFrontend(Frontend):
         finally:
             self._attached_here = False
 
-    def on_remote_detached(self, remote: Any) -> None:
+    def on_remote_detached(self, *, remote: Any, **kw: Any) -> None:
         wait = remote.reattach_timeout
         self._say(f"{remote.name} ({remote.id}): the attached console's connection dropped; the build stays "
                   f"paused for {wait:g} s (then it is cancelled): pylightnix attach {remote.id}")
 
-    def on_remote_resumed(self, remote: Any) -> None:
+    def on_remote_resumed(self, *, remote: Any, **kw: Any) -> None:
         what = {"committed": "committed by hand; continuing", "cancelled": "build cancelled",
                 "lost": "the worker went away"}.get(remote.state, "continuing on its worker")
         self._say(f"{remote.name} ({remote.id}): {what}")
