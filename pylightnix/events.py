@@ -362,6 +362,15 @@ def using(chosen: Optional[Iterable[Frontend]]) -> Iterator[None]:
         _scoped.reset(token)
 
 
+def drop_frontends() -> None:
+    """Forget every global frontend and the terminal fallback: for a process that realizes
+    nothing (the debug adapter), where importing pylightnix registered the progress display."""
+    global _default_factory
+    with _lock:
+        _frontends.clear()
+        _default_factory = None
+
+
 def set_default_frontend(factory: Optional[Callable[[], Frontend]]) -> None:
     """Frontend used for pauses when none is registered (the terminal fallback)."""
     global _default_factory
@@ -374,7 +383,9 @@ def current_pause() -> Optional[BuildPause]:
         return _pauses[-1] if _pauses else None
 
 
-def _pause_handler() -> Optional[Frontend]:
+def pause_handler() -> Optional[Frontend]:
+    """The frontend that handles pauses here: the last one that does, else the terminal
+    fallback (made now), else None (a process with no fallback, such as the debug adapter)."""
     with _lock:
         for f in reversed(_current()):
             if getattr(f, "handles_pauses", True):
@@ -457,7 +468,7 @@ def dispatch_pause(pause: BuildPause) -> None:
     for f in frontends():
         if not getattr(f, "handles_pauses", True):
             _call(f, event, {"pause": pause})
-    handler = _pause_handler()
+    handler = pause_handler()
     if handler is None:
         return
     with active(pause):
@@ -481,7 +492,7 @@ def remote_pauses_served() -> bool:
     """Whether the pause-handling frontend serves pauses on workers (has its own
     ``on_remote_pause``). Frontends written before they existed do not: builds that
     may pause are then built in the driver, where their ``on_pause`` sees them."""
-    handler = _pause_handler()
+    handler = pause_handler()
     return handler is not None and getattr(type(handler), "on_remote_pause", None) not in (
         None, Frontend.on_remote_pause)
 
@@ -489,13 +500,13 @@ def remote_pauses_served() -> bool:
 def remote_service() -> Optional[str]:
     """The service (``console``, ``debug``) the pause-handling frontend attaches to builds
     paused on workers with (its ``remote_service`` attribute), so that workers prepare it."""
-    return getattr(_pause_handler(), "remote_service", None)
+    return getattr(pause_handler(), "remote_service", None)
 
 
 def dispatch_remote_pause(remote: Any) -> None:
     """Tell every frontend that a build paused on a worker; the pause-handling frontend
     last, and it may block (the terminal attaches in place)."""
-    handler = _pause_handler()
+    handler = pause_handler()
     for f in frontends():
         if f is not handler:
             _call(f, "on_remote_pause", {"remote": remote})
