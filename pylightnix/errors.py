@@ -110,8 +110,9 @@ class FrontendError(PylightnixError, TypeError):
 
 
 class SettingsError(PylightnixError, ValueError):
-    """A ``PYLIGHTNIX_*`` environment variable has a value it does not accept; the message
-    names the variable, the value and what is accepted (:mod:`pylightnix.settings`)."""
+    """A ``PYLIGHTNIX_*`` environment variable (or the command-line option that sets the same
+    thing, e.g. ``--no-tty``) has a value it does not accept; the message names the variable,
+    the value and what is accepted (:mod:`pylightnix.settings`)."""
 
 
 class ExecutorSettingsError(SettingsError, ExecutorError):
