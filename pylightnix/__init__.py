@@ -11,6 +11,7 @@ from pylightnix.core.errors import (PylightnixError, ConfigError, RefError, Clos
                                     PromiseError, MatcherError, FetchError, ChecksumError, UnsafeArchiveError,
                                     ReplError, BuildCancelled, ExecutorError)
 from pylightnix.core.errors import AttachInfoError, AttachError, ChannelError, PauseNotServed
+from pylightnix.core.errors import SettingsError, ExecutorSettingsError, FrontendError
 from pylightnix.core.refs import (mkname, mkdref, mkrref, undref, unrref, rref2dref, is_dref, is_rref, isdref, isrref,
                                   mkrefpath, traverse_dict, scanref_dict, assert_valid_name, assert_valid_dref,
                                   assert_valid_rref, assert_valid_hash)
@@ -58,7 +59,7 @@ from pylightnix.frontends import progress as _progress  # noqa: E402
 from pylightnix.scale import executors as _executors  # noqa: E402
 import sys as _sys  # noqa: E402
 
-# ``from pylightnix.executors import Processes``, as the docs show: the module itself
+# ``from pylightnix.scale.executors import Processes``, as the docs show: the module itself
 # (pylightnix/scale/executors.py), under its short name
 _sys.modules[__name__ + ".executors"] = _executors
 executors = _executors

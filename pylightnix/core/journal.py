@@ -39,11 +39,11 @@ import time
 from os.path import join
 from typing import Optional, Tuple
 
-from pylightnix.core import locks
+from pylightnix.core import locks, settings
 from pylightnix.core import store as _store
 from pylightnix.core.errors import StoreError
 
-log = logging.getLogger("pylightnix.journal")  # the name users filter on (docs), kept from before core/
+log = logging.getLogger("pylightnix.core.journal")  # the name users filter on (docs), kept from before core/
 
 #: an entry's name: ``<pid>-<token>``; the pid is for people reading the folder, nothing decides by it
 ENTRY_RE = re.compile(r"[0-9]{1,19}-[0-9a-f]{8}\Z")
@@ -128,7 +128,7 @@ def _syncfs(path: str) -> None:
 def begin() -> None:
     """A realize starts: recover from dead processes' journals (first level only), defer syncs."""
     global _depth
-    if not _store.FSYNC:
+    if not settings.fsync():
         return
     with _lock:
         _depth += 1
@@ -146,9 +146,9 @@ def begin() -> None:
 def end() -> None:
     """A realize ends (normally or not): the outermost one syncs once and clears its entry."""
     global _depth, _entry
-    if not _store.FSYNC:
-        return
     with _lock:
+        if _depth == 0:  # begin() deferred nothing (PYLIGHTNIX_FSYNC was off)
+            return
         _depth -= 1
         if _depth > 0:
             return

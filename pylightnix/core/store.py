@@ -22,10 +22,10 @@ import stat
 import sys
 import tempfile
 from hashlib import sha256
-from os.path import expanduser, isdir, join
+from os.path import isdir, join
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
-from pylightnix.core import locks
+from pylightnix.core import locks, settings
 from pylightnix.wire.process import pid_alive
 from pylightnix.core.config import (Config, RConfig, canonical_json, check_config_dict, config_hash, config_deps,
                                     config_name, config_substitute_promises)
@@ -35,15 +35,14 @@ from pylightnix.types import Context, DRef, Path, RRef
 
 _store: Optional[str] = None
 _tmp: Optional[str] = None
-#: durability: fsync artifacts before the rename (``PYLIGHTNIX_FSYNC=0`` trades power-loss safety for speed)
-FSYNC = os.environ.get("PYLIGHTNIX_FSYNC", "1") not in ("0", "false", "no")
 #: set by :mod:`pylightnix.core.journal` while a realize syncs once at its end instead of per realization;
 #: called before each commit (it starts the journal)
 _deferred: Optional[Callable[[], None]] = None
 
 
 def _sync_each() -> bool:
-    return FSYNC and _deferred is None
+    """fsync each artifact before its rename (``PYLIGHTNIX_FSYNC``, read now), unless a journal defers it."""
+    return settings.fsync() and _deferred is None
 
 # Immutable facts, cached for the life of the process.
 _known_drefs: Set[str] = set()
@@ -54,10 +53,7 @@ _listing: Optional[Set[str]] = None  # store folder names seen at first instanti
 
 
 def _env_paths() -> Tuple[str, str]:
-    root = os.environ.get("PYLIGHTNIX_ROOT") or join(expanduser("~"), "_pylightnix")
-    store = os.environ.get("PYLIGHTNIX_STORE") or join(root, "store-v0")
-    tmp = os.environ.get("PYLIGHTNIX_TMP") or join(root, "tmp")
-    return store, tmp
+    return settings.store_dir(), settings.tmp_dir()
 
 
 def store_initialize(custom_store: Optional[str] = None, custom_tmp: Optional[str] = None,

@@ -32,6 +32,8 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from pylightnix.wire import attach_info
 from pylightnix.engine import breakpoints, events
+
+from pylightnix.core import settings
 from pylightnix.core.errors import PylightnixError
 from pylightnix.frontends.terminal import NO_TTY_CHOICES, TerminalFrontend, no_tty_policy
 
@@ -194,7 +196,7 @@ def listen_waits(flag: Optional[bool]) -> Optional[bool]:
     """Whether ``--listen`` holds the script until a debugger attaches: ``--wait``/``--no-wait``,
     else ``$PYLIGHTNIX_DEBUG_WAIT`` if set (``None``: the debugger side reads it), else yes when
     there are build breakpoints, which would otherwise be passed before anyone could attach."""
-    if flag is not None or os.environ.get(ENV_WAIT, "") != "":
+    if flag is not None or settings.debug_wait() is not None:
         return flag
     return bool(breakpoints.build_breakpoints() or breakpoints.break_on_failure())
 

@@ -21,10 +21,11 @@ import threading
 import urllib.parse
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from pylightnix.core.errors import AttachError, PylightnixError
+from pylightnix.core import settings
+from pylightnix.core.errors import AttachError
 from pylightnix.engine import events
 from pylightnix.engine.events import FAILURE
-from pylightnix.scale.remote_pause import REATTACH_TIMEOUT, SERVICES, HubAddress, open_service, worker_label
+from pylightnix.scale.remote_pause import SERVICES, HubAddress, open_service, worker_label
 from pylightnix.wire import attach_info
 from pylightnix.wire.channel import Channel, ChannelError, Listener, daemon, new_secret
 
@@ -38,16 +39,7 @@ ENV_REATTACH = "PYLIGHTNIX_REATTACH_TIMEOUT"
 def reattach_timeout() -> float:
     """Seconds a build paused on a worker waits for a re-attach after its attacher's
     connection dropped (``$PYLIGHTNIX_REATTACH_TIMEOUT``, default 600)."""
-    raw = os.environ.get(ENV_REATTACH, "")
-    if not raw:
-        return REATTACH_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise PylightnixError(f"{ENV_REATTACH}={raw!r} is not valid: expected a number of seconds >= 0")
-    return value
+    return settings.reattach_timeout()
 
 
 class RemotePause:
@@ -353,7 +345,8 @@ def deliver(kind: str, remote: RemotePause) -> None:
 
 
 def enabled() -> bool:
-    return os.environ.get(ENV_REMOTE, "") not in ("0", "false", "no")
+    """Whether builds pause on their worker (``$PYLIGHTNIX_REMOTE_PAUSES``, default on)."""
+    return settings.remote_pauses()
 
 
 def _local_addresses() -> set:

@@ -36,6 +36,7 @@ import json
 import socket
 from typing import Any, Dict, Optional, Tuple
 
+from pylightnix.core import settings
 from pylightnix.core.errors import AttachError
 from pylightnix.engine.events import CANCELLED, COMMITTED, BuildPause
 from pylightnix.wire.channel import ChannelError, connect, read_line
@@ -49,7 +50,7 @@ DROPPED = "dropped"
 ENTRY_GROUP = "pylightnix.debugger"
 #: seconds a build whose attacher's connection dropped stays paused for a re-attach
 #: (then it is cancelled); ``PYLIGHTNIX_REATTACH_TIMEOUT`` in the driver changes it
-REATTACH_TIMEOUT = 600.0
+REATTACH_TIMEOUT = settings.REATTACH_TIMEOUT
 
 HubAddress = Tuple[str, int, str]  # host, port, secret
 
@@ -81,16 +82,16 @@ def pause_globals(pause: BuildPause) -> Optional[Dict[str, Any]]:
     """For a pause on a worker: the globals its console and debugger frame see, the
     driver's ``__main__`` names shipped with the build, then the stage module's own
     (once per pause, so names defined in one cell stay for the next). None elsewhere."""
-    cached = getattr(pause, "_remote_globals", None)
+    cached = pause.remote_globals
     if cached is not None:
         return cached
-    shipped = getattr(pause, "user_globals", None)
+    shipped = pause.user_globals
     if shipped is None:
         return None
     g: Dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
     g.update(shipped)
     g.update({k: v for k, v in (stage_globals(pause) or {}).items() if not k.startswith("__")})
-    pause._remote_globals = g  # type: ignore[attr-defined]
+    pause.remote_globals = g
     return g
 
 
