@@ -119,8 +119,8 @@ def test_bad_values_do_not_break_import(tmp_path):
     (and the adapter); PYLIGHTNIX_FSYNC and PYLIGHTNIX_BREAK* were read at import."""
     bad = {n: "bogus" for n in SETTINGS if n not in ("PYLIGHTNIX_ROOT", "PYLIGHTNIX_STORE", "PYLIGHTNIX_TMP",
                                                       "PYLIGHTNIX_DEBUG_DIR", "PYLIGHTNIX_BREAK")}
-    r = _run("import pylightnix, pylightnix.frontends.cli, pylightnix.frontends.debug, dap_adapter.adapter; print('imported')",
-             PYLIGHTNIX_ROOT=str(tmp_path), **bad)
+    r = _run("import pylightnix, pylightnix.frontends.cli, pylightnix.frontends.debug, dap_adapter.adapter; "
+             "print('imported')", PYLIGHTNIX_ROOT=str(tmp_path), **bad)
     assert r.returncode == 0 and r.stdout.strip() == "imported", r.stderr
 
 
