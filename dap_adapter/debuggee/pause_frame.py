@@ -81,7 +81,7 @@ def _no_body_lines(code: types.CodeType) -> bytes:
 def hidden_by_debugger(path: str, globals_: Dict[str, Any]) -> bool:
     """Whether pydevd would not trace a frame of ``path`` (justMyCode, ``rules``):
     a pause frame there would never stop."""
-    py_db = tracing._py_db()  # pydevd internals live in tracing
+    py_db = tracing.pydevd_debugger()  # pydevd internals live in tracing
     if py_db is None or not getattr(py_db, "is_files_filter_enabled", False):
         return False
     code = paused_before_build.__code__.replace(co_filename=path)

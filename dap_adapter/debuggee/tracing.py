@@ -32,7 +32,8 @@ _untraced = False
 _hooked = False
 
 
-def _py_db() -> Any:
+def pydevd_debugger() -> Any:
+    """pydevd's global debugger, or None when debugpy is not running in this process."""
     if "pydevd" not in sys.modules:
         return None
     try:
@@ -77,7 +78,7 @@ def _hook(py_db: Any) -> None:
 def trace_all() -> None:
     """Leave untraced mode now, in every thread (e.g. the user pressed Pause)."""
     global _untraced
-    py_db = _py_db()
+    py_db = pydevd_debugger()
     if py_db is None:
         return
     with _lock:
@@ -89,7 +90,7 @@ def trace_all() -> None:
 def go_untraced() -> bool:
     """Stop tracing the current thread if nothing needs it; returns whether it did."""
     global _untraced
-    py_db = _py_db()
+    py_db = pydevd_debugger()
     if py_db is None or sys.version_info >= (3, 12):
         # 3.12+: pydevd uses sys.monitoring, whose cost is already small (about 1.05x)
         return False
@@ -120,7 +121,7 @@ def _other_program_threads() -> bool:
 def enter_pause() -> None:
     """Trace the current thread so pydevd can stop in the pause frame. If the program
     has other threads, trace them all from now on, so that they stop too."""
-    py_db = _py_db()
+    py_db = pydevd_debugger()
     if py_db is None:
         return
     if _untraced and _other_program_threads():
@@ -138,7 +139,7 @@ def _thread_info() -> Optional[Any]:
 
 def leave_pause() -> None:
     """After a pause: back to untraced unless the user is stepping or set breakpoints."""
-    py_db = _py_db()
+    py_db = pydevd_debugger()
     if py_db is None or not _untraced:
         return
     info = _thread_info()
@@ -154,7 +155,7 @@ def step_into(my_code: bool = False) -> None:
     code with justMyCode or ``my_code``, else of any code. Stop on entry passes
     ``my_code`` (as pydevd's own stop on entry does): with justMyCode off a plain
     step would stop in runpy, before the program's first line."""
-    py_db = _py_db()
+    py_db = pydevd_debugger()
     info = _thread_info()
     if py_db is None or info is None:
         return
@@ -197,7 +198,7 @@ class transient_function_breakpoint:
         self._added = False
 
     def __enter__(self) -> "transient_function_breakpoint":
-        py_db = _py_db()
+        py_db = pydevd_debugger()
         if py_db is None:
             return self
         from _pydevd_bundle.pydevd_breakpoints import FunctionBreakpoint
@@ -212,7 +213,7 @@ class transient_function_breakpoint:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        py_db = _py_db()
+        py_db = pydevd_debugger()
         if py_db is None or not self._added:
             return
         current = dict(py_db.function_breakpoint_name_to_breakpoint)
