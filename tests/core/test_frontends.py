@@ -10,8 +10,9 @@ import textwrap
 
 import pytest
 
-from pylightnix import (BuildPause, Frontend, FrontendError, add_frontend, events, instantiate, realize,
-                        realizeMany, remove_frontend, set_build_breakpoints)
+from pylightnix import (BuildPause, Frontend, FrontendError, add_frontend, instantiate, realize, realizeMany,
+                        remove_frontend, set_build_breakpoints)
+from pylightnix.engine import events
 from pylightnix.scale.executors import Processes
 from core_stages import chain
 
