@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
-from dap_adapter.adapter.debugpy_proxy import DebugpyGone
 from dap_adapter.common import dispatch, protocol
 from pylightnix.channel import Channel, ChannelError, Listener, connect, new_secret
 
@@ -159,14 +158,8 @@ class AgentPeer:
     def _end_child_session(self) -> None:
         """Detach the worker's pydevd at once (the worker serves other builds and must be able
         to exit; a client may be slow to disconnect), then tell the client the session ended."""
-        s = self.session
-        if s.debugpy.running and not s.debugpy.disconnected:
-            s.debugpy.disconnected = True
-            try:
-                s.debugpy.call("disconnect", {"terminateDebuggee": False}, timeout=5)
-            except DebugpyGone:
-                pass
-        s.client.event("terminated")
+        self.session.debugpy.disconnect(terminate=False)
+        self.session.client.terminated()
 
     def close(self) -> None:
         if self.channel is not None:

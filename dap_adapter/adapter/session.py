@@ -31,6 +31,7 @@ from dap_adapter.adapter.debugpy_peer import DebugpyPeer
 from dap_adapter.adapter.debugpy_proxy import DebugpyGone
 from dap_adapter.adapter.function_breakpoints import Book
 from dap_adapter.adapter.pauses import Pauses
+from dap_adapter.adapter.program import Program
 from dap_adapter.adapter.worker_sessions import WorkerSessions
 from dap_adapter.common import protocol
 from dap_adapter.common.messaging import Endpoint
@@ -50,7 +51,6 @@ class Session:
         self.break_on_failure = False          # the "Failed builds" exception filter
         self.launch_break_on_failure = False   # launch.json's breakOnFailedBuilds
         self.configuration_done = False
-        self.mode: Optional[str] = None        # "launch" or "attach"
         #: a child session: the build paused on a worker it shows (its ``pylightnixPause``)
         self.paused_build: Optional[Dict[str, Any]] = None
         self.exited = threading.Event()        # the program (or debugpy) is gone
@@ -62,6 +62,7 @@ class Session:
         self.debugpy = DebugpyPeer(self)
         self.agent = AgentPeer(self)
         self.workers = WorkerSessions(self)
+        self.program = Program(self)
 
     def serve(self) -> None:
         """Read the client until EOF or disconnect."""
@@ -92,14 +93,12 @@ class Session:
             return
         if not paused:
             return
-        try:
-            # do not stop again on the BuildCancelled that follows
+        try:  # do not stop again on the BuildCancelled that follows
             self.debugpy.call("setExceptionBreakpoints", {"filters": []}, timeout=3)
-            for tid in paused:
-                self.debugpy.call("continue", {"threadId": tid}, timeout=3)
         except DebugpyGone:
             return
-        self.exited.wait(1.5)
+        if self.debugpy.resume(paused):
+            self.exited.wait(1.5)
 
     def shutdown(self) -> None:
         if self.shut:
