@@ -69,8 +69,9 @@ class AgentPeer:
         self._use(sock)
 
     def _use(self, sock: Any) -> None:
-        ch = Channel(sock, on_request=self._on_request, on_event=self._on_event,
-                     on_close=self._on_close, name="adapter-channel")
+        post = self.session.post  # the channel's reader thread never waits for the session's lock
+        ch = Channel(sock, on_request=self._on_request, on_event=lambda e, b: post(self._on_event, e, b),
+                     on_close=lambda: post(self._on_close), name="adapter-channel")
         with self._lock:
             self.channel = ch
         ch.start()
@@ -93,10 +94,12 @@ class AgentPeer:
 
     # -- the agent's messages ------------------------------------------------------
     def _on_request(self, method: str, params: Dict[str, Any]) -> Any:
+        """In the channel's thread for this request (the agent waits for the answer)."""
         handler = dispatch.handler(self, method, dispatch.REQUEST)
         if handler is None:
             raise ChannelError(f"unknown method {method}")
-        return handler(params)
+        with self.session.lock:
+            return handler(params)
 
     def _on_event(self, event: str, body: Dict[str, Any]) -> None:
         handler = dispatch.handler(self, event, dispatch.EVENT)

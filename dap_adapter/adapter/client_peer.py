@@ -91,13 +91,14 @@ class ClientPeer:
                 self._bad_input(msg)
                 continue
             kind = msg.get("type")
-            if kind == "request":
-                try:
-                    self._on_request(msg)
-                except Exception as e:  # never die on one request
-                    self.error(msg, f"{msg.get('command')} failed in the adapter: {type(e).__name__}: {e}")
-            elif kind == "response":
-                self._reverse.resolve(msg.get("request_seq", -1), msg)
+            with s.lock:  # the lock rule (:mod:`dap_adapter.adapter.session`)
+                if kind == "request":
+                    try:
+                        self._on_request(msg)
+                    except Exception as e:  # never die on one request
+                        self.error(msg, f"{msg.get('command')} failed in the adapter: {type(e).__name__}: {e}")
+                elif kind == "response":
+                    self._reverse.resolve(msg.get("request_seq", -1), msg)
             if s.done.is_set():
                 break
 

@@ -94,9 +94,10 @@ class DebugpyPeer:
 
     def start(self) -> None:
         """Spawn the debugpy adapter; raises DebugpyGone."""
-        self.proxy = DebugpyProxy.spawn(self.token, sys.executable, on_event=self._on_event,
-                                        on_reverse_request=self._on_reverse_request,
-                                        on_close=self._on_close, log=self.session.trace)
+        post = self.session.post  # debugpy's reader thread never waits for the session's lock
+        self.proxy = DebugpyProxy.spawn(self.token, sys.executable, on_event=lambda m: post(self._on_event, m),
+                                        on_reverse_request=lambda m: post(self._on_reverse_request, m),
+                                        on_close=lambda p: post(self._on_close, p), log=self.session.trace)
 
     def call(self, command: str, arguments: Optional[Dict[str, Any]] = None, timeout: float = 10.0) -> Message:
         """Blocking request; raises DebugpyGone (also when there is no debugpy)."""
@@ -130,7 +131,8 @@ class DebugpyPeer:
 
         try:
             dseq = self.proxy.request(command or req["command"],
-                                      req.get("arguments") if arguments is None else arguments, on_response)
+                                      req.get("arguments") if arguments is None else arguments,
+                                      lambda resp: self.session.post(on_response, resp))
         except DebugpyGone as e:
             client.error(req, f"{req['command']}: {e}")
             if finished is not None:
@@ -144,7 +146,7 @@ class DebugpyPeer:
                 if finished is not None:
                     finished()
 
-        self._watchdog.add(dseq, on_timeout)
+        self._watchdog.add(dseq, lambda: self.session.post(on_timeout))
 
     # -- debugpy's messages ----------------------------------------------------
     def _on_event(self, msg: Message) -> None:
