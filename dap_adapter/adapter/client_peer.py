@@ -1,9 +1,10 @@
 """The session's client side: the editor's DAP requests, each handled by ``<command>_request``.
 
 Requests with a handler here are answered here (often by forwarding to debugpy
-with changes: launch and attach configurations, build breakpoints, the Debug
-Console); the others in :data:`FORWARDED` go to debugpy unchanged; anything
-else is an error response. Reverse requests to the client (debugpy's
+with changes: build breakpoints, the Debug Console; launch, attach and terminate
+go to the program's lifecycle, :mod:`dap_adapter.adapter.program`); the others
+in :data:`FORWARDED` go to debugpy unchanged; anything else is an error response.
+Every handler runs under ``session.lock`` (the rule: :mod:`dap_adapter.adapter.session`). Reverse requests to the client (debugpy's
 ``runInTerminal``) are matched to their answers by :class:`pylightnix.pending.Pending`.
 """
 from __future__ import annotations

@@ -65,7 +65,7 @@ class Program:
         s = self.session
         s.launch_break_on_failure = launch_config.break_on_failed_builds(args)
         s.book.launch_patterns = [str(p) for p in args.get("buildBreakpoints") or []]
-        s.workers.inherited = args
+        s.workers.inherit(args)
 
     # -- launch ----------------------------------------------------------------------
     def launch(self, req: Message) -> None:
