@@ -94,12 +94,15 @@ class AgentPeer:
 
     # -- the agent's messages ------------------------------------------------------
     def _on_request(self, method: str, params: Dict[str, Any]) -> Any:
-        """In the channel's thread for this request (the agent waits for the answer)."""
+        """In the channel's thread for this request: handled in the session's inbox, after
+        the events the agent sent before it (a pause after the progress that led to it)."""
         handler = dispatch.handler(self, method, dispatch.REQUEST)
         if handler is None:
             raise ChannelError(f"unknown method {method}")
-        with self.session.lock:
-            return handler(params)
+        try:
+            return self.session.call(handler, params)
+        except TimeoutError as e:
+            raise ChannelError(str(e)) from None
 
     def _on_event(self, event: str, body: Dict[str, Any]) -> None:
         handler = dispatch.handler(self, event, dispatch.EVENT)

@@ -28,7 +28,8 @@ thread; what debugpy says (events, reverse requests, answers to forwarded
 requests, its exit), the agent's events and its channel closing, and request
 deadlines are posted by their reader threads to the session's inbox
 (:meth:`Session.post`), one thread that runs them in order. The agent's
-requests run in the channel's thread for each, under the lock. A reader thread
+requests go there too, in order with its events (:meth:`Session.call`: the
+channel's thread for the request waits for the answer). A reader thread
 itself never waits for the lock, so a handler may make a blocking call to a
 peer (its answer is matched in the reader thread). A handler that waits for
 another handler's effect uses :meth:`SessionLock.wait_for`, which lets go of
@@ -132,6 +133,28 @@ class Session:
         """Run ``handler(*args)`` under the lock in the session's inbox thread, after what
         was posted before (reader threads never wait for the lock themselves)."""
         self._inbox.put((handler, args))
+
+    def call(self, handler: Callable[..., Any], *args: Any, timeout: float = 60.0) -> Any:
+        """:meth:`post` and wait for the result (or the exception); raises ``TimeoutError``
+        if it has not run within ``timeout`` seconds."""
+        done = threading.Event()
+        out: Dict[str, Any] = {}
+
+        def job() -> None:
+            try:
+                out["result"] = handler(*args)
+            except Exception as e:
+                out["error"] = e
+            finally:
+                done.set()
+
+        self.post(job)
+        if not done.wait(timeout):
+            raise TimeoutError(f"the session did not get to {getattr(handler, '__name__', handler)} "
+                               f"within {timeout:g} s")
+        if "error" in out:
+            raise out["error"]
+        return out.get("result")
 
     def _run_inbox(self) -> None:
         while True:
