@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
-from dap_adapter.adapter.debugpy_proxy import DebugpyGone
 from dap_adapter.common import dispatch, protocol
 from pylightnix.wire.channel import Channel, ChannelError, Listener, connect, new_secret
 
@@ -70,8 +69,9 @@ class AgentPeer:
         self._use(sock)
 
     def _use(self, sock: Any) -> None:
-        ch = Channel(sock, on_request=self._on_request, on_event=self._on_event,
-                     on_close=self._on_close, name="adapter-channel")
+        post = self.session.post  # the channel's reader thread never waits for the session's lock
+        ch = Channel(sock, on_request=self._on_request, on_event=lambda e, b: post(self._on_event, e, b),
+                     on_close=lambda: post(self._on_close), name="adapter-channel")
         with self._lock:
             self.channel = ch
         ch.start()
@@ -94,10 +94,15 @@ class AgentPeer:
 
     # -- the agent's messages ------------------------------------------------------
     def _on_request(self, method: str, params: Dict[str, Any]) -> Any:
+        """In the channel's thread for this request: handled in the session's inbox, after
+        the events the agent sent before it (a pause after the progress that led to it)."""
         handler = dispatch.handler(self, method, dispatch.REQUEST)
         if handler is None:
             raise ChannelError(f"unknown method {method}")
-        return handler(params)
+        try:
+            return self.session.call(handler, params)
+        except TimeoutError as e:
+            raise ChannelError(str(e)) from None
 
     def _on_event(self, event: str, body: Dict[str, Any]) -> None:
         handler = dispatch.handler(self, event, dispatch.EVENT)
@@ -159,14 +164,8 @@ class AgentPeer:
     def _end_child_session(self) -> None:
         """Detach the worker's pydevd at once (the worker serves other builds and must be able
         to exit; a client may be slow to disconnect), then tell the client the session ended."""
-        s = self.session
-        if s.debugpy.running and not s.debugpy.disconnected:
-            s.debugpy.disconnected = True
-            try:
-                s.debugpy.call("disconnect", {"terminateDebuggee": False}, timeout=5)
-            except DebugpyGone:
-                pass
-        s.client.event("terminated")
+        self.session.debugpy.disconnect(terminate=False)
+        self.session.client.terminated()
 
     def close(self) -> None:
         if self.channel is not None:

@@ -1,29 +1,24 @@
 """The session's client side: the editor's DAP requests, each handled by ``<command>_request``.
 
 Requests with a handler here are answered here (often by forwarding to debugpy
-with changes: launch and attach configurations, build breakpoints, the Debug
-Console); the others in :data:`FORWARDED` go to debugpy unchanged; anything
-else is an error response. Reverse requests to the client (debugpy's
+with changes: build breakpoints, the Debug Console; launch, attach and terminate
+go to the program's lifecycle, :mod:`dap_adapter.adapter.program`); the others
+in :data:`FORWARDED` go to debugpy unchanged; anything else is an error response.
+Every handler runs under ``session.lock`` (the rule: :mod:`dap_adapter.adapter.session`). Reverse requests to the client (debugpy's
 ``runInTerminal``) are matched to their answers by :class:`pylightnix.wire.pending.Pending`.
 """
 from __future__ import annotations
 
 import json
-import os
-import signal
 import threading
-import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
-from dap_adapter.adapter import console, launch_config
-from dap_adapter.adapter.debugpy_peer import REQUEST_TIMEOUT
+from dap_adapter.adapter import console
 from dap_adapter.adapter.debugpy_proxy import DebugpyGone
 from dap_adapter.adapter.pauses import exception_info
 from dap_adapter.common import dispatch, protocol
 from dap_adapter.common.messaging import BadMessage, Endpoint, Message
-from pylightnix.wire import attach_info
 from pylightnix.wire.channel import ChannelError
-from pylightnix.core.errors import PylightnixError
 from pylightnix.wire.pending import Pending
 
 if TYPE_CHECKING:
@@ -42,24 +37,6 @@ FORWARDED = {
     "source", "gotoTargets", "goto", "setDebuggerProperty", "pydevdSystemInfo",
     "debugpySystemInfo", "setPydevdSourceMap",
 }
-#: seconds ``terminate`` waits for the program to exit before ending it
-TERMINATE_GRACE = 1.2
-
-
-def _descends_from(pid: int, ancestor: int) -> bool:
-    """Whether ``pid`` is a descendant of ``ancestor`` (Linux /proc; False elsewhere)."""
-    for _ in range(64):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                pid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            return False
-        if pid == ancestor:
-            return True
-        if pid <= 1:
-            return False
-    return False
-
 
 class ClientPeer:
     """The DAP client of one session (the editor)."""
@@ -75,6 +52,7 @@ class ClientPeer:
         self._answered: set = set()  # requests already answered with an error here
         self._cells: set = set()     # seqs of console cells (repl evaluates) running
         self._reverse = Pending()    # our requests to the client (relayed for debugpy)
+        self._terminated = False     # the client has its ``terminated`` event
 
     # -- the connection -----------------------------------------------------------
     def event(self, event: str, body: Optional[Dict[str, Any]] = None) -> None:
@@ -114,13 +92,14 @@ class ClientPeer:
                 self._bad_input(msg)
                 continue
             kind = msg.get("type")
-            if kind == "request":
-                try:
-                    self._on_request(msg)
-                except Exception as e:  # never die on one request
-                    self.error(msg, f"{msg.get('command')} failed in the adapter: {type(e).__name__}: {e}")
-            elif kind == "response":
-                self._reverse.resolve(msg.get("request_seq", -1), msg)
+            with s.lock:  # the lock rule (:mod:`dap_adapter.adapter.session`)
+                if kind == "request":
+                    try:
+                        self._on_request(msg)
+                    except Exception as e:  # never die on one request
+                        self.error(msg, f"{msg.get('command')} failed in the adapter: {type(e).__name__}: {e}")
+                elif kind == "response":
+                    self._reverse.resolve(msg.get("request_seq", -1), msg)
             if s.done.is_set():
                 break
 
@@ -174,92 +153,34 @@ class ClientPeer:
         self.capabilities = caps
         self.respond(req["seq"], "initialize", caps)
 
-    # -- launch / attach -------------------------------------------------------------
+    # -- launch / attach: the program's lifecycle (:mod:`dap_adapter.adapter.program`) --
     def launch_request(self, req: Message) -> None:
-        s = self.session
-        args = dict(req.get("arguments") or {})
-        s.mode = "launch"
-        listener = s.agent.listen()
-        try:
-            out, s.debugpy.program_label, s.debugpy.entry_pending = launch_config.launch_args(
-                args, listener.port, s.agent.secret)
-            s.launch_break_on_failure = launch_config.break_on_failed_builds(args)
-        except launch_config.LaunchError as e:
-            listener.close()
-            self._fail_launch(req, str(e))
-            return
-        s.book.launch_patterns = [str(p) for p in args.get("buildBreakpoints") or []]
-        s.workers.inherited = args
-        s.agent.serve(listener)
-        s.debugpy.forward(req, out)
+        self.session.program.launch(req)
 
-    def _fail_launch(self, req: Message, text: str) -> None:
+    def attach_request(self, req: Message) -> None:
+        self.session.program.attach(req)
+
+    def fail(self, req: Message, text: str, late: bool = False) -> None:
+        """Answer ``req`` with an error, also shown in the Debug Console. ``late``: an answer
+        debugpy may still give to ``req`` is then dropped."""
+        if late:
+            with self.session.lock:
+                self._answered.add(req["seq"])
         self.event("output", {"category": "stderr", "output": text + "\n"})
         self.error(req, text)
 
-    def attach_request(self, req: Message) -> None:
-        s = self.session
-        args = dict(req.get("arguments") or {})
-        s.mode = "attach"
-        conn = args.get("connect") or {}
-        host = str(conn.get("host") or args.get("host") or "127.0.0.1")
-        port = conn.get("port", args.get("port"))
-        if port is None:
-            self._fail_launch(req, "attach: give `connect: {host, port}` of a process started with "
-                                   "`python -m pylightnix debug --listen HOST:PORT SCRIPT`")
-            return
-        paused = args.get(protocol.PAUSED_BUILD_KEY)
-        where = ""
-        # every way this fails (the attach file, the hub, the side channel) is one of these
-        try:
-            chan = attach_info.resolve(args, int(port))
-            s.launch_break_on_failure = launch_config.break_on_failed_builds(args)
-            s.book.launch_patterns = [str(p) for p in args.get("buildBreakpoints") or []]
-            s.workers.inherited = args
-            if not s.debugpy.running:
-                raise launch_config.LaunchError("no debugpy adapter (send initialize first)")
-            # 1. prove we know the program's secret on its side channel (a build paused on a
-            #    worker: the secret of its driver's pause hub, which leads us to the worker)
-            where = f"cannot open the pylightnix side channel at {chan['host']}:{chan['port']}: "
-            if isinstance(paused, dict):
-                s.paused_build = paused
-                with s.lock:  # a child session: its paused derivation is instantiated, whatever it was told
-                    s.book.learn([str(paused.get("name", ""))])
-                s.agent.connect_paused_build(chan, str(paused.get("id", "")))
-            else:
-                s.agent.connect(chan["host"], int(chan["port"]), chan["secret"])
-        except (PylightnixError, launch_config.LaunchError, OSError, ValueError) as e:
-            self._fail_launch(req, f"attach: {where}{e}")
-            return
-        # 2. our debugpy adapter listens for the program's debug server (token-checked) ...
-        # (a fixed port for a remote program: `ssh -R PORT:127.0.0.1:PORT` carries it back)
-        back = args.get("pylightnixConnectBack") or {}
-        out = launch_config.attach_args(args, host, int(port))
-        out.pop("connect", None)
-        out.pop("pylightnixConnectBack", None)
-        out["listen"] = {"host": "127.0.0.1", "port": int(back.get("port", 0) or 0)}
-        s.debugpy.forward(req, out)
-        # not in the client's reader thread: debugpy.connect returns after configurationDone
-        threading.Thread(target=self._connect_program, args=(req,), name="dap-attach", daemon=True).start()
+    @property
+    def was_terminated(self) -> bool:
+        return self._terminated
 
-    def _connect_program(self, req: Message) -> None:
-        """Attach, step 3: the program connects out to our debugpy, presenting its token."""
-        s = self.session
-        if not s.debugpy.server_listening.wait(10) or s.debugpy.server_port is None or s.agent.channel is None:
-            self._fail_attach(req, "attach: debugpy did not open its server port")
-            return
-        try:
-            s.agent.call(protocol.CONNECT_DEBUGGER, {"host": "127.0.0.1", "port": s.debugpy.server_port,
-                                                     "token": s.debugpy.token}, timeout=REQUEST_TIMEOUT)
-        except ChannelError as e:
-            self._fail_attach(req, f"attach: the program could not connect its debugger: {e}")
-            return
-        s.agent.configure()
-
-    def _fail_attach(self, req: Message, text: str) -> None:
+    def terminated(self) -> None:
+        """Tell the client the session is over: once, whoever notices first (debugpy's own
+        ``terminated``, debugpy dying, the end of a child session's paused build)."""
         with self.session.lock:
-            self._answered.add(req["seq"])
-        self._fail_launch(req, text)
+            if self._terminated:
+                return
+            self._terminated = True
+        self.event("terminated")
 
     # -- breakpoints -------------------------------------------------------------------
     def setFunctionBreakpoints_request(self, req: Message) -> None:
@@ -426,21 +347,12 @@ class ClientPeer:
         s = self.session
         s.cancel_paused_builds()
         args = dict(req.get("arguments") or {})
-        if s.paused_build is not None:
-            args["terminateDebuggee"] = False  # a worker serves other builds: Stop cancels this one only
-        if s.debugpy.running:
-            s.debugpy.disconnected = True
-            try:
-                resp = s.debugpy.call("disconnect", args, timeout=5)
-            except DebugpyGone:
-                resp = {"success": True}
-            # debugpy exiting before it answers still means: disconnected
-            if resp.get("success") or not s.debugpy.running:
-                self.respond(req["seq"], "disconnect")
-            else:
-                self.respond(req["seq"], "disconnect", resp.get("body") or {}, False, resp.get("message"))
-        else:
+        # a worker serves other builds: Stop on a child session cancels this build only
+        resp = s.debugpy.disconnect(False if s.paused_build is not None else None, args)
+        if resp.get("success"):
             self.respond(req["seq"], "disconnect")
+        else:
+            self.respond(req["seq"], "disconnect", resp.get("body") or {}, False, resp.get("message"))
         s.done.set()
 
     def cancel_request(self, req: Message) -> None:
@@ -465,12 +377,8 @@ class ClientPeer:
             self.error(req, f"cancel: {e}")
             return
         self.respond(req["seq"], "cancel")
-        if answer.get("paused") and s.debugpy.proxy is not None:
-            for tid in s.pauses.threads():
-                try:
-                    s.debugpy.call("continue", {"threadId": tid}, timeout=3)
-                except DebugpyGone:
-                    return
+        if answer.get("paused"):
+            s.debugpy.resume(s.pauses.threads())
 
     def terminate_request(self, req: Message) -> None:
         if self.session.paused_build is not None:  # a child session: cancel its build, keep the worker
@@ -478,40 +386,7 @@ class ClientPeer:
             self.session.cancel_paused_builds()
             self.respond(req["seq"], "terminate")
             return
-        threading.Thread(target=self._kill_if_alive, args=(TERMINATE_GRACE,), daemon=True).start()
+        self.session.program.end_within()
         self._interrupt_cells()
         self.session.cancel_paused_builds()
         self.session.debugpy.forward(req)
-
-    def _kill_if_alive(self, grace: float) -> None:
-        """``terminate`` ends the program within 2 s whatever it is doing (a console cell
-        blocked in C, a stuck thread): after ``grace`` seconds the agent is told to exit
-        the process; a launched program that still lives then gets SIGKILL."""
-        s = self.session
-        ch = s.agent.channel
-        # the program is gone when its side channel closes (debugpy may say "terminated"
-        # for an attached program that still runs)
-        gone = (lambda: ch.closed) if ch is not None else s.exited.is_set
-        deadline = time.monotonic() + grace
-        while not gone() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if gone():
-            return
-        s.log(f"terminate: the program is still running after {grace}s: ending it")
-        if ch is not None:
-            try:
-                ch.call(protocol.EXIT, {}, timeout=0.2)
-            except ChannelError:
-                pass  # no answer: the process is gone
-            time.sleep(0.2)
-            if gone():
-                return
-        pid = s.agent.program_pid
-        proxy = s.debugpy.proxy
-        # only our own descendant: an attached program's pid may be another machine's
-        if pid and s.mode == "launch" and proxy is not None and proxy.proc is not None \
-                and _descends_from(pid, proxy.proc.pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass

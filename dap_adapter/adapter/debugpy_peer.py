@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from dap_adapter.adapter.debugpy_proxy import DebugpyGone, DebugpyProxy
 from dap_adapter.adapter.watchdog import Watchdog
@@ -37,23 +37,67 @@ class DebugpyPeer:
         self.proxy: Optional[DebugpyProxy] = None
         #: what the program's pydevd must present to our debugpy adapter (attach and launch)
         self.token = new_secret()
-        self.server_port: Optional[int] = None
-        self.server_listening = threading.Event()
-        self.entry_pending = False  # launch with stopOnEntry: the first stop is the entry
-        self.program_label: Optional[str] = None
-        self.disconnected = False   # the client's disconnect went to debugpy already
-        self._terminated_sent = False
+        self._server_port: Optional[int] = None
+        self._server_listening = threading.Event()
+        self._entry_pending = False  # launch with stopOnEntry: the first stop is the entry
+        self._program_label: Optional[str] = None
+        self._disconnected = False   # debugpy was told to disconnect already
         self._watchdog = Watchdog(REQUEST_TIMEOUT)
 
     @property
     def running(self) -> bool:
         return self.proxy is not None and not self.proxy.closed
 
+    @property
+    def pid(self) -> Optional[int]:
+        """The debugpy adapter's process id (a launched program descends from it)."""
+        proc = self.proxy.proc if self.proxy is not None else None
+        return proc.pid if proc is not None else None
+
+    def expect_program(self, label: Optional[str], entry_pending: bool) -> None:
+        """Launch: the name the program's ``process`` event shows, and whether its first
+        stop is the entry (stopOnEntry)."""
+        self._program_label, self._entry_pending = label, entry_pending
+
+    def server_port(self, timeout: float) -> Optional[int]:
+        """Attach: the port debugpy listens on for the program's debug server, once it says
+        (``debugpyWaitingForServer``); None if it does not within ``timeout`` seconds."""
+        self._server_listening.wait(timeout)
+        return self._server_port
+
+    def disconnect(self, terminate: Optional[bool], arguments: Optional[Dict[str, Any]] = None) -> Message:
+        """Tell debugpy to let the program go (``terminate``: end it too; None: as
+        ``arguments`` say, else debugpy's default), once per session; returns debugpy's
+        answer. A debugpy that is gone, or already told, counts as done."""
+        with self.session.lock:
+            told, self._disconnected = self._disconnected, True
+        if told or not self.running:
+            return {"success": True}
+        try:
+            args = dict(arguments or {})
+            if terminate is not None:
+                args["terminateDebuggee"] = terminate
+            resp = self.call("disconnect", args, timeout=5)
+        except DebugpyGone:
+            return {"success": True}
+        # debugpy exiting before it answers still means: disconnected
+        return resp if self.running else {"success": True}
+
+    def resume(self, thread_ids: List[int]) -> bool:
+        """Continue these threads (paused builds being cancelled); False if debugpy is gone."""
+        try:
+            for tid in thread_ids:
+                self.call("continue", {"threadId": tid}, timeout=3)
+        except DebugpyGone:
+            return False
+        return True
+
     def start(self) -> None:
         """Spawn the debugpy adapter; raises DebugpyGone."""
-        self.proxy = DebugpyProxy.spawn(self.token, sys.executable, on_event=self._on_event,
-                                        on_reverse_request=self._on_reverse_request,
-                                        on_close=self._on_close, log=self.session.trace)
+        post = self.session.post  # debugpy's reader thread never waits for the session's lock
+        self.proxy = DebugpyProxy.spawn(self.token, sys.executable, on_event=lambda m: post(self._on_event, m),
+                                        on_reverse_request=lambda m: post(self._on_reverse_request, m),
+                                        on_close=lambda p: post(self._on_close, p), log=self.session.trace)
 
     def call(self, command: str, arguments: Optional[Dict[str, Any]] = None, timeout: float = 10.0) -> Message:
         """Blocking request; raises DebugpyGone (also when there is no debugpy)."""
@@ -87,7 +131,8 @@ class DebugpyPeer:
 
         try:
             dseq = self.proxy.request(command or req["command"],
-                                      req.get("arguments") if arguments is None else arguments, on_response)
+                                      req.get("arguments") if arguments is None else arguments,
+                                      lambda resp: self.session.post(on_response, resp))
         except DebugpyGone as e:
             client.error(req, f"{req['command']}: {e}")
             if finished is not None:
@@ -101,7 +146,7 @@ class DebugpyPeer:
                 if finished is not None:
                     finished()
 
-        self._watchdog.add(dseq, on_timeout)
+        self._watchdog.add(dseq, lambda: self.session.post(on_timeout))
 
     # -- debugpy's messages ----------------------------------------------------
     def _on_event(self, msg: Message) -> None:
@@ -116,8 +161,8 @@ class DebugpyPeer:
         self.session.client.event("stopped", self._map_stopped(dict(body or {})))
 
     def _map_stopped(self, body: Dict[str, Any]) -> Dict[str, Any]:
-        if self.entry_pending:  # only the first stop can be the entry
-            self.entry_pending = False
+        if self._entry_pending:  # only the first stop can be the entry
+            self._entry_pending = False
             if body.get("reason") == "step":
                 return dict(body, reason="entry")
         s = self.session
@@ -136,12 +181,11 @@ class DebugpyPeer:
     def terminated_event(self, body: Optional[Dict[str, Any]]) -> None:
         self.session.progress.end("Program ended")
         self.session.exited.set()
-        self._terminated_sent = True
-        self.session.client.event("terminated", body)
+        self.session.client.terminated()
 
     def process_event(self, body: Optional[Dict[str, Any]]) -> None:
-        if body and self.program_label:
-            body = dict(body, name=self.program_label)
+        if body and self._program_label:
+            body = dict(body, name=self._program_label)
         self.session.client.event("process", body)
 
     def output_event(self, body: Optional[Dict[str, Any]]) -> None:
@@ -149,9 +193,9 @@ class DebugpyPeer:
             self.session.client.event("output", body)
 
     def debugpyWaitingForServer_event(self, body: Optional[Dict[str, Any]]) -> None:
-        if self.session.mode == "attach":
-            self.server_port = int((body or {}).get("port") or 0) or None
-            self.server_listening.set()
+        if self.session.program.mode == "attach":
+            self._server_port = int((body or {}).get("port") or 0) or None
+            self._server_listening.set()
         self.session.client.event("debugpyWaitingForServer", body)
 
     def _on_reverse_request(self, msg: Message) -> None:
@@ -170,21 +214,16 @@ class DebugpyPeer:
             return  # the local adapter we replaced when attaching
         s = self.session
         s.exited.set()
-        if s.mode is not None and not self._terminated_sent and not s.shut:
+        if s.program.mode is not None and not s.shut and not s.client.was_terminated:
             # debugpy died without saying so: tell the client the session is over
-            self._terminated_sent = True
             s.client.event("output", {"category": "stderr",
                                       "output": "pylightnix adapter: debugpy exited unexpectedly\n"})
-            s.client.event("terminated")
+            s.client.terminated()
 
     def close(self) -> None:
         """End of the session: a launched program ends with it, an attached one goes on."""
         self._watchdog.stop()
         if self.proxy is None:
             return
-        if not self.proxy.closed and not self.disconnected:
-            try:
-                self.proxy.call("disconnect", {"terminateDebuggee": self.session.mode == "launch"}, timeout=3)
-            except DebugpyGone:
-                pass
+        self.disconnect(terminate=self.session.program.mode == "launch")
         self.proxy.close()

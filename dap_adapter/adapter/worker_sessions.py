@@ -37,8 +37,11 @@ class WorkerSessions:
         self.session = session
         self._lock = threading.Lock()
         self._paused: Dict[str, Dict[str, Any]] = {}
-        #: the launch or attach arguments the child sessions inherit (justMyCode, rules...)
-        self.inherited: Dict[str, Any] = {}
+        self._inherited: Dict[str, Any] = {}
+
+    def inherit(self, arguments: Dict[str, Any]) -> None:
+        """The launch or attach arguments the child sessions inherit (justMyCode, rules...)."""
+        self._inherited = dict(arguments)
 
     def active(self) -> List[Dict[str, Any]]:
         with self._lock:
@@ -46,7 +49,7 @@ class WorkerSessions:
 
     def configuration(self, pause: Dict[str, Any]) -> Dict[str, Any]:
         """The child session's attach configuration."""
-        cfg: Dict[str, Any] = {k: v for k, v in self.inherited.items()
+        cfg: Dict[str, Any] = {k: v for k, v in self._inherited.items()
                                if k in ("justMyCode", "rules", "redirectOutput", "showReturnValue")}
         cfg.update({"type": "pylightnix", "request": "attach", "name": session_name(pause),
                     "connect": {"host": "127.0.0.1", "port": int(pause["hubPort"])},

@@ -419,7 +419,7 @@ def connect(host: str, port: int, secret: str, timeout: float = 10.0,
     delay = 0.02
     while True:
         try:
-            return _connect_once(host, port, line, min(max(deadline - time.monotonic(), 0.1), AUTH_TIMEOUT + 1))
+            return _connect_once(host, port, line, deadline)
         except _Retry as e:
             if time.monotonic() + delay >= deadline:
                 raise ChannelError(f"side channel at {host}:{port}: {e}, for {timeout:g} s") from None
@@ -427,20 +427,31 @@ def connect(host: str, port: int, secret: str, timeout: float = 10.0,
         delay = min(delay * 2, 0.5)
 
 
-def _connect_once(host: str, port: int, line: bytes, timeout: float) -> socket.socket:
+def _connect_once(host: str, port: int, line: bytes, deadline: float) -> socket.socket:
     try:
-        sock = socket.create_connection((host, port), timeout=timeout)
+        sock = socket.create_connection((host, port), timeout=min(max(deadline - time.monotonic(), 0.1),
+                                                                   AUTH_TIMEOUT + 1))
     except socket.timeout:
         raise _Retry("no connection (the listener is busy)") from None
+    # Once the hello is sent, the listener may act on it (an attach marks its paused build
+    # taken, a stream fills its slot): it is never sent twice. A slow answer is waited for
+    # until the deadline; only the listener dropping the hello unread (its "retry" line, a
+    # reset, a close) makes a new attempt.
     try:
         sock.sendall(line)
-        reply = read_line(sock, deadline=time.monotonic() + timeout)
-    except (socket.timeout, ConnectionResetError, BrokenPipeError):
+        reply = read_line(sock, deadline=max(deadline, time.monotonic() + 0.1))
+    except (ConnectionResetError, BrokenPipeError):
         sock.close()
         raise _Retry("dropped before it answered (the listener is busy)") from None
+    except socket.timeout:
+        sock.close()
+        raise ChannelError(f"side channel at {host}:{port}: no answer to the hello in time") from None
     except BaseException:
         sock.close()
         raise
+    if reply and not reply.endswith(b"\n"):
+        sock.close()
+        raise ChannelError(f"side channel at {host}:{port}: no whole answer to the hello in time")
     try:
         answer = json.loads(reply)
     except ValueError:

@@ -102,3 +102,52 @@ def test_attach_file_is_private_and_found_by_port(tmp_path, monkeypatch):
         attach_info.resolve({}, 5680)
     attach_info.remove(5678, os.getpid())
     assert not os.path.exists(path)
+
+
+def test_a_slow_listener_gets_each_hello_once():
+    """``connect`` sent its hello again when the listener's answer took longer than
+    AUTH_TIMEOUT + 1 s (a driver busy under load): the pause hub then served the same
+    attach twice and refused the second one as "already attached elsewhere", so a child
+    session's ``attach`` answered ``success: false`` (seen once on 3.13 under load, in
+    test_two_workers_paused_at_once). Once its hello is sent, the listener may have acted
+    on it: ``connect`` waits for the answer and never sends the hello twice."""
+    import threading
+    import time
+
+    from pylightnix.wire.channel import AUTH_TIMEOUT
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    hellos, conns = [], []
+
+    def answer_late(conn):
+        hellos.append(conn.makefile("rb").readline())
+        time.sleep(AUTH_TIMEOUT + 2)  # a listener thread starved for the CPU
+        try:
+            conn.sendall(b'{"ok": true}\n')
+        except OSError:
+            pass
+
+    def serve():
+        srv.settimeout(15)
+        try:
+            while True:
+                conn, _ = srv.accept()
+                conns.append(conn)
+                threading.Thread(target=answer_late, args=(conn,), daemon=True).start()
+        except OSError:
+            pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        t0 = time.monotonic()
+        sock = connect("127.0.0.1", srv.getsockname()[1], "secret", timeout=10,
+                       hello={"role": "attach", "pause": "p1"})
+        took = time.monotonic() - t0
+        sock.close()
+        assert len(hellos) == 1, hellos
+        assert AUTH_TIMEOUT + 2 <= took < AUTH_TIMEOUT + 4
+    finally:
+        srv.close()
+        for c in conns:
+            c.close()

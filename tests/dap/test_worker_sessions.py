@@ -201,6 +201,23 @@ def test_two_workers_paused_at_once(parent_factory) -> None:
     assert sorted(p.runs()) == ["alpha", "beta", "top"]
 
 
+def test_child_session_says_terminated_once(parent_factory) -> None:
+    """The child session ends when its build goes on: the side channel closes (the adapter
+    detaches the worker's pydevd) and debugpy says ``terminated`` too; the client hears it
+    once (it was twice)."""
+    p = parent_factory("processes:2", ["beta"])
+    child = p.child(p.wait_starts(1)[0])
+    s = stopped_frame(child)
+    child.request("continue", {"threadId": s["stopped"]["threadId"]})
+    child.event("terminated", timeout=30)
+    assert p.exit_code() == 0
+    time.sleep(1.0)  # a second one would come now
+    child.request("disconnect", {}, timeout=20, ok=False)
+    child.proc.wait(timeout=20)
+    time.sleep(0.2)
+    assert len(child.events("terminated")) == 1, child.events("terminated")
+
+
 #: Python 3.12+ (pydevd on sys.monitoring): after Stop on a child session cancels its build,
 #: the program does not exit (a Processes worker blocks in the pool's call-queue lock at
 #: shutdown); docs/vscode.md "Known issue". Continue, and cancelling from the terminal, work.
