@@ -17,8 +17,10 @@ The store on the workers is found out once per run with a probe file:
   commits them under its own lock for the derivation.
 
 A derivation with a build breakpoint, and every build while break-on-failure
-is on, pauses on its worker when the worker runs on this machine
-(:mod:`pylightnix.scale.hub`); on other clusters it is built in the driver.
+is on, pauses on its worker (:mod:`pylightnix.scale.hub`): Dask workers, on any
+host, reach the driver's hub through Dask (:mod:`pylightnix.scale.tunnel`), pool
+processes over loopback; where a pause cannot be served there, it is built in the
+driver, which says so.
 
 What a worker runs is :mod:`pylightnix.scale.worker`.
 """
@@ -262,6 +264,8 @@ def _remote_pauses(executor: Executor) -> Tuple[bool, str]:
         return False, f"{hub.ENV_REMOTE} is off"
     if not events.remote_pauses_served():
         return False, "the frontend in charge of pauses serves them only in the driver"
+    if executor.tunnels_pauses:  # its workers reach the hub through the executor, wherever they run
+        return True, ""
     try:
         if executor.same_machine():
             return True, ""
@@ -375,7 +379,8 @@ class ParallelRun:
         self.hub.watch(drv.dref, self.remote_event)
         self.watched.append(drv.dref)
         assert self.run_ is not None
-        return {"hub": self.hub.address, "breakpoints": breakpoints.build_breakpoints(),
+        return {"hub": self.hub.address, "tunnel": self.executor.tunnel(self.hub.address),
+                "breakpoints": breakpoints.build_breakpoints(),
                 "on_failure": break_on_failure(), "globals": self.run_.main_globals(),
                 "service": events.remote_service(), "reattach": hub.reattach_timeout()}
 

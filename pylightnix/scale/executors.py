@@ -86,6 +86,15 @@ class Executor:
         127.0.0.1 (where paused builds on workers connect to: :mod:`pylightnix.scale.hub`)."""
         return False
 
+    #: builds paused on workers reach the driver's pause hub through the executor's own
+    #: connections (:meth:`tunnel`), wherever the workers run
+    tunnels_pauses = False
+
+    def tunnel(self, hub: Tuple[str, int, str]) -> Optional[Dict[str, str]]:
+        """What a worker needs to reach the pause hub at ``hub`` through this executor's own
+        connections for this run (no secret in it), or None: it connects to ``hub`` itself."""
+        return None
+
     def submit(self, task: Task, payload: bytes, resources: Optional[Dict[str, float]], key: str,
                blobs: Blobs = (), on_start: Optional[Callable[[str], None]] = None  # type: ignore[assignment]
                ) -> cf.Future:
@@ -478,7 +487,12 @@ class Dask(Executor):
     A derivation's ``resources`` (``mkdrv(..., resources={"GPU": 1})``) become
     the task's worker resources. Run workers with one thread each
     (``--nthreads 1``): a build may change the process's working directory.
+
+    Builds paused on a worker, on any host, reach the driver through Dask's own
+    connections to the scheduler (:mod:`pylightnix.scale.tunnel`).
     """
+
+    tunnels_pauses = True
 
     def __init__(self, client: Any = None, address: Optional[str] = None, shared: Optional[bool] = None,
                  timeout: Optional[float] = None) -> None:
@@ -498,6 +512,7 @@ class Dask(Executor):
         self._run_name: Optional[str] = None  # names this run's builds on the workers and its event topic
         self._blobs: Dict[str, Any] = {}  # blob key -> distributed.Future of the scattered data
         self._on_start: Dict[str, Callable[[str], None]] = {}  # task key -> whom to tell where it started
+        self._relay: Any = None  # this run's tunnels to the pause hub (pylightnix.scale.tunnel.Relay)
 
     def __repr__(self) -> str:
         return f"Dask(address={self.address!r})" if self.address else "Dask()"
@@ -602,9 +617,20 @@ class Dask(Executor):
         if callback is not None:
             callback(where)
 
+    def tunnel(self, hub: Tuple[str, int, str]) -> Optional[Dict[str, str]]:
+        if self._relay is None or self._relay.hub != hub:
+            from pylightnix.scale.tunnel import Relay
+            if self._relay is not None:
+                self._relay.close()
+            self._relay = Relay(self.client, hub)
+        return self._relay.topics()
+
     def end_run(self) -> None:
         self._blobs.clear()
         self._on_start.clear()
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
         if self._run_name is not None:
             self.client.unsubscribe_topic(self._run_name)
             self._run_name = None

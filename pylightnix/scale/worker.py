@@ -73,8 +73,20 @@ def _warm_up(name: str) -> None:
         pass  # only an optimisation
 
 
+def dial(address: HubAddress, tunnel: Optional[Dict[str, str]], hello: Dict[str, Any],
+         timeout: float = 10.0) -> socket.socket:
+    """A connection to the driver's hub, past its hello: over TCP to ``address`` (a worker on
+    the driver's machine), or through Dask when the driver sent a ``tunnel``
+    (:mod:`pylightnix.scale.tunnel`)."""
+    host, port, secret = address
+    if tunnel is None:
+        return connect(host, int(port), secret, timeout=timeout, hello=hello)
+    from pylightnix.scale import tunnel as tunnel_mod
+    return tunnel_mod.dial(tunnel, secret, hello, timeout)
+
+
 def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional[str] = None,
-          reattach: float = REATTACH_TIMEOUT) -> None:
+          reattach: float = REATTACH_TIMEOUT, tunnel: Optional[Dict[str, str]] = None) -> None:
     """In the worker's build thread: announce ``pause`` to the driver's hub at ``address``
     and wait until an attacher is done with it (or the driver resumes or cancels it).
     If the driver cannot be reached it raises :class:`PauseNotServed` (the driver then builds it).
@@ -83,13 +95,15 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
     The build is cancelled when the driver goes away (killed, or its connection lost),
     with or without an attacher. An attacher whose connection drops without leaving
     (``exit``, Ctrl-D) does not let the build go on: it stays paused for a re-attach for
-    ``reattach`` seconds (the driver hears ``detached``), then it is cancelled."""
-    host, port, secret = address
+    ``reattach`` seconds (the driver hears ``detached``), then it is cancelled.
+    With ``tunnel``, every connection to the hub goes through Dask's own connections."""
+    host, port, _ = address
     try:
-        sock = connect(host, int(port), secret, timeout=ANNOUNCE_PATIENCE, hello={"role": "worker"})
+        sock = dial(address, tunnel, {"role": "worker"}, timeout=ANNOUNCE_PATIENCE)
     except (ChannelError, OSError) as e:  # never build on without the pause: the driver builds it itself
+        via = "through the Dask scheduler" if tunnel is not None else f"at {host}:{port}"
         raise PauseNotServed(f"{pause.name} could not pause on {where}: the worker cannot reach the driver's "
-                             f"pause hub at {host}:{port} ({e})", dref=pause.dref) from None
+                             f"pause hub {via} ({e})", dref=pause.dref) from None
     inbox: "queue.Queue[Tuple[str, ...]]" = queue.Queue()
     serving: List[socket.socket] = []
     me = threading.get_ident()
@@ -141,7 +155,7 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
                 continue
             if cmd[0] == "open":
                 try:
-                    stream = connect(host, int(port), secret, hello={"role": "stream", "token": cmd[2]})
+                    stream = dial(address, tunnel, {"role": "stream", "token": cmd[2]})
                     run = _service(cmd[1])
                 except (ChannelError, OSError, ImportError) as e:
                     print(f"pylightnix: {pause.name}: cannot serve {cmd[1]}: {e}", file=sys.stderr)
@@ -217,7 +231,8 @@ def _drive_remote(steps: Any, debug: Dict[str, Any], where: str, built: List[boo
             shipped.append(_main_globals(debug["globals"]))
         pause.user_globals = shipped[0]  # the driver's, for the console (each pause copies them)
         try:
-            serve(pause, debug["hub"], where, debug.get("service"), debug.get("reattach", REATTACH_TIMEOUT))
+            serve(pause, debug["hub"], where, debug.get("service"), debug.get("reattach", REATTACH_TIMEOUT),
+                  debug.get("tunnel"))
         except PauseNotServed:
             steps.close()  # the engine drops this build (temporary folder, lock) before the error travels
             raise
