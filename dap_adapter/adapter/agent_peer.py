@@ -27,6 +27,7 @@ class AgentPeer:
         self.secret = new_secret()
         self.channel: Optional[Channel] = None
         self.listener: Optional[Listener] = None
+        self._paused_build: Any = None  # a child session: (the hub's attach info, the pause's id)
         self.program_pid: Optional[int] = None  # from the agent's hello (authenticated)
         self._lock = threading.Lock()
 
@@ -56,8 +57,16 @@ class AgentPeer:
         says about the build. Raises ``pylightnix.AttachError``."""
         from pylightnix.scale.remote_pause import DEBUG, open_service
         sock, info = open_service(pause_id, DEBUG, hub)
+        self._paused_build = (hub, pause_id)
         self._use(sock)
         return info
+
+    def debugger_stream(self) -> Any:
+        """A child session: a second stream through the hub to its paused build, for the
+        worker's pydevd (which cannot be assumed to reach this host). Raises AttachError."""
+        from pylightnix.scale.remote_pause import DEBUGGER_STREAM, open_service
+        hub, pause_id = self._paused_build
+        return open_service(pause_id, DEBUGGER_STREAM, hub)[0]
 
     def _connected(self, sock: Any) -> None:
         with self._lock:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Dict, Optional
@@ -137,10 +138,15 @@ class Program:
         if port is None or s.agent.channel is None:
             s.client.fail(req, "attach: debugpy did not open its server port", late=True)
             return
+        params = {"host": "127.0.0.1", "port": port, "token": s.debugpy.token}
         try:
-            s.agent.call(protocol.CONNECT_DEBUGGER, {"host": "127.0.0.1", "port": port,
-                                                     "token": s.debugpy.token}, timeout=REQUEST_TIMEOUT)
-        except ChannelError as e:
+            if s.paused_build is not None:  # pydevd on a worker, maybe of another host: through the hub
+                from pylightnix.scale.hub import splice
+                stream = s.agent.debugger_stream()
+                splice(stream, socket.create_connection(("127.0.0.1", port), timeout=10))
+                params = {"via": protocol.VIA_HUB, "token": s.debugpy.token}
+            s.agent.call(protocol.CONNECT_DEBUGGER, params, timeout=REQUEST_TIMEOUT)
+        except (ChannelError, PylightnixError, OSError) as e:
             s.client.fail(req, f"attach: the program could not connect its debugger: {e}", late=True)
             return
         s.agent.configure()

@@ -59,6 +59,9 @@ CANCEL_REALIZATION = "cancel_realization"  #: the user cancelled the progress
 INTERRUPT = "interrupt"                    #: KeyboardInterrupt in running console cells
 EXIT = "exit"                              #: end the process (``terminate`` found it alive)
 CONNECT_DEBUGGER = "connect_debugger"      #: attach: ``{host, port, token}`` of our debugpy
+#: ``connect_debugger``'s ``via`` for a build paused on a worker: pydevd connects through a
+#: stream of the driver's pause hub (``DEBUGGER_STREAM``), not to ``host:port``
+VIA_HUB = "hub"
 
 #: requests each side serves (tests check that every one has its handler)
 AGENT_REQUESTS = (CONFIGURE, STEP_INTO, TRACE_ALL, CANCEL, CANCEL_REALIZATION, INTERRUPT, EXIT,

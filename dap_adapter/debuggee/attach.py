@@ -48,6 +48,25 @@ def connect_debugger(params: Dict[str, Any]) -> Dict[str, Any]:
     return {"ok": True, "pid": os.getpid()}
 
 
+def connect_debugger_over(sock: Any, token: str) -> Dict[str, Any]:
+    """Like :func:`connect_debugger`, for a build paused on a worker: pydevd talks to the
+    adapter's debugpy through ``sock``, a stream the driver's pause hub spliced to it
+    (the adapter may run on a host this worker cannot reach), instead of dialing a port."""
+    if not token:
+        raise ValueError("connect_debugger: need the adapter's token")
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    import debugpy.server.api  # noqa: F401  (puts pydevd on the path)
+    import pydevd
+    _wait_for_previous_debugger()
+    dial = pydevd.start_client  # what PyDB.connect calls for a client connection
+    pydevd.start_client = lambda host, port: sock
+    try:
+        debugpy.connect(("127.0.0.1", 1), access_token=token)  # the address is not dialed
+    finally:
+        pydevd.start_client = dial
+    return {"ok": True, "pid": os.getpid()}
+
+
 def serve_attach(host: str, port: int, wait: Optional[bool] = None) -> str:
     """Make this process attachable by ``dap_adapter`` (``pylightnix debug --listen``).
 

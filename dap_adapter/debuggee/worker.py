@@ -14,8 +14,10 @@ child session ends; the build goes on with what the pause says.
 from __future__ import annotations
 
 import socket
+from typing import Any, Dict
 
 from pylightnix.engine.events import BuildPause
+from pylightnix.scale.worker import debugger_stream
 
 from dap_adapter.common import protocol
 from dap_adapter.debuggee import agent as agent_mod, attach, console, tracing
@@ -39,7 +41,12 @@ def serve(pause: BuildPause, sock: socket.socket) -> None:
     pause frame returns (Continue, Stop) or the adapter goes away."""
     agent = agent_mod.DapAgent(in_worker=True)
     agent._warmed = True  # warm_up ran while the pause waited
-    agent.methods[protocol.CONNECT_DEBUGGER] = attach.connect_debugger
+
+    def connect_debugger(params: Dict[str, Any]) -> Dict[str, Any]:
+        if params.get("via") == protocol.VIA_HUB:  # through the hub: the adapter may be on another host
+            return attach.connect_debugger_over(debugger_stream(pause), str(params.get("token", "")))
+        return attach.connect_debugger(params)
+    agent.methods[protocol.CONNECT_DEBUGGER] = connect_debugger
     agent.attach_channel(sock)
     ch = agent.channel
     if ch is None or ch.closed:

@@ -25,7 +25,7 @@ from pylightnix.core import settings
 from pylightnix.core.errors import AttachError
 from pylightnix.engine import events
 from pylightnix.engine.events import FAILURE
-from pylightnix.scale.remote_pause import SERVICES, HubAddress, open_service, worker_label
+from pylightnix.scale.remote_pause import DEBUG, DEBUGGER_STREAM, SERVICES, HubAddress, open_service, worker_label
 from pylightnix.wire import attach_info
 from pylightnix.wire.channel import Channel, ChannelError, Listener, daemon, new_secret
 
@@ -57,6 +57,7 @@ class RemotePause:
         self.exception: Optional[Dict[str, Any]] = info.get("exception") if isinstance(info.get("exception"), dict) else None
         self.state = "paused"
         self.attached = False
+        self.attached_service = ""  # the service of the attacher in charge of it now
         #: after its attacher's connection dropped: seconds it waits for a re-attach
         self.reattach_timeout: Optional[float] = None
         self._channel = channel
@@ -228,17 +229,24 @@ class PauseHub:
         self._emit("resumed", remote)
 
     def _attach(self, sock: socket.socket, key: str, service: str) -> None:
-        """An attacher names a paused build by id (:func:`choose` resolves names first)."""
+        """An attacher names a paused build by id (:func:`choose` resolves names first).
+        ``DEBUGGER_STREAM`` is for a build whose ``debug`` service is attached: the stream
+        its pydevd connects through (it does not take the build)."""
+        second = service == DEBUGGER_STREAM
         try:
-            if service not in SERVICES:
+            if service not in SERVICES and not second:
                 raise AttachError(f"unknown service {service!r}; expected one of {', '.join(SERVICES)}")
             with self._lock:
                 remote = self._pauses.get(key)
                 if remote is None:
                     raise AttachError(f"no build paused as {key!r} in process {os.getpid()}")
-                if remote.attached:
+                if second:
+                    if not (remote.attached and remote.attached_service == DEBUG):
+                        raise AttachError(f"{remote.name} ({remote.id}): no debug session is attached to it")
+                elif remote.attached:
                     raise AttachError(f"{remote.name} ({remote.id}) is already attached elsewhere")
-                remote.attached = True
+                else:
+                    remote.attached, remote.attached_service = True, service
         except AttachError as e:
             _send_line(sock, {"error": str(e)})
             sock.close()
@@ -257,12 +265,13 @@ class PauseHub:
         with self._lock:
             self._streams.pop(token, None)
         if not ok or slot[1] is None:
-            remote.attached = False
+            if not second:
+                remote.attached = False
             _send_line(sock, {"error": f"{remote.name} ({remote.id}): cannot reach the paused build: {why}"})
             sock.close()
             return
         _send_line(sock, {"attached": remote.id, **remote.info()})
-        splice(sock, slot[1], on_end=lambda: setattr(remote, "attached", False))
+        splice(sock, slot[1], on_end=None if second else lambda: setattr(remote, "attached", False))
 
     def _stream(self, sock: socket.socket, token: str) -> None:
         with self._lock:

@@ -44,6 +44,10 @@ from pylightnix.wire.channel import ChannelError, connect, read_line
 #: the services an attacher can ask a paused build for
 CONSOLE, DEBUG = "console", "debug"
 SERVICES = (CONSOLE, DEBUG)
+#: not a service: a second stream of an attacher of ``debug``, for the worker's pydevd, which
+#: connects through it to the attacher's debugpy (no connection from the worker to the
+#: attacher's host is needed: the hub splices it like a service's)
+DEBUGGER_STREAM = "pydevd"
 #: what a service returns when its attacher's connection dropped without leaving
 DROPPED = "dropped"
 #: entry point group where the debug adapter provides the ``worker`` debug service

@@ -343,12 +343,20 @@ def _watch(client: Any, topic: str) -> None:
             return
 
 
-def dial(tunnel: Dict[str, str], secret: str, hello: Dict[str, Any], timeout: float = 10.0) -> socket.socket:
-    """In a task on a Dask worker: a socket connected, through the driver's relay, to the hub,
-    past its hello (as :func:`pylightnix.wire.channel.connect` returns one). ChannelError
-    when the relay refuses or does not answer within ``timeout`` seconds."""
+def dialer(tunnel: Dict[str, str], secret: str) -> Callable[[Dict[str, Any], float], socket.socket]:
+    """In a task on a Dask worker: ``dial(hello, timeout)``, usable from any thread of the
+    worker afterwards, that opens tunnels of the run ``tunnel`` (:func:`dial`)."""
     from distributed import get_client, get_worker
     worker, client = get_worker(), get_client()
+    return lambda hello, timeout=10.0: dial(worker, client, tunnel, secret, hello, timeout)
+
+
+def dial(worker: Any, client: Any, tunnel: Dict[str, str], secret: str, hello: Dict[str, Any],
+         timeout: float = 10.0) -> socket.socket:
+    """A socket connected, through the driver's relay, to the hub, past its hello (as
+    :func:`pylightnix.wire.channel.connect` returns one), for the Dask ``worker`` (its
+    ``client``). ChannelError when the relay refuses or does not answer within ``timeout``
+    seconds."""
     up, down = tunnel["up"], tunnel["down"]
     tid = secrets.token_hex(16)
     mine, theirs = socket.socketpair()

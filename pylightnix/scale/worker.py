@@ -28,8 +28,8 @@ from pylightnix.engine.events import COMMITTED, FAILURE, BuildPause
 from pylightnix.engine.manager import Derivation
 from pylightnix.engine.steps import TmpArea, build_one, drive, ignore
 from pylightnix.scale.executors import require_cloudpickle
-from pylightnix.scale.remote_pause import (CONSOLE, DROPPED, ENTRY_GROUP, REATTACH_TIMEOUT, SERVICES, HubAddress,
-                                          hang_up, resume_state)
+from pylightnix.scale.remote_pause import (CONSOLE, DEBUGGER_STREAM, DROPPED, ENTRY_GROUP, REATTACH_TIMEOUT,
+                                          SERVICES, HubAddress, hang_up, resume_state)
 from pylightnix.scale.transfer import pack, unpack
 from pylightnix.types import DRef, RRef
 from pylightnix.wire.channel import Channel, ChannelError, connect, daemon
@@ -37,6 +37,9 @@ from pylightnix.wire.channel import Channel, ChannelError, connect, daemon
 #: seconds a worker keeps trying to announce its pause to a busy hub (a flood of other
 #: connections) before it gives up and takes the pause's default
 ANNOUNCE_PATIENCE = 300.0
+
+#: per pause being served here (``id(pause)``): the streams the hub opened for its debugger
+_debugger_streams: Dict[int, "queue.Queue[socket.socket]"] = {}
 
 # ---------------------------------------------------------------- a pause served from here
 
@@ -73,16 +76,27 @@ def _warm_up(name: str) -> None:
         pass  # only an optimisation
 
 
-def dial(address: HubAddress, tunnel: Optional[Dict[str, str]], hello: Dict[str, Any],
-         timeout: float = 10.0) -> socket.socket:
-    """A connection to the driver's hub, past its hello: over TCP to ``address`` (a worker on
-    the driver's machine), or through Dask when the driver sent a ``tunnel``
-    (:mod:`pylightnix.scale.tunnel`)."""
+def dialer(address: HubAddress, tunnel: Optional[Dict[str, str]]) -> Callable[..., socket.socket]:
+    """In the build's thread: ``dial(hello, timeout=10)``, a connection to the driver's hub
+    past its hello, from any thread: over TCP to ``address`` (a worker on the driver's
+    machine), or through Dask when the driver sent a ``tunnel`` (:mod:`pylightnix.scale.tunnel`)."""
     host, port, secret = address
     if tunnel is None:
-        return connect(host, int(port), secret, timeout=timeout, hello=hello)
+        return lambda hello, timeout=10.0: connect(host, int(port), secret, timeout=timeout, hello=hello)
     from pylightnix.scale import tunnel as tunnel_mod
-    return tunnel_mod.dial(tunnel, secret, hello, timeout)
+    return tunnel_mod.dialer(tunnel, secret)
+
+
+def debugger_stream(pause: BuildPause, timeout: float = 10.0) -> socket.socket:
+    """For the debug service of ``pause``: the stream its attacher opened through the hub for
+    pydevd (``DEBUGGER_STREAM``), which reaches the attacher's debugpy wherever it runs."""
+    q = _debugger_streams.get(id(pause))
+    if q is None:
+        raise ChannelError(f"{pause.name} is not paused on this worker")
+    try:
+        return q.get(timeout=timeout)
+    except queue.Empty:
+        raise ChannelError(f"{pause.name}: the debugger's stream did not come within {timeout:g} s") from None
 
 
 def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional[str] = None,
@@ -99,8 +113,9 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
     With ``tunnel``, every connection to the hub goes through Dask's own connections."""
     host, port, _ = address
     try:
-        sock = dial(address, tunnel, {"role": "worker"}, timeout=ANNOUNCE_PATIENCE)
-    except (ChannelError, OSError) as e:  # never build on without the pause: the driver builds it itself
+        dial = dialer(address, tunnel)
+        sock = dial({"role": "worker"}, timeout=ANNOUNCE_PATIENCE)
+    except (ChannelError, OSError, ValueError) as e:  # never build on without the pause: the driver builds it itself
         via = "through the Dask scheduler" if tunnel is not None else f"at {host}:{port}"
         raise PauseNotServed(f"{pause.name} could not pause on {where}: the worker cannot reach the driver's "
                              f"pause hub {via} ({e})", dref=pause.dref) from None
@@ -109,8 +124,12 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
     me = threading.get_ident()
     told: List[str] = []  # the driver said resume or cancel; "done": this pause is over
 
+    streams: "queue.Queue[socket.socket]" = queue.Queue()
+
     def on_request(method: str, params: Dict[str, Any]) -> Any:
-        if method == "open":
+        if method == "open" and params.get("service") == DEBUGGER_STREAM:  # the build thread is in the debug service
+            streams.put(dial({"role": "stream", "token": str(params.get("token", ""))}))
+        elif method == "open":
             inbox.put(("open", str(params.get("service", "")), str(params.get("token", ""))))
         elif method in ("resume", "cancel"):
             told.append(method)
@@ -136,6 +155,7 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
 
     ch = Channel(sock, on_request=on_request, on_close=on_close, name="pylightnix-worker-pause")
     ch.start()
+    _debugger_streams[id(pause)] = streams
     try:
         try:
             ch.call("paused", pause_info(pause, where), timeout=10)
@@ -155,7 +175,7 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
                 continue
             if cmd[0] == "open":
                 try:
-                    stream = dial(address, tunnel, {"role": "stream", "token": cmd[2]})
+                    stream = dial({"role": "stream", "token": cmd[2]})
                     run = _service(cmd[1])
                 except (ChannelError, OSError, ImportError) as e:
                     print(f"pylightnix: {pause.name}: cannot serve {cmd[1]}: {e}", file=sys.stderr)
@@ -176,6 +196,9 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
                 break
             break  # resume, cancel, or the driver is gone (cancelled above)
     finally:
+        _debugger_streams.pop(id(pause), None)
+        while not streams.empty():
+            hang_up(streams.get())
         told.append("done")
         if not ch.closed:
             ch.notify("resumed", {"state": resume_state(pause)})
