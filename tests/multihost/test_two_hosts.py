@@ -3,9 +3,9 @@ worker on a second host (its own network and mount namespaces, so its own loopba
 its own store) and a CPU worker here. The driver is a real subprocess
 (``mh_pipeline.py``, executor from ``PYLIGHTNIX_EXECUTOR``).
 
-Tests of what issue 16 asks and is not built yet (a pause served on the other host,
-through Dask) are ``xfail(strict=True)``: they flip to failures (XPASS) when it lands,
-and then lose their mark.
+Builds paused on the other host are served there, through Dask's own connections
+(:mod:`pylightnix.scale.tunnel`). What issue 16 asks and is not built yet is
+``xfail(strict=True)``: it flips to a failure (XPASS) when it lands, and then loses its mark.
 """
 from __future__ import annotations
 
@@ -253,39 +253,34 @@ def test_no_non_dask_listener_reachable_from_the_worker_host(two_hosts: TwoHosts
 # ------------------------------------------------------------------ build breakpoints on the other host
 
 def test_breakpoint_on_a_stage_of_the_other_host_is_not_skipped(two_hosts: TwoHosts, drivers) -> None:
-    """``PYLIGHTNIX_BREAK=train`` without a terminal: the breakpoint is reached, wherever the
-    build runs (today: pulled back into the driver, which announces the pause and continues;
-    with issue 16: paused on its worker until attached), and train is trained exactly once."""
+    """``PYLIGHTNIX_BREAK=train`` without a terminal: the breakpoint is reached on train's worker
+    on the other host, where the build stays paused until attached (no pull-back into the
+    driver); Ctrl-D there runs the realizer on that worker, exactly once."""
     s = salt()
     store = two_hosts.driver_store(f"break-{s}")
     d = drivers([PIPELINE, s], two_hosts.driver_env(store, PYLIGHTNIX_BREAK="train"))
-    line = d.wait_for(re.compile(f"{DRIVER_PAUSE.pattern}|{ATTACH_LINE.pattern}")).group(0)
-    on_worker, in_driver = ATTACH_LINE.search(line), DRIVER_PAUSE.search(line)
-    if on_worker:
-        assert on_worker.group(1) == "train", line
-        attach(two_hosts, store, "", on_worker.group(3))  # Ctrl-D at once: the realizer runs on the worker
-    else:
-        assert in_driver and in_driver.group(1) == "train", line
+    pause_id = _paused_on_the_worker(two_hosts, d)
+    time.sleep(1.0)
+    assert f"MH-FIT {s} train " not in two_hosts.worker_log()  # it waits for someone to attach
+    attach(two_hosts, store, "", pause_id)  # Ctrl-D at once: the realizer runs on the worker
     text = d.finish()
     assert d.proc.returncode == 0, text
-    fits = [line for line in (text + "\n" + two_hosts.worker_log()).splitlines()
-            if line.startswith(f"MH-FIT {s} train ")]
-    assert len(fits) == 1, fits
+    assert not DRIVER_PAUSE.search(text), text
+    fits = re.findall(rf"^MH-FIT {s} train (\d+) ", text + "\n" + two_hosts.worker_log(), re.M)
+    assert fits == [str(two_hosts.worker_pid)], fits
     assert len(d.result()["train"]["rrefs"]) == 1
 
 
 def test_fallback_to_the_driver_is_announced(two_hosts: TwoHosts, drivers) -> None:
-    """A pause that is not served on the GPU stage's worker is built in the driver only with a
-    word that says so and why (issue 16: "a breakpoint is never skipped silently"). Passes
-    as well once the pause is served on the worker itself."""
+    """A pause that is not served on the GPU stage's worker (here: pauses on workers switched
+    off, ``PYLIGHTNIX_REMOTE_PAUSES=0``) is built in the driver only with a word that says so
+    and why (issue 16: "a breakpoint is never skipped silently")."""
     s = salt()
     store = two_hosts.driver_store(f"announce-{s}")
-    d = drivers([PIPELINE, s], two_hosts.driver_env(store, PYLIGHTNIX_BREAK="train", PYLIGHTNIX_NO_TTY="continue"))
+    d = drivers([PIPELINE, s], two_hosts.driver_env(store, PYLIGHTNIX_BREAK="train", PYLIGHTNIX_NO_TTY="continue",
+                                                    PYLIGHTNIX_REMOTE_PAUSES="0"))
     text = d.finish()
-    m = ATTACH_LINE.search(text)
-    if m:  # served on the worker: the no-tty setting continues it there
-        assert m.group(1) == "train"
-        return
+    assert not ATTACH_LINE.search(text), text
     said = [line for line in text.splitlines()  # the frontends' lines, not the program's own output
             if line.startswith(("pylightnix", "[pylightnix]")) and "train" in line and re.search(r"\bdriver\b", line) and re.search(r"\bworker\b|\bhost\b", line)]
     assert said, f"no line says that train's pause is served in the driver and why:\n{text}"
@@ -307,22 +302,21 @@ def test_break_on_failure_keeps_builds_that_do_not_fail_on_their_worker(two_host
     assert "builds again in the driver" not in run.stderr
 
 
-def test_break_on_failure_builds_a_failed_stage_again_in_the_driver_and_says_so(two_hosts: TwoHosts) -> None:
-    """train fails on its worker with ``PYLIGHTNIX_BREAK_ON_FAILURE`` on: its failure cannot pause
-    there yet, so the driver says so, naming the stage and why, and builds it again itself,
-    where the failure pauses (no terminal: it then fails as it would); finetune stays on its
-    worker."""
+def test_break_on_failure_pauses_a_failed_stage_on_its_worker_on_the_other_host(two_hosts: TwoHosts) -> None:
+    """train fails on its worker with ``PYLIGHTNIX_BREAK_ON_FAILURE`` on: its failure pauses
+    there, on the other host (no terminal: the driver says so, and continues it, so the
+    failure is raised as it would be), and it is never built again in the driver."""
     s = salt()
     run = run_pipeline(two_hosts, two_hosts.driver_store(f"bof-fail-{s}"), s, PYLIGHTNIX_BREAK_ON_FAILURE="1",
                        PYLIGHTNIX_NO_TTY="continue", MH_FAIL="train")
     text = run.stdout + run.stderr
-    said = [line for line in run.stderr.splitlines()
-            if line.startswith("[pylightnix] train failed on its worker and builds again in the driver")]
-    assert len(said) == 1 and "other hosts" in said[0], text
+    m = ATTACH_LINE.search(run.stderr)
+    assert m and m.group(1) == "train" and "failed and is paused" in m.group(0), text
+    assert m.group(2).startswith(two_hosts.worker_address), m.group(0)
+    assert "builds again in the driver" not in text
     assert re.search(r"^ERROR ValueError: train diverged", run.stdout, re.M), text
-    driver_pid = re.search(r"^DRIVER (\d+)", run.stdout, re.M).group(1)
     fits = re.findall(rf"^MH-FIT {s} train (\d+) ", text + "\n" + two_hosts.worker_log(), re.M)
-    assert sorted(fits) == sorted([str(two_hosts.worker_pid), driver_pid]), fits  # on its worker, then here
+    assert fits == [str(two_hosts.worker_pid)], fits  # on its worker only
 
 
 def _paused_on_the_worker(two_hosts: TwoHosts, d: Driver) -> str:
