@@ -18,10 +18,19 @@ Measures, with a real Dask LocalCluster (2 worker processes) and Processes(2):
    nothing. Ratio adapter / plain.
 
 Targets: 1 ≤ 1 s median, 2 ≤ 50 ms median, 3 ≤ 1.05x.
+
+    .venv/bin/python bench/bench_workers.py --two-hosts    (as root)
+
+measures the same across two hosts (issue 16): the Dask cluster of the two-host test
+harness (``tests/multihost``: a scheduler here, a ``GPU=1`` worker in its own network and
+mount namespaces, which cannot reach the driver's loopback), every paused and every
+CPU-bound stage needing ``GPU`` so that it runs on the other host, where its pause is
+served through Dask (:mod:`pylightnix.scale.tunnel`). Processes(2) is left out there.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import statistics
@@ -30,7 +39,8 @@ import sys
 import tempfile
 import textwrap
 import time
-from typing import Dict, List, Tuple
+from pathlib import Path
+from typing import Dict, Iterator, List, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -47,6 +57,7 @@ PROGRAM = textwrap.dedent('''
 
     DRIVER = os.getpid()
     STAMPS = os.environ["BENCH_STAMPS"]
+    GPU = {"GPU": 1} if os.environ.get("BENCH_GPU") else None  # --two-hosts: on the other host
 
     def stamping(inner):
         def matcher(dref, ctx):
@@ -64,7 +75,7 @@ PROGRAM = textwrap.dedent('''
                 with open(join(build_outpath(b), "out"), "w") as f:
                     f.write("x")
             prev = mkdrv(m, mkconfig({"name": f"p_{i}", "dep": prev, "salt": os.environ["BENCH_SALT"]}),
-                         stamping(match_only()), build_wrapper(make))
+                         stamping(match_only()), build_wrapper(make), resources=GPU)
         return prev
 
     def work(m, n, loops):
@@ -75,7 +86,7 @@ PROGRAM = textwrap.dedent('''
             with open(join(build_outpath(b), "out"), "w") as f:
                 f.write(str(x))
         ws = [mkdrv(m, mkconfig({"name": f"w_{i}", "loops": loops, "salt": os.environ["BENCH_SALT"]}),
-                    match_only(), build_wrapper(burn)) for i in range(n)]
+                    match_only(), build_wrapper(burn), resources=GPU) for i in range(n)]
         def top(b):
             open(join(build_outpath(b), "out"), "w").close()
         return mkdrv(m, mkconfig({"name": "top", "deps": ws, "salt": os.environ["BENCH_SALT"]}), match_only(),
@@ -101,8 +112,13 @@ INIT = {"adapterID": "pylightnix", "clientID": "bench", "linesStartAt1": True, "
         "pathFormat": "path", "supportsStartDebuggingRequest": True}
 
 
+#: --two-hosts: where the driver's stores go (hidden from the other host), and its extra environment
+STORES: List[str] = []
+EXTRA: Dict[str, str] = {}
+
+
 def _env(tmp: str, run: str) -> Dict[str, str]:
-    env = adapter_env({"PYLIGHTNIX_ROOT": os.path.join(tmp, f"store-{run}"),
+    env = adapter_env({"PYLIGHTNIX_ROOT": os.path.join(STORES[0] if STORES else tmp, f"store-{run}"), **EXTRA,
                        "PYLIGHTNIX_DEBUG_DIR": os.path.join(tmp, "debug"),
                        "BENCH_STAMPS": os.path.join(tmp, f"stamps-{run}"), "BENCH_SALT": run,
                        "PYLIGHTNIX_PROGRESS": "0", "PYTHONPATH": REPO})
@@ -190,6 +206,30 @@ def overhead_run(program: str, tmp: str, executor: str, stages: int, loops: int,
     raise RuntimeError(f"no REALIZE line in {text[-2000:]}")
 
 
+@contextlib.contextmanager
+def cluster_for(two_hosts: bool, tmp: str) -> Iterator[str]:
+    """The scheduler's address: of a LocalCluster of 2 worker processes, or of the two-host
+    harness (its GPU worker on the other host; stores under its hidden folder)."""
+    if not two_hosts:
+        from distributed import LocalCluster
+        with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0",
+                          silence_logs=40) as cluster:
+            yield cluster.scheduler_address
+        return
+    sys.path.insert(0, os.path.join(REPO, "tests", "multihost"))
+    from multihost_support import TwoHosts
+    hosts = TwoHosts(Path(tmp) / "hosts")
+    try:
+        hosts.start()
+        hosts.check_isolation()
+        STORES.append(str(hosts.base / "driver"))
+        os.makedirs(STORES[0], exist_ok=True)
+        EXTRA["BENCH_GPU"] = "1"
+        yield hosts.scheduler_address
+    finally:
+        hosts.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
@@ -197,16 +237,14 @@ def main() -> int:
     ap.add_argument("--evals", type=int, default=20)
     ap.add_argument("--stages", type=int, default=8)
     ap.add_argument("--loops", type=int, default=3_000_000, help="CPU work per stage")
+    ap.add_argument("--two-hosts", action="store_true", help="across the two-host harness (root)")
     ns = ap.parse_args()
-    from distributed import LocalCluster
-    with tempfile.TemporaryDirectory() as tmp, \
-            LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0",
-                         silence_logs=40) as cluster:
+    with tempfile.TemporaryDirectory() as tmp, cluster_for(ns.two_hosts, tmp) as scheduler:
         program = os.path.join(tmp, "bench_program.py")
         with open(program, "w") as f:
             f.write(PROGRAM)
-        dask = f"dask:{cluster.scheduler_address}"
-        lat: Dict[str, List[float]] = {"processes:2": [], dask: []}
+        dask = f"dask:{scheduler}"
+        lat: Dict[str, List[float]] = {dask: []} if ns.two_hosts else {"processes:2": [], dask: []}
         ev: List[float] = []
         plain: List[Tuple[float, float]] = []
         debug: List[Tuple[float, float]] = []
@@ -219,7 +257,8 @@ def main() -> int:
             debug.append(overhead_run(program, tmp, dask, ns.stages, ns.loops, f"debug{r}", True))
         print(f"python {sys.version.split()[0]}, load {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs")
         for ex, xs in lat.items():
-            name = "Processes(2)" if ex.startswith("processes") else "Dask LocalCluster(2)"
+            name = "Processes(2)" if ex.startswith("processes") else \
+                "Dask, a worker on the other host" if ns.two_hosts else "Dask LocalCluster(2)"
             print(f"pause on worker -> child stopped, {name}: median {statistics.median(xs) * 1000:.0f} ms "
                   f"(min {min(xs) * 1000:.0f}, max {max(xs) * 1000:.0f}, n={len(xs)})  target <= 1000 ms")
         print(f"child console evaluate: median {statistics.median(ev) * 1000:.1f} ms (n={len(ev)})  target <= 50 ms")

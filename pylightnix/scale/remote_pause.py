@@ -25,9 +25,11 @@ in the build's own thread, where its ``Build`` (a model on a GPU, say) lives.
   (:data:`REATTACH_TIMEOUT`), then is cancelled; when the driver goes away, it is
   cancelled at once.
 
-The worker must reach the driver's 127.0.0.1, so pauses follow builds to workers
-on the same machine (``Processes``, a local Dask cluster); other executors build
-paused derivations in the driver (``Executor.same_machine``). Everything is on
+A ``Processes`` worker connects to the driver's 127.0.0.1; a Dask worker, on any
+host, through Dask's own connections (:mod:`pylightnix.scale.tunnel`), and a child
+session's pydevd through a second hub stream (``DEBUGGER_STREAM``). Executors that
+have neither build paused derivations in the driver, saying so
+(``Executor.same_machine``, ``Executor.tunnels_pauses``). Every hub connection is on
 loopback and authenticated; see docs/security.md.
 """
 from __future__ import annotations
