@@ -250,11 +250,8 @@ class ClientPeer:
         if pause is None or pause.kind != protocol.BEFORE or s.agent.channel is None:
             s.debugpy.forward(req)
             return
-        if s.paused_build is not None:
-            self.error(req, "Step Into the realizer is not available for a build paused on a worker: build it "
-                            "by hand in the Debug Console with your stage's functions, or Continue to run it")
-            return
-        # Step Into from a build pause: the agent arms pydevd's step-into for when the
+        # Step Into from a build pause (also on a worker, where the child session then stays
+        # until the build ends): the agent arms pydevd's step-into for when the
         # pause frame returns, then the thread continues into the stage's realizer.
         try:
             s.agent.call(protocol.STEP_INTO, {"dref": pause.dref}, timeout=5)

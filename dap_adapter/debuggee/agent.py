@@ -74,6 +74,8 @@ class DapAgent(Frontend):
         self.configured = threading.Event()
         self._pause: Optional[BuildPause] = None
         self._step = False
+        #: the last pause ended with Step Into: the thread goes on into the realizer, stepping
+        self.stepped = False
         self._warmed = False
         self._lock = threading.Lock()
         self._realizing: List[int] = []  # threads of the running realizations, innermost last
@@ -279,7 +281,8 @@ class DapAgent(Frontend):
         finally:
             with self._lock:
                 self._pause, step = None, self._step
-            if step and pause.pending:
+            self.stepped = bool(step and pause.pending)
+            if self.stepped:
                 tracing.step_into()
             else:
                 tracing.leave_pause()

@@ -14,9 +14,10 @@ child session ends; the build goes on with what the pause says.
 from __future__ import annotations
 
 import socket
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from pylightnix.engine.events import BuildPause
+from pylightnix.scale.remote_pause import LINGER
 from pylightnix.scale.worker import debugger_stream
 
 from dap_adapter.common import protocol
@@ -36,9 +37,12 @@ def warm_up() -> None:
     console.warm_up()
 
 
-def serve(pause: BuildPause, sock: socket.socket) -> None:
+def serve(pause: BuildPause, sock: socket.socket) -> Optional[str]:
     """Serve ``pause`` to the child session's adapter on ``sock``; returns when the
-    pause frame returns (Continue, Stop) or the adapter goes away."""
+    pause frame returns (Continue, Stop, Step Into) or the adapter goes away. After Step
+    Into it returns ``LINGER``: the session stays (``sock`` open) while the build runs its
+    realizer in this thread, so that stepping and line breakpoints stop there; the worker
+    closes it when the build ends."""
     agent = agent_mod.DapAgent(in_worker=True)
     agent._warmed = True  # warm_up ran while the pause waited
 
@@ -59,4 +63,7 @@ def serve(pause: BuildPause, sock: socket.socket) -> None:
     try:
         agent.stop(pause)
     finally:
+        if agent.stepped:  # Step Into: the session goes on through the realizer, until the build ends
+            return LINGER
         ch.close()  # the child session ends with this pause (its adapter then detaches pydevd)
+    return None

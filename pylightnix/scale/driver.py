@@ -228,7 +228,7 @@ class _Run:
             spec = {"drv": drv._replace(realizer=None), "realizer": self._realizer_bytes(drv), "index": index,
                     "ctx": ctx, "rarg": rarg, "forced": forced, "shared": self.shared, "store": self.store,
                     "tmp": self.tmp, "probe": self.probe, "ship": [(cfg, r) for cfg, r, _ in ship],
-                    "debug": debug}
+                    "debug": debug, "main_file": getattr(sys.modules.get("__main__"), "__file__", None)}
             return self.cloudpickle.dumps(spec)
         except Exception as e:
             for what, obj in (("realizer", derivation_function(drv)), ("matcher", drv.matcher),

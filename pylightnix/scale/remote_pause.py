@@ -52,6 +52,9 @@ SERVICES = (CONSOLE, DEBUG)
 DEBUGGER_STREAM = "pydevd"
 #: what a service returns when its attacher's connection dropped without leaving
 DROPPED = "dropped"
+#: what a service returns when its attacher stays with the build after the pause (Step Into):
+#: its connection stays open until the build ends on the worker
+LINGER = "linger"
 #: entry point group where the debug adapter provides the ``worker`` debug service
 ENTRY_GROUP = "pylightnix.debugger"
 #: seconds a build whose attacher's connection dropped stays paused for a re-attach

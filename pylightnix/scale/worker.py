@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pylightnix.core.config import Config
@@ -28,8 +29,8 @@ from pylightnix.engine.events import COMMITTED, FAILURE, BuildPause
 from pylightnix.engine.manager import Derivation
 from pylightnix.engine.steps import TmpArea, build_one, drive, ignore
 from pylightnix.scale.executors import require_cloudpickle
-from pylightnix.scale.remote_pause import (CONSOLE, DEBUGGER_STREAM, DROPPED, ENTRY_GROUP, REATTACH_TIMEOUT,
-                                          SERVICES, HubAddress, hang_up, resume_state)
+from pylightnix.scale.remote_pause import (CONSOLE, DEBUGGER_STREAM, DROPPED, ENTRY_GROUP, LINGER,
+                                          REATTACH_TIMEOUT, SERVICES, HubAddress, hang_up, resume_state)
 from pylightnix.scale.transfer import pack, unpack
 from pylightnix.types import DRef, RRef
 from pylightnix.wire.channel import Channel, ChannelError, connect, daemon
@@ -40,6 +41,8 @@ ANNOUNCE_PATIENCE = 300.0
 
 #: per pause being served here (``id(pause)``): the streams the hub opened for its debugger
 _debugger_streams: Dict[int, "queue.Queue[socket.socket]"] = {}
+#: per build thread: attachers' streams that stay open until its build ends (``LINGER``)
+_lingering: Dict[int, List[socket.socket]] = {}
 
 # ---------------------------------------------------------------- a pause served from here
 
@@ -181,12 +184,16 @@ def serve(pause: BuildPause, address: HubAddress, where: str, expected: Optional
                     print(f"pylightnix: {pause.name}: cannot serve {cmd[1]}: {e}", file=sys.stderr)
                     continue
                 serving.append(stream)
+                ended = None
                 try:
                     with events.active(pause):
                         ended = run(pause, stream)  # blocks in this thread until the attacher leaves
                 finally:
                     serving.remove(stream)
-                    hang_up(stream)  # shutdown first: a channel's reader may still hold the socket
+                    if ended == LINGER:  # the attacher steps on into the build: closed when it ends
+                        _lingering.setdefault(me, []).append(stream)
+                    else:
+                        hang_up(stream)  # shutdown first: a channel's reader may still hold the socket
                 if ended == DROPPED and pause.pending and not ch.closed and not told:
                     deadline = time.monotonic() + reattach
                     ch.notify("detached", {"timeout": reattach})
@@ -264,6 +271,50 @@ def _drive_remote(steps: Any, debug: Dict[str, Any], where: str, built: List[boo
     return drive(steps, on_pause)
 
 
+#: what cloudpickle (3.x) makes the source file of every function it pickles by value
+DYNAMIC_CODE = "<dynamic-code>"
+
+
+def _refile(code: types.CodeType, filename: str) -> types.CodeType:
+    consts = tuple(_refile(c, filename) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
+def restore_sources(root: Any, main_file: Optional[str]) -> None:
+    """Give the functions that came by value (the driver's ``__main__`` functions, closures)
+    their source file back: cloudpickle names it ``<dynamic-code>``, where a debugger on the
+    worker could neither step into them nor stop at a line breakpoint set in that file.
+    Follows closures, defaults and the globals the code names, from ``root``."""
+    seen: set = set()
+    stack = [root]
+    while stack:
+        f = stack.pop()
+        if not isinstance(f, types.FunctionType) or id(f) in seen:
+            continue
+        seen.add(id(f))
+        code = f.__code__
+        if code.co_filename == DYNAMIC_CODE:
+            module = sys.modules.get(f.__module__ or "")
+            filename = main_file if f.__module__ == "__main__" else getattr(module, "__file__", None)
+            if filename:
+                f.__code__ = _refile(code, filename)
+        stack.extend(c.cell_contents for c in f.__closure__ or () if _filled(c))
+        stack.extend(f.__defaults__ or ())
+        names = set(code.co_names) | {n for c in code.co_consts if isinstance(c, types.CodeType) for n in c.co_names}
+        stack.extend(v for k, v in f.__globals__.items() if k in names)
+        wrapped = getattr(f, "__pylightnix_stage_function__", None)
+        if wrapped is not None:
+            stack.append(wrapped)
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
 def _sendable(e: BaseException, dref: DRef, where: str) -> BaseException:
     """``e`` with the worker traceback attached, or a BuildError if ``e`` cannot travel back."""
     tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
@@ -284,6 +335,7 @@ def run_build(payload: bytes, *archives: bytes) -> Dict[str, Any]:
     In copy mode ``archives`` are the dependency realizations, in the order of ``spec["ship"]``."""
     spec = pickle.loads(payload)
     drv: Derivation = spec["drv"]._replace(realizer=pickle.loads(spec["realizer"]))
+    restore_sources(drv.realizer, spec.get("main_file"))
     where = _location()
     if spec["shared"]:
         if not sees_probe(*spec["probe"]):
@@ -322,6 +374,8 @@ def run_build(payload: bytes, *archives: bytes) -> Dict[str, Any]:
         failure = _sendable(e, drv.dref, where)
     finally:
         area.close()
+        for stream in _lingering.pop(threading.get_ident(), []):  # a debugger stepping through it is done
+            hang_up(stream)
     if failure is not None:
         raise failure  # outside the handler: a replacement does not drag the original along as its context
     out: Dict[str, Any] = {"rrefs": rrefs, "built": bool(ran), "where": where}

@@ -265,15 +265,33 @@ def test_hub_refuses_wrong_secret_and_unknown_pause(parent_factory, debug_dir) -
 @CANCEL_HANGS
 def test_terminate_on_a_child_cancels_the_build_and_keeps_the_worker(parent_factory) -> None:
     """``terminate`` (what VS Code's Stop sends when the adapter supports it) on a child
-    session cancels its build; Step Into there is refused with a message, not ignored."""
+    session cancels its build."""
     p = parent_factory("processes:2", ["beta"])
     child = p.child(p.wait_starts(1)[0])
     s = stopped_frame(child)
-    step = child.request("stepIn", {"threadId": s["stopped"]["threadId"]}, ok=False)
-    assert not step["success"] and "not available for a build paused on a worker" in step["message"]
+    assert s["stopped"]["threadId"]
     child.request("terminate", {}, timeout=30)
     child.event("terminated", timeout=30)
     assert p.exit_code() == 1 and "ERROR BuildCancelled" in p.output()
     assert p.weights("beta") == [] and "beta" not in p.runs()
     # the worker was not killed: no restarted pool, no second pause of beta
     assert len(p.starts) == 1 and "died" not in p.output()
+
+
+def test_step_into_from_a_worker_pause_enters_the_realizer_there(parent_factory, executor) -> None:
+    """Issue 16 §2: Step Into at a build paused on a worker enters the stage's realizer on that
+    worker (the child session stays for the build); Continue then finishes the one build there."""
+    p = parent_factory(executor, ["beta"])
+    start = p.wait_starts(1)[0]
+    child = p.child(start)
+    s = stopped_frame(child)
+    mark = child.mark()
+    child.request("stepIn", {"threadId": s["stopped"]["threadId"]})
+    st = child.event("stopped", timeout=60, after=mark)["body"]
+    frame = top_frame(child, st["threadId"])
+    assert frame["name"] == "realize_leaf" and frame["source"]["path"] == PIPELINE, frame
+    assert int(repl(child, frame["id"], "__import__('os').getpid()")) == start["configuration"]["pylightnixPause"]["pid"]
+    child.request("continue", {"threadId": st["threadId"]})
+    child.event("terminated", timeout=60)
+    assert p.exit_code() == 0, p.output()
+    assert p.runs().count("beta") == 1

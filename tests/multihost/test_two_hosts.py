@@ -4,8 +4,7 @@ its own store) and a CPU worker here. The driver is a real subprocess
 (``mh_pipeline.py``, executor from ``PYLIGHTNIX_EXECUTOR``).
 
 Builds paused on the other host are served there, through Dask's own connections
-(:mod:`pylightnix.scale.tunnel`). What issue 16 asks and is not built yet is
-``xfail(strict=True)``: it flips to a failure (XPASS) when it lands, and then loses its mark.
+(:mod:`pylightnix.scale.tunnel`).
 """
 from __future__ import annotations
 
@@ -41,7 +40,6 @@ PIPELINE = str(Path(__file__).resolve().parent / "mh_pipeline.py")
 ATTACH_LINE = re.compile(r"pylightnix: (\w+) (?:failed and )?is paused on worker (.+?); attach with: "
                          r"pylightnix attach ([0-9a-f]{6})")
 DRIVER_PAUSE = re.compile(r"paused before building (\w+)")
-NOT_BUILT = "issue 16: pause transport over Dask not built yet"
 
 
 def salt() -> str:
@@ -537,8 +535,6 @@ def test_vscode_child_session_on_the_other_host_console_and_commit(two_hosts: Tw
     assert len(worker_realizations(two_hosts, s, "train")) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16 §2: Step Into at a build paused on a worker is still refused "
-                                       "(the child session ends with the pause)")
 def test_vscode_child_session_on_the_other_host_step_into_and_line_breakpoint(two_hosts: TwoHosts,
                                                                               sessions) -> None:
     """Issue 16 "done when", in VS Code: train pauses on its worker on the other host as a child
