@@ -143,7 +143,9 @@ class Program:
             if s.paused_build is not None:  # pydevd on a worker, maybe of another host: through the hub
                 from pylightnix.scale.hub import splice
                 stream = s.agent.debugger_stream()
-                splice(stream, socket.create_connection(("127.0.0.1", port), timeout=10))
+                local = socket.create_connection(("127.0.0.1", port), timeout=10)
+                local.settimeout(None)  # a debugger may stay quiet for long (a user reading the code)
+                splice(stream, local)
                 params = {"via": protocol.VIA_HUB, "token": s.debugpy.token}
             s.agent.call(protocol.CONNECT_DEBUGGER, params, timeout=REQUEST_TIMEOUT)
         except (ChannelError, PylightnixError, OSError) as e:

@@ -295,3 +295,17 @@ def test_step_into_from_a_worker_pause_enters_the_realizer_there(parent_factory,
     child.event("terminated", timeout=60)
     assert p.exit_code() == 0, p.output()
     assert p.runs().count("beta") == 1
+
+
+def test_a_quiet_child_session_keeps_its_debugger(parent_factory) -> None:
+    """The worker's pydevd reaches the child's debugpy through a hub stream: a user who
+    reads the code for a while (no DAP traffic for 12 s) can still evaluate and continue
+    (the stream's local end once timed out after 10 s of silence, ending the session)."""
+    p = parent_factory("processes:2", ["beta"])
+    child = p.child(p.wait_starts(1)[0])
+    s = stopped_frame(child)
+    time.sleep(12)
+    assert repl(child, s["frame"]["id"], "1 + 1") == "2"
+    child.request("continue", {"threadId": s["stopped"]["threadId"]})
+    child.event("terminated", timeout=30)
+    assert p.exit_code() == 0
