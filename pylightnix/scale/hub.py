@@ -291,7 +291,13 @@ def _send_line(sock: socket.socket, obj: Dict[str, Any]) -> None:
 
 
 def splice(a: socket.socket, b: socket.socket, on_end: Optional[Callable[[], None]] = None) -> None:
-    """Copy bytes both ways between ``a`` and ``b`` until either side closes."""
+    """Copy bytes both ways between ``a`` and ``b`` until either side closes (small
+    messages, a DAP request say, go at once: no Nagle delay on either)."""
+    for s in (a, b):
+        try:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP (a socket pair)
     left = [2]
     lock = threading.Lock()
 
