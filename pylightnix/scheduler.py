@@ -48,7 +48,7 @@ from pylightnix.engine import _TmpArea, _build, _match, _needed, _name
 from pylightnix.errors import BuildCancelled, BuildError, ExecutorError, MatcherError, PauseNotServed, StoreError
 from pylightnix.executors import Executor, require_cloudpickle, result_of
 from pylightnix.manager import Closure, Derivation
-from pylightnix.store import lock_path, remember_deps, store_instantiate, store_pin, store_root, tmp_root
+from pylightnix.store import derivation_try_lock, remember_deps, store_instantiate, store_pin, store_root, tmp_root
 from pylightnix.transfer import pack, unpack, unpack_built
 from pylightnix.types import Context, DRef, RealizeArg, RRef
 
@@ -264,11 +264,6 @@ def limited_dumps(cloudpickle: Any, obj: Any, limit: int) -> bytes:
         return True
     cloudpickle.CloudPickler(out, protocol=5, buffer_callback=in_band).dump(obj)
     return b"".join(out.parts)
-
-
-def _try_lock(path: str) -> int:
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
-    return locks.try_lock(path)
 
 
 class _Run:
@@ -589,7 +584,7 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
                                       debug_info(drv) if away else None)
                 fd = -1
                 if not run.shared:  # copy mode: the driver holds the derivation's lock while it is built away
-                    fd = _try_lock(lock_path(drv.dref))
+                    fd = derivation_try_lock(drv.config)
                     if fd < 0:
                         deferred.append(i)
                         continue

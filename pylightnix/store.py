@@ -2,9 +2,13 @@
 
 Layout under ``$PYLIGHTNIX_ROOT/store-v0`` (``PYLIGHTNIX_STORE`` overrides)::
 
-    <dhash>-<name>/config.json
+    <dhash>-<name>/config.json         a derivation; its folder is also its build lock (flock)
     <dhash>-<name>/<rhash>/context.json + artifacts
-    .locks/<dhash>-<name>.lock         per-derivation build locks
+    .locks/                            gc lock, pins, journal lock (not per derivation)
+
+A cold build creates per stage its derivation folder, ``config.json``, the
+realization folder with ``context.json`` and (``build_wrapper``) ``__buildtime__.txt``,
+plus the realizer's own files; nothing else stays, in the store or out of it.
 
 Every object enters the store by one ``rename`` of a complete, fsynced folder,
 so after a crash the store holds whole objects or nothing. Names that are not
@@ -23,7 +27,8 @@ import sys
 import tempfile
 from hashlib import sha256
 from os.path import expanduser, isdir, join
-from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
+from contextlib import contextmanager
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 from pylightnix import locks
 from pylightnix.process import pid_alive
@@ -154,8 +159,45 @@ def store_cfgpath(r: DRef) -> Path:
     return Path(join(store_dref2path(r), "config.json"))
 
 
-def lock_path(r: DRef) -> str:
-    return join(store_root(), ".locks", dref_dirname(r) + ".lock")
+def _same_folder(path: str, fd: int) -> bool:
+    """Whether ``path`` still names the folder open as ``fd`` (gc may have removed it meanwhile)."""
+    try:
+        a, b = os.stat(path), os.fstat(fd)
+    except FileNotFoundError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+@contextmanager
+def derivation_lock(c: Config) -> Iterator[DRef]:
+    """Hold the build lock of ``c``'s derivation for the block: an ``flock`` on its folder
+    (no lock file). The derivation is instantiated first, again if gc removed it meanwhile."""
+    for _ in range(100):
+        dref = store_instantiate(c, check=True)
+        path = store_dref2path(dref)
+        locked = False
+        try:
+            with locks.exclusive(path, dref, folder=True) as fd:
+                locked = True
+                if _same_folder(path, fd):
+                    yield dref
+                    return
+        except FileNotFoundError:
+            if locked:
+                raise  # the block's own error
+    raise StoreError(f"cannot lock the derivation folder of {dref}: it keeps being removed (by gc?)", dref=dref)
+
+
+def derivation_try_lock(c: Config) -> int:
+    """Take ``c``'s derivation lock without waiting (instantiating it if needed): its fd, or -1
+    if another holder has it."""
+    dref = store_instantiate(c, check=True)
+    path = store_dref2path(dref)
+    fd = locks.try_lock(path, folder=True)
+    if fd >= 0 and not _same_folder(path, fd):
+        os.close(fd)
+        return -1  # removed under us: the caller looks again later
+    return fd
 
 
 def _fsync_dir(path: str) -> None:
@@ -738,14 +780,16 @@ def store_collect(drefs: Iterable[DRef], rrefs: Iterable[RRef],
             if dref in pinned:
                 spared.append((ref, "in use by a running realize"))
                 continue
-            fd = locks.try_lock(lock_path(dref), create=True)
-            if fd < 0:
+            ddir = store_dref2path(dref)
+            fd = locks.try_lock(ddir, folder=True)
+            if fd < 0 and os.path.lexists(ddir) and not os.path.islink(ddir):
                 spared.append((ref, "being built by a running process"))
                 continue
             try:
                 store_remove([dref] if is_d else [], [] if is_d else [RRef(ref)])
             finally:
-                os.close(fd)
+                if fd >= 0:
+                    os.close(fd)
     return spared
 
 
