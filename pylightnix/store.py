@@ -38,24 +38,84 @@ from pylightnix.errors import BuildError, StoreError
 from pylightnix.refs import HASHPART_RE, dref_dirname, mkdref, mkrref, rref2dref, undref, unrref
 from pylightnix.types import Context, DRef, Path, RRef
 
-_store: Optional[str] = None
-_tmp: Optional[str] = None
 #: durability: fsync artifacts before the rename (``PYLIGHTNIX_FSYNC=0`` trades power-loss safety for speed)
 FSYNC = os.environ.get("PYLIGHTNIX_FSYNC", "1") not in ("0", "false", "no")
-#: set by :mod:`pylightnix.journal` while a realize syncs once at its end instead of per realization;
-#: called before each commit (it starts the journal)
-_deferred: Optional[Callable[[], None]] = None
+
+
+class Store:
+    """One store: its folder (``root``, the ``store-v0`` folder), its temporary area (``tmp``),
+    the immutable facts read from it (cached for the object's life) and the syncs a running
+    realize defers (:mod:`pylightnix.journal`). The seed's functions use the current one
+    (:func:`current_store`); a pool worker is handed its own (:func:`use_store`)."""
+
+    def __init__(self, root: str, tmp: str) -> None:
+        self.root, self.tmp = os.path.abspath(root), os.path.abspath(tmp)
+        #: called before each commit while a realize syncs once at its end (it starts the journal)
+        self.deferred: Optional[Callable[[], None]] = None
+        self.known_drefs: Set[str] = set()
+        self.config_cache: Dict[str, Config] = {}
+        self.context_cache: Dict[str, str] = {}
+        self.deps_cache: Dict[str, frozenset] = {}
+        self.listing: Optional[Set[str]] = None  # folder names seen at first instantiate (a positive cache)
+
+    @classmethod
+    def from_env(cls) -> "Store":
+        """The store ``PYLIGHTNIX_ROOT``, ``PYLIGHTNIX_STORE`` and ``PYLIGHTNIX_TMP`` name (not created)."""
+        return cls(*_env_paths())
+
+    def create(self) -> "Store":
+        """Make its folders (if missing); returns itself."""
+        _make_dirs(self.root, self.tmp)
+        return self
+
+    def defer_syncs(self, start: Optional[Callable[[], None]]) -> None:
+        """Sync once at the end instead of per realization (``start`` runs before each commit), or,
+        with None, per realization again."""
+        self.deferred = start
+
+    def sync_each(self) -> bool:
+        return FSYNC and self.deferred is None
+
+    def before_commit(self) -> None:
+        if self.deferred is not None:
+            self.deferred()
+
+    def __repr__(self) -> str:
+        return f"Store({self.root!r}, {self.tmp!r})"
+
+
+_current: Optional[Store] = None
+
+
+def current_store() -> Store:
+    """The store the seed's functions use: the one made current last, else (created on first use)
+    the one the environment names."""
+    global _current
+    if _current is None:
+        _current = Store.from_env().create()
+    return _current
+
+
+def use_store(s: Optional[Store]) -> Optional[Store]:
+    """Make ``s`` current (a pool worker is handed its driver's store this way; None: the one the
+    environment names, on next use); returns the one it replaces."""
+    global _current
+    previous, _current = _current, s
+    return previous
+
+
+def use_store_at(root: str, tmp: str) -> Store:
+    """Make the store at ``root`` (temporary area ``tmp``) current, created if missing; the current
+    object (and its caches) is kept if it is that store already."""
+    s = _current
+    if s is None or (s.root, s.tmp) != (os.path.abspath(root), os.path.abspath(tmp)):
+        s = Store(root, tmp).create()
+        use_store(s)
+    return s
 
 
 def _sync_each() -> bool:
-    return FSYNC and _deferred is None
-
-# Immutable facts, cached for the life of the process.
-_known_drefs: Set[str] = set()
-_config_cache: Dict[str, Config] = {}
-_context_cache: Dict[str, str] = {}
-_deps_cache: Dict[str, frozenset] = {}
-_listing: Optional[Set[str]] = None  # store folder names seen at first instantiate (a positive cache)
+    return current_store().sync_each()
 
 
 def _env_paths() -> Tuple[str, str]:
@@ -72,7 +132,6 @@ def store_initialize(custom_store: Optional[str] = None, custom_tmp: Optional[st
     Locations come from ``PYLIGHTNIX_ROOT`` (default ``~/_pylightnix``),
     ``PYLIGHTNIX_TMP`` and ``PYLIGHTNIX_STORE`` unless given here.
     """
-    global _store, _tmp
     store, tmp = _env_paths()
     store = os.path.abspath(custom_store or store)
     tmp = os.path.abspath(custom_tmp or tmp)
@@ -80,29 +139,12 @@ def store_initialize(custom_store: Optional[str] = None, custom_tmp: Optional[st
     if exists and check_not_exist:
         raise StoreError(f"store {store} already exists (check_not_exist=True)")
     print(f"Initializing {'' if exists else 'non-'}existing {store}")
-    _make_dirs(store, tmp)
-    if _store != store:
-        _reset_caches()
-    _store, _tmp = store, tmp
-
-
-def _reset_caches() -> None:
-    global _listing
-    _listing = None
-    _known_drefs.clear()
-    _config_cache.clear()
-    _context_cache.clear()
-    _deps_cache.clear()
+    use_store_at(store, tmp).create()
 
 
 def store_root() -> str:
     """The store folder; created silently on first use if store_initialize was not called."""
-    global _store, _tmp
-    if _store is None:
-        store, tmp = _env_paths()
-        _make_dirs(store, tmp)
-        _store, _tmp = os.path.abspath(store), os.path.abspath(tmp)
-    return _store
+    return current_store().root
 
 
 def _make_dirs(store: str, tmp: str) -> None:
@@ -116,13 +158,12 @@ def _make_dirs(store: str, tmp: str) -> None:
 
 def store_location() -> str:
     """Where the store is (or would be), without creating it."""
-    return _store or os.path.abspath(_env_paths()[0])
+    return _current.root if _current is not None else os.path.abspath(_env_paths()[0])
 
 
 def store_use_existing() -> bool:
     """Make the store named by the environment current without creating anything
     (read-only commands). False if there is none; StoreError if its path is not a folder."""
-    global _store, _tmp
     store, tmp = (os.path.abspath(p) for p in _env_paths())
     try:
         is_dir = stat.S_ISDIR(os.stat(store).st_mode)
@@ -134,15 +175,13 @@ def store_use_existing() -> bool:
     if not is_dir:
         raise StoreError(f"cannot use the store {store}: it is not a folder; check PYLIGHTNIX_ROOT (or --root) "
                          f"and PYLIGHTNIX_STORE")
-    if _store != store:
-        _reset_caches()
-    _store, _tmp = store, tmp
+    if _current is None or (_current.root, _current.tmp) != (store, tmp):
+        use_store(Store(store, tmp))
     return True
 
 
 def tmp_root() -> str:
-    store_root()
-    return _tmp  # type: ignore[return-value]
+    return current_store().tmp
 
 
 def store_dref2path(r: DRef) -> Path:
@@ -229,17 +268,17 @@ def store_instantiate(c: Config, check: bool = False) -> DRef:
     Derivation folders already listed in the store are trusted; ``check``
     (used before a build) makes sure ``config.json`` is really there.
     """
-    global _listing
+    s = current_store()
     name = config_name(c)
     dhash = config_hash(c)[:32]
     dref = mkdref(dhash, name)
     if not check:
-        if dref in _known_drefs:
+        if dref in s.known_drefs:
             return dref
-        if _listing is None:
-            _listing = set(os.listdir(store_root()))
-        if f"{dhash}-{name}" in _listing:
-            _known_drefs.add(dref)
+        if s.listing is None:
+            s.listing = set(os.listdir(s.root))
+        if f"{dhash}-{name}" in s.listing:
+            s.known_drefs.add(dref)
             return dref
     ddir = store_dref2path(dref)
     cfg = join(ddir, "config.json")
@@ -267,14 +306,15 @@ def store_instantiate(c: Config, check: bool = False) -> DRef:
                 shutil.rmtree(part, ignore_errors=True)
                 if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                     raise
-    _known_drefs.add(dref)
-    _config_cache.setdefault(dref, c)
+    s.known_drefs.add(dref)
+    s.config_cache.setdefault(dref, c)
     return dref
 
 
 def store_config_(r: DRef) -> Config:
     """The config a derivation was made from, as stored."""
-    c = _config_cache.get(r)
+    cache = current_store().config_cache
+    c = cache.get(r)
     if c is None:
         try:
             with open(store_cfgpath(r), encoding="utf-8") as f:
@@ -282,7 +322,7 @@ def store_config_(r: DRef) -> Config:
         except FileNotFoundError:
             raise StoreError(f"derivation {r} is not in the store {store_root()}; instantiate it first",
                              dref=r) from None
-        c = _config_cache[r] = Config(d)
+        c = cache[r] = Config(d)
     return c
 
 
@@ -363,14 +403,15 @@ def store_rrefs_(dref: DRef) -> List[RRef]:
 
 def _context_text(rref: RRef, path: str) -> Optional[str]:
     """The raw text of a realization's context.json (cached: realizations never change)."""
-    k = _context_cache.get(rref)
+    cache = current_store().context_cache
+    k = cache.get(rref)
     if k is None:
         try:
             with open(join(path, "context.json"), encoding="utf-8") as f:
                 k = f.read()
         except FileNotFoundError:
             return None
-        _context_cache[rref] = k
+        cache[rref] = k
     return k
 
 
@@ -405,14 +446,15 @@ def store_rrefs(dref: DRef, context: Context) -> List[RRef]:
 
 def remember_deps(dref: DRef, deps: frozenset) -> None:
     """Record a derivation's direct dependencies (known at mkdrv time) to spare re-reading its config."""
-    _deps_cache[dref] = deps
+    current_store().deps_cache[dref] = deps
 
 
 def context_only(dref: DRef, context: Context) -> Context:
     """The part of ``context`` that belongs to ``dref``'s direct dependencies."""
-    deps = _deps_cache.get(dref)
+    cache = current_store().deps_cache
+    deps = cache.get(dref)
     if deps is None:
-        deps = _deps_cache[dref] = frozenset(config_deps(store_config_(dref)))
+        deps = cache[dref] = frozenset(config_deps(store_config_(dref)))
     return {k: v for k, v in context.items() if k in deps}
 
 
@@ -551,8 +593,7 @@ def store_realize(dref: DRef, context: Context, path: str) -> RRef:
     if not os.path.exists(join(ddir, "config.json")):
         raise StoreError(f"while realizing {dref}: the derivation is not in the store (removed by gc?); "
                          f"instantiate it again", dref=dref)
-    if _deferred is not None:
-        _deferred()
+    current_store().before_commit()
     ctx_text = context_text(context_only(dref, context))
     _write_file(ctxfile, ctx_text)
     rhash = _seal(dref, path)[:32]
@@ -578,7 +619,7 @@ def store_realize(dref: DRef, context: Context, path: str) -> RRef:
         else:
             raise
     rref = mkrref(rhash, dhash, name)
-    _context_cache[rref] = ctx_text
+    current_store().context_cache[rref] = ctx_text
     return rref
 
 
@@ -668,15 +709,16 @@ def store_remove(drefs: Iterable[DRef], rrefs: Iterable[RRef]) -> None:
     Takes no locks (the engine calls it under a derivation's lock); ``gc`` uses
     :func:`store_collect`, which spares whatever a live process uses.
     """
+    s = current_store()
     for r in rrefs:
         _remove_in_store(rref2path(r))
-        _context_cache.pop(r, None)
+        s.context_cache.pop(r, None)
     for d in drefs:
         _remove_in_store(store_dref2path(d))
-        _known_drefs.discard(d)
-        if _listing is not None:
-            _listing.discard(dref_dirname(d))
-        _config_cache.pop(d, None)
+        s.known_drefs.discard(d)
+        if s.listing is not None:
+            s.listing.discard(dref_dirname(d))
+        s.config_cache.pop(d, None)
 
 
 # ---------------------------------------------------------------- what live processes use
