@@ -18,6 +18,7 @@ The store knows nothing about the engine or any frontend.
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import secrets
@@ -48,8 +49,9 @@ class Store:
     realize defers (:mod:`pylightnix.journal`). The seed's functions use the current one
     (:func:`current_store`); a pool worker is handed its own (:func:`use_store`)."""
 
-    def __init__(self, root: str, tmp: str) -> None:
+    def __init__(self, root: str, tmp: str, folder_locks: Optional[bool] = None) -> None:
         self.root, self.tmp = os.path.abspath(root), os.path.abspath(tmp)
+        self._folder_locks = folder_locks
         #: called before each commit while a realize syncs once at its end (it starts the journal)
         self.deferred: Optional[Callable[[], None]] = None
         self.known_drefs: Set[str] = set()
@@ -72,6 +74,23 @@ class Store:
         """Sync once at the end instead of per realization (``start`` runs before each commit), or,
         with None, per realization again."""
         self.deferred = start
+
+    def folder_locks(self) -> bool:
+        """Whether a derivation's folder can be its build lock here (probed once). The NFS client
+        maps ``flock`` to POSIX locks and refuses an exclusive one on a folder; there each
+        derivation gets a lock file, ``.locks/<dhash>-<name>.lock``, as stores had before."""
+        if self._folder_locks is None:
+            fd = os.open(self.root, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._folder_locks = True
+            except BlockingIOError:
+                self._folder_locks = True  # another process probes at the same moment: locks work
+            except OSError:
+                self._folder_locks = False
+            finally:
+                os.close(fd)  # drops the probe's lock
+        return self._folder_locks
 
     def sync_each(self) -> bool:
         return FSYNC and self.deferred is None
@@ -207,18 +226,29 @@ def _same_folder(path: str, fd: int) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
+def _lock_target(dref: DRef) -> Tuple[str, bool]:
+    """Where a derivation's build lock is, and whether it is its folder (see :meth:`Store.folder_locks`)."""
+    s = current_store()
+    if s.folder_locks():
+        return store_dref2path(dref), True
+    return join(s.root, ".locks", dref_dirname(dref) + ".lock"), False
+
+
 @contextmanager
 def derivation_lock(c: Config) -> Iterator[DRef]:
-    """Hold the build lock of ``c``'s derivation for the block: an ``flock`` on its folder
-    (no lock file). The derivation is instantiated first, again if gc removed it meanwhile."""
+    """Hold the build lock of ``c``'s derivation for the block: an ``flock`` on its folder (no
+    lock file, unless :meth:`Store.folder_locks` says no). The derivation is instantiated first,
+    again if gc removed it meanwhile."""
     for _ in range(100):
         dref = store_instantiate(c, check=True)
-        path = store_dref2path(dref)
+        path, folder = _lock_target(dref)
         locked = False
         try:
-            with locks.exclusive(path, dref, folder=True) as fd:
+            with locks.exclusive(path, dref, folder=folder) as fd:
                 locked = True
-                if _same_folder(path, fd):
+                if not folder:
+                    store_instantiate(c, check=True)  # gc may have removed it before we locked
+                if not folder or _same_folder(path, fd):
                     yield dref
                     return
         except FileNotFoundError:
@@ -231,11 +261,13 @@ def derivation_try_lock(c: Config) -> int:
     """Take ``c``'s derivation lock without waiting (instantiating it if needed): its fd, or -1
     if another holder has it."""
     dref = store_instantiate(c, check=True)
-    path = store_dref2path(dref)
-    fd = locks.try_lock(path, folder=True)
-    if fd >= 0 and not _same_folder(path, fd):
+    path, folder = _lock_target(dref)
+    fd = locks.try_lock(path, create=not folder, folder=folder)
+    if fd >= 0 and folder and not _same_folder(path, fd):
         os.close(fd)
         return -1  # removed under us: the caller looks again later
+    if fd >= 0 and not folder:
+        store_instantiate(c, check=True)  # gc may have removed it before we locked
     return fd
 
 
@@ -822,9 +854,9 @@ def store_collect(drefs: Iterable[DRef], rrefs: Iterable[RRef],
             if dref in pinned:
                 spared.append((ref, "in use by a running realize"))
                 continue
-            ddir = store_dref2path(dref)
-            fd = locks.try_lock(ddir, folder=True)
-            if fd < 0 and os.path.lexists(ddir) and not os.path.islink(ddir):
+            path, folder = _lock_target(dref)
+            fd = locks.try_lock(path, create=not folder, folder=folder)
+            if fd < 0 and (not folder or (os.path.lexists(path) and not os.path.islink(path))):
                 spared.append((ref, "being built by a running process"))
                 continue
             try:

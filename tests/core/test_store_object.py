@@ -2,8 +2,12 @@
 functions use the current one, and no module writes another module's globals."""
 import ast
 import os
+import subprocess
+import sys
 from os.path import join
 from pathlib import Path
+
+import pytest
 
 from pylightnix import build_outpath, build_wrapper, instantiate, match_only, mkconfig, mkdrv, realize, \
     rref2path, store_initialize
@@ -49,6 +53,36 @@ def test_a_pool_worker_builds_in_the_store_it_is_handed(store, tmp_path, monkeyp
     assert path.startswith(str(custom / "store-v0") + os.sep)
     assert open(join(path, "pid")).read() != str(os.getpid())  # built by the worker
     assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.parametrize("folder_locks", [True, False], ids=["folder", "lock-file"])
+def test_gc_spares_a_derivation_whose_build_lock_another_process_holds(store, tmp_path, folder_locks):
+    """The derivation's folder is its lock; where a filesystem cannot lock folders (NFS) a lock
+    file in .locks serves instead. Either way gc does not remove what another process builds."""
+    s = store_mod.Store(str(tmp_path / "s" / "store-v0"), str(tmp_path / "s" / "tmp"), folder_locks).create()
+    previous = store_mod.use_store(s)
+    try:
+        assert store_mod.Store(s.root, s.tmp).folder_locks()  # this test's filesystem can lock folders
+        clo = instantiate(_stage)
+        realize(clo)
+        ddir = join(s.root, clo.dref[5:])
+        lock = ddir if folder_locks else join(s.root, ".locks", clo.dref[5:] + ".lock")
+        assert os.path.isfile(join(s.root, ".locks", clo.dref[5:] + ".lock")) == (not folder_locks)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY); "
+             "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)", lock],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "locked"
+            assert store_mod.store_collect([clo.dref], []) == [(clo.dref, "being built by a running process")]
+            assert os.path.isdir(ddir)
+        finally:
+            holder.kill()
+            holder.wait()
+        assert store_mod.store_collect([clo.dref], []) == []
+        assert not os.path.exists(ddir)
+    finally:
+        store_mod.use_store(previous)
 
 
 def _module_aliases(tree: ast.Module) -> set:
