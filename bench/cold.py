@@ -77,7 +77,9 @@ def main() -> int:
         return 0
     if not (a.anchor_python and a.ours_python and a.ours_path):
         ap.error('--anchor-python, --ours-python and --ours-path are required (bench/run --cold sets them)')
-    impls = {'anchor': Impl('anchor', a.anchor_python, None), 'ours': Impl('ours', a.ours_python, a.ours_path)}
+    abspath = os.path.abspath  # the workloads run in their scratch folders
+    impls = {'anchor': Impl('anchor', abspath(a.anchor_python), None),
+             'ours': Impl('ours', abspath(a.ours_python), abspath(a.ours_path))}
     print(f'wide-{a.n} cold, {a.rounds} rounds; scratch {a.scratch or tempfile.gettempdir()}')
     for name, impl in impls.items():
         print(f'  {name}: {impl.describe()}')
