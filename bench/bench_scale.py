@@ -117,11 +117,11 @@ def main() -> None:
     import io
     from distributed import Client, LocalCluster
 
-    from pylightnix.store import FSYNC
+    from pylightnix.settings import fsync
     cores = free_cores()
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; two busy processes get "
           f"{cores:.2f} cores (the ceiling of any speed-up below); store fsync "
-          f"{'on' if FSYNC else 'off (PYLIGHTNIX_FSYNC=0)'}", flush=True)
+          f"{'on' if fsync() else 'off (PYLIGHTNIX_FSYNC=0)'}", flush=True)
     with contextlib.redirect_stdout(io.StringIO()):  # store_initialize's "Initializing ..." lines
         t0 = time.perf_counter()
         pool = Processes(2)

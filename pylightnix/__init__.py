@@ -11,6 +11,7 @@ from pylightnix.errors import (PylightnixError, ConfigError, RefError, ClosureEr
                                PromiseError, MatcherError, FetchError, ChecksumError, UnsafeArchiveError,
                                ReplError, BuildCancelled, ExecutorError)
 from pylightnix.errors import AttachInfoError, AttachError, ChannelError, PauseNotServed
+from pylightnix.errors import SettingsError, ExecutorSettingsError, FrontendError
 from pylightnix.refs import (mkname, mkdref, mkrref, undref, unrref, rref2dref, is_dref, is_rref, isdref, isrref,
                              mkrefpath, traverse_dict, scanref_dict, assert_valid_name, assert_valid_dref,
                              assert_valid_rref, assert_valid_hash)

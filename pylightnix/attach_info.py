@@ -27,6 +27,7 @@ import stat
 import tempfile
 from typing import Any, Dict, Optional, Tuple
 
+from pylightnix import settings
 from pylightnix.errors import AttachInfoError
 
 ENV_DIR = "PYLIGHTNIX_DEBUG_DIR"
@@ -37,9 +38,8 @@ MAX_PID = 1 << 22
 
 
 def directory() -> str:
-    d = os.environ.get(ENV_DIR) or os.path.join(
-        os.path.expanduser("~"), ".cache", "pylightnix", "debug")
-    return d
+    """The folder of attach files (``$PYLIGHTNIX_DEBUG_DIR``)."""
+    return settings.debug_dir()
 
 
 def path_for(port: int) -> str:

@@ -10,28 +10,31 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
 import threading
 from fnmatch import fnmatchcase
 from typing import Iterable, Iterator, List, Optional, Tuple
 
+from pylightnix import settings
+
 _lock = threading.Lock()
-_patterns: List[str] = []
-_break_on_failure: bool = False
+#: None until first used: then ``PYLIGHTNIX_BREAK`` / ``PYLIGHTNIX_BREAK_ON_FAILURE`` (read then, not at import)
+_patterns: Optional[List[str]] = None
+_break_on_failure: Optional[bool] = None
 #: (patterns, break_on_failure) for the current context only: a build on a worker
 #: pauses by the driver's breakpoints without changing the worker's own
 _override: "contextvars.ContextVar[Optional[Tuple[List[str], bool]]]" = contextvars.ContextVar(
     "pylightnix_breakpoints", default=None)
 
 
-def _from_env() -> None:
+def _current() -> List[str]:
+    """The process's patterns (call under ``_lock``); the first call reads both variables, so
+    a bad value fails at the first build, not only at the first failure."""
     global _patterns, _break_on_failure
-    raw = os.environ.get("PYLIGHTNIX_BREAK", "")
-    _patterns = [p.strip() for p in raw.split(",") if p.strip()]
-    _break_on_failure = os.environ.get("PYLIGHTNIX_BREAK_ON_FAILURE", "") not in ("", "0", "false", "no")
-
-
-_from_env()
+    if _break_on_failure is None:
+        _break_on_failure = settings.break_on_failure()
+    if _patterns is None:
+        _patterns = settings.break_patterns()
+    return _patterns
 
 
 def set_build_breakpoints(patterns: Iterable[str]) -> None:
@@ -45,21 +48,21 @@ def set_build_breakpoints(patterns: Iterable[str]) -> None:
 def add_build_breakpoint(pattern: str) -> None:
     """Add one build breakpoint (a name or a glob)."""
     with _lock:
-        if pattern not in _patterns:
-            _patterns.append(pattern)
+        if pattern not in _current():
+            _current().append(pattern)
 
 
 def build_breakpoints() -> List[str]:
     """The current build breakpoints."""
     with _lock:
-        return list(_patterns)
+        return list(_current())
 
 
 def match_breakpoint(name: str) -> Optional[str]:
     """The first breakpoint pattern that matches derivation ``name``, or None."""
     over = _override.get()
     with _lock:
-        pats = list(_patterns) if over is None else over[0]
+        pats = list(_current()) if over is None else over[0]
     for p in pats:
         if p == name or fnmatchcase(name, p):
             return p
@@ -75,7 +78,11 @@ def set_break_on_failure(enabled: bool) -> None:
 def break_on_failure() -> bool:
     """Whether a failing realizer pauses before its exception propagates."""
     over = _override.get()
-    return _break_on_failure if over is None else over[1]
+    if over is not None:
+        return over[1]
+    with _lock:
+        _current()
+    return bool(_break_on_failure)
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ import sys
 import urllib.parse
 from typing import Any, Callable, List, Optional, Tuple
 
-from pylightnix import attach_info, breakpoints, events
+from pylightnix import attach_info, breakpoints, events, settings
 from pylightnix.errors import PylightnixError
 from pylightnix.terminal import NO_TTY_CHOICES, TerminalFrontend, no_tty_policy
 
@@ -193,7 +193,7 @@ def listen_waits(flag: Optional[bool]) -> Optional[bool]:
     """Whether ``--listen`` holds the script until a debugger attaches: ``--wait``/``--no-wait``,
     else ``$PYLIGHTNIX_DEBUG_WAIT`` if set (``None``: the debugger side reads it), else yes when
     there are build breakpoints, which would otherwise be passed before anyone could attach."""
-    if flag is not None or os.environ.get(ENV_WAIT, "") != "":
+    if flag is not None or settings.debug_wait() is not None:
         return flag
     return bool(breakpoints.build_breakpoints() or breakpoints.break_on_failure())
 

@@ -15,6 +15,11 @@ unchanged and is never wrapped.
     │   └── UnsafeArchiveError  an archive tries to write outside its folder
     ├── ReplError          repl_* misuse: nothing paused, or something already paused
     ├── ExecutorError      a bad executor (PYLIGHTNIX_EXECUTOR, a missing extra, an unshippable stage)
+    ├── FrontendError      a frontend's hook cannot take the hook's arguments (also a ``TypeError``)
+    ├── SettingsError      a PYLIGHTNIX_* environment variable has a value it does not accept
+    │                      (docs/settings.md); also a ``ValueError``
+    │   └── ExecutorSettingsError  a bad PYLIGHTNIX_EXECUTOR or PYLIGHTNIX_DASK_TIMEOUT (also an
+    │                      ``ExecutorError``)
     ├── BuildCancelled     a paused build was cancelled; the store is as it was
     ├── AttachInfoError    an attach file or the debug folder (PYLIGHTNIX_DEBUG_DIR) cannot be used
     ├── AttachError        ``pylightnix attach``: no such paused build, or it cannot be reached
@@ -96,6 +101,23 @@ class ReplError(PylightnixError, AssertionError):
 class ExecutorError(PylightnixError):
     """An executor cannot be made or used: a bad ``PYLIGHTNIX_EXECUTOR``, a missing
     optional package, a stage that cannot be shipped to a worker."""
+
+
+class FrontendError(PylightnixError, TypeError):
+    """A frontend's hook cannot be called with the hook's arguments (neither by keyword nor,
+    written the old way, positionally); raised when the frontend is registered or given to
+    ``realize``, naming the hook."""
+
+
+class SettingsError(PylightnixError, ValueError):
+    """A ``PYLIGHTNIX_*`` environment variable (or the command-line option that sets the same
+    thing, e.g. ``--no-tty``) has a value it does not accept; the message names the variable,
+    the value and what is accepted (:mod:`pylightnix.settings`)."""
+
+
+class ExecutorSettingsError(SettingsError, ExecutorError):
+    """A bad ``PYLIGHTNIX_EXECUTOR`` or ``PYLIGHTNIX_DASK_TIMEOUT``: a settings error that
+    code catching :class:`ExecutorError` (as before settings were checked in one place) still catches."""
 
 
 class BuildCancelled(PylightnixError):

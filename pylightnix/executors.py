@@ -26,7 +26,8 @@ import warnings
 import weakref
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from pylightnix.errors import ExecutorError
+from pylightnix import settings
+from pylightnix.errors import ExecutorError, ExecutorSettingsError
 
 Task = Callable[..., Any]  # task(payload, *blobs)
 #: (key, data): large immutable inputs of a task, e.g. archives of realizations. An executor may send
@@ -35,11 +36,10 @@ Blobs = List[Tuple[str, bytes]]
 
 
 #: what ``PYLIGHTNIX_EXECUTOR`` accepts (its error message lists them all)
-EXECUTOR_FORMS = ("sequential", "processes (one per CPU)", "processes:N", "dask (the default client)",
-                  "dask:ADDRESS (e.g. dask:tcp://127.0.0.1:8786)")
+EXECUTOR_FORMS = settings.EXECUTOR_FORMS
 #: seconds ``Dask(address=...)`` waits for the scheduler to answer, unless ``timeout=`` or this variable says
 ENV_DASK_TIMEOUT = "PYLIGHTNIX_DASK_TIMEOUT"
-DASK_TIMEOUT = 30.0
+DASK_TIMEOUT = settings.DASK_TIMEOUT
 #: the address schemes a Dask scheduler listens on, across processes
 DASK_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
 #: ``Processes(n)`` starts at most this many processes per CPU (more only queue up on the CPUs)
@@ -135,9 +135,7 @@ def _pool_worker_init(root: str, tmp: str) -> None:
     ends soon after the driver does, however the driver ended (:func:`_watch_driver`)."""
     from pylightnix import breakpoints, events, store
     store.use_store(store.Store(root, tmp))
-    for f in events.frontends():
-        events.remove_frontend(f)
-    events.set_default_frontend(None)
+    events.drop_frontends()
     breakpoints.set_build_breakpoints([])
     breakpoints.set_break_on_failure(False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -414,18 +412,9 @@ def check_dask_address(address: str) -> str:
 def dask_timeout(timeout: Optional[float] = None) -> float:
     """Seconds to wait for a Dask scheduler: ``timeout``, else ``PYLIGHTNIX_DASK_TIMEOUT``, else 30."""
     if timeout is None:
-        value = os.environ.get(ENV_DASK_TIMEOUT, "").strip()
-        if not value:
-            return DASK_TIMEOUT
-        try:
-            timeout = float(value)
-        except ValueError:
-            timeout = -1.0
-        what = f"{ENV_DASK_TIMEOUT}={value!r}"
-    else:
-        what = f"Dask(timeout={timeout!r})"
+        return settings.dask_timeout()
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e6:
-        raise ExecutorError(f"{what}: expected a positive number of seconds")
+        raise ExecutorError(f"Dask(timeout={timeout!r}): expected a positive number of seconds")
     return float(timeout)
 
 
@@ -645,31 +634,15 @@ def result_of(fut: cf.Future) -> Any:
 def parse_executor(value: str) -> Executor:
     """An executor from one of :data:`EXECUTOR_FORMS`; ExecutorError naming ``value`` otherwise
     (a Dask address is checked here, without connecting)."""
-    kind, sep, arg = value.strip().partition(":")
-    kind = kind.strip().lower()
-    forms = "; expected one of: " + ", ".join(EXECUTOR_FORMS)
-    if kind == "sequential" and not sep:
+    kind, arg = settings.parse_executor_spec(value)
+    if kind == "sequential":
         return Sequential()
     if kind == "processes":
-        if not sep:
-            return Processes()
-        try:
-            n = int(arg)
-        except ValueError:
-            n = 0
-        if n < 1:
-            raise ExecutorError(f"PYLIGHTNIX_EXECUTOR={value!r}: 'processes:N' needs a positive number N, "
-                                f"got {arg!r}{forms}")
-        return Processes(n)
-    if kind == "dask":
-        if sep and not arg.strip():
-            raise ExecutorError(f"PYLIGHTNIX_EXECUTOR={value!r}: 'dask:ADDRESS' needs an address such as "
-                                f"tcp://127.0.0.1:8786{forms}")
-        try:
-            return Dask(address=arg.strip() or None)
-        except ExecutorError as e:
-            raise ExecutorError(f"PYLIGHTNIX_EXECUTOR={value!r}: {e}") from None
-    raise ExecutorError(f"PYLIGHTNIX_EXECUTOR={value!r}: unknown executor{forms}")
+        return Processes() if arg is None else Processes(int(arg))
+    try:
+        return Dask(address=None if arg is None else str(arg))
+    except ExecutorError as e:
+        raise ExecutorSettingsError(f"PYLIGHTNIX_EXECUTOR={value!r}: {e}") from None
 
 
 _env_executor: Tuple[str, Optional[Executor]] = ("", None)
@@ -678,8 +651,8 @@ _env_executor: Tuple[str, Optional[Executor]] = ("", None)
 def default_executor() -> Optional[Executor]:
     """The executor named by ``PYLIGHTNIX_EXECUTOR`` (made once per value), or None for Sequential."""
     global _env_executor
-    value = os.environ.get("PYLIGHTNIX_EXECUTOR", "")
-    if not value.strip():
+    value = settings.executor()
+    if value is None:
         return None
     if _env_executor[0] != value:
         ex = parse_executor(value)

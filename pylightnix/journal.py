@@ -39,7 +39,7 @@ import time
 from os.path import join
 from typing import Optional, Tuple
 
-from pylightnix import locks
+from pylightnix import locks, settings
 from pylightnix import store as _store
 from pylightnix.errors import StoreError
 
@@ -129,7 +129,7 @@ def _syncfs(path: str) -> None:
 def begin() -> None:
     """A realize starts: recover from dead processes' journals (first level only), defer syncs."""
     global _depth, _deferring
-    if not _store.FSYNC:
+    if not settings.fsync():
         return
     with _lock:
         _depth += 1
@@ -148,9 +148,9 @@ def begin() -> None:
 def end() -> None:
     """A realize ends (normally or not): the outermost one syncs once and clears its entry."""
     global _depth, _entry, _deferring
-    if not _store.FSYNC:
-        return
     with _lock:
+        if _depth == 0:  # begin() deferred nothing (PYLIGHTNIX_FSYNC was off)
+            return
         _depth -= 1
         if _depth > 0:
             return

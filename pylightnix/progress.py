@@ -22,6 +22,7 @@ import threading
 import time
 from typing import Any, List, Optional, TextIO
 
+from pylightnix import settings
 from pylightnix.errors import BuildCancelled
 from pylightnix.events import BuildPause, Frontend
 
@@ -29,8 +30,8 @@ PREFIX = "[pylightnix]"
 
 
 def enabled() -> bool:
-    """False when ``$PYLIGHTNIX_PROGRESS`` is ``0``, ``false`` or ``no``."""
-    return os.environ.get("PYLIGHTNIX_PROGRESS", "1").lower() not in ("0", "false", "no")
+    """False when ``$PYLIGHTNIX_PROGRESS`` is off (:func:`pylightnix.settings.progress`)."""
+    return settings.progress()
 
 
 class _Run:
@@ -105,10 +106,11 @@ class ProgressFrontend(Frontend):
         out.flush()
 
     # -- engine events
-    def on_realize_start(self, target: str, total: int) -> None:
+    def on_realize_start(self, *, target: str, total: int, **kw: Any) -> None:
         self._runs().append(_Run(target, total) if enabled() else None)  # type: ignore[arg-type]
 
-    def on_progress(self, index: int, total: int, dref: str, name: str, where: str = "driver") -> None:
+    def on_progress(self, *, index: int, total: int, dref: str, name: str, where: str = "driver",
+                    **kw: Any) -> None:
         runs = self._runs()
         if not runs or runs[-1] is None:
             return
@@ -130,27 +132,27 @@ class ProgressFrontend(Frontend):
             self._local.live = None
         self._local.plain = True
 
-    def on_notice(self, text: str, **_: object) -> None:
+    def on_notice(self, *, text: str, **kw: Any) -> None:
         """Printed whatever ``PYLIGHTNIX_PROGRESS`` says: a breakpoint is never moved silently."""
         self._plain()
         self._print(f"{PREFIX} {text}")
 
-    def on_built(self, dref: str, name: str, rrefs: List[str]) -> None:
+    def on_built(self, *, dref: str, name: str, rrefs: List[str], **kw: Any) -> None:
         runs = self._runs()
         if runs and runs[-1] is not None:
             runs[-1].built += 1
 
-    def on_pause(self, pause: Optional[BuildPause]) -> None:
+    def on_pause(self, *, pause: Optional[BuildPause], **kw: Any) -> None:
         live = getattr(self._local, "live", None)
         if live is not None:
             live.stop()  # the terminal belongs to the user until the next stage starts
 
     on_failure = on_pause
 
-    def on_remote_pause(self, remote: object) -> None:
-        self.on_pause(None)  # the same: a paused build needs the terminal
+    def on_remote_pause(self, *, remote: object, **kw: Any) -> None:
+        self.on_pause(pause=None)  # the same: a paused build needs the terminal
 
-    def on_realize_end(self, target: str, total: int, error: Optional[BaseException]) -> None:
+    def on_realize_end(self, *, target: str, total: int, error: Optional[BaseException], **kw: Any) -> None:
         runs = self._runs()
         if not runs:
             return

@@ -1,12 +1,12 @@
 """Drivers that run the engine to completion: ``realize``, ``realizeMany``, ``realizeSeq``."""
 from __future__ import annotations
 
-from typing import Dict, Generator, List, Optional, Set, Tuple, Union
+from typing import Dict, Generator, Iterable, List, Optional, Set, Tuple, Union
 
 from pylightnix import events, journal
 from pylightnix.engine import Steps, realize_steps
 from pylightnix.errors import BuildCancelled, ClosureError
-from pylightnix.events import BuildPause
+from pylightnix.events import BuildPause, Frontend
 from pylightnix.executors import Executor, default_executor
 from pylightnix.manager import Closure, Derivation
 from pylightnix.types import Context, DRef, RRef, RealizeArg
@@ -37,16 +37,27 @@ def drive(steps: Steps) -> List[RRef]:
 def realizeMany(closure: Closure, force_rebuild: Union[bool, List[DRef]] = False,
                 assert_realized: Optional[List[DRef]] = None,
                 realize_args: Optional[Dict[DRef, RealizeArg]] = None,
-                executor: Optional["Executor"] = None, keep_going: bool = False) -> List[RRef]:
+                executor: Optional["Executor"] = None, keep_going: bool = False,
+                frontends: Optional[Iterable[Frontend]] = None) -> List[RRef]:
     """Realize the closure's target and return all the realizations its matcher picked.
 
     ``executor`` (default: ``PYLIGHTNIX_EXECUTOR``, else ``Sequential()``) says where
     builds run; see :mod:`pylightnix.executors`. ``keep_going`` builds everything
     that does not depend on a failed build before raising the first failure.
+    ``frontends`` (default: the global ones, :func:`~pylightnix.events.add_frontend`)
+    get this realization's events instead of the global ones; the last that handles
+    pauses handles them (none: the terminal fallback, as with the global set).
     """
     force = drefs_arg(closure, force_rebuild, "realizeMany: force_rebuild")
     if executor is None:
         executor = default_executor()
+    with events.using(frontends):
+        return _realize_many(closure, force, assert_realized, realize_args, executor, keep_going)
+
+
+def _realize_many(closure: Closure, force: Set[DRef], assert_realized: Optional[List[DRef]],
+                  realize_args: Optional[Dict[DRef, RealizeArg]], executor: Optional["Executor"],
+                  keep_going: bool) -> List[RRef]:
     journal.begin()  # durability is paid once, when the outermost realize ends
     try:
         if (executor is None or executor.local) and not keep_going:
@@ -62,9 +73,11 @@ def realizeMany(closure: Closure, force_rebuild: Union[bool, List[DRef]] = False
 def realize(closure: Closure, force_rebuild: Union[bool, List[DRef]] = False,
             assert_realized: Optional[List[DRef]] = None,
             realize_args: Optional[Dict[DRef, RealizeArg]] = None,
-            executor: Optional["Executor"] = None, keep_going: bool = False) -> RRef:
-    """Realize the closure's target, which must have exactly one matched realization."""
-    rrefs = realizeMany(closure, force_rebuild, assert_realized, realize_args, executor, keep_going)
+            executor: Optional["Executor"] = None, keep_going: bool = False,
+            frontends: Optional[Iterable[Frontend]] = None) -> RRef:
+    """Realize the closure's target, which must have exactly one matched realization
+    (the arguments are :func:`realizeMany`'s)."""
+    rrefs = realizeMany(closure, force_rebuild, assert_realized, realize_args, executor, keep_going, frontends)
     if len(rrefs) != 1:
         raise ClosureError(f"realize: {closure.dref} has {len(rrefs)} matched realizations {rrefs}; "
                            f"use realizeMany for stages with several outputs", dref=closure.dref)

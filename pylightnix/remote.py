@@ -43,9 +43,9 @@ import time
 import urllib.parse
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from pylightnix import attach_info, events
+from pylightnix import attach_info, events, settings
 from pylightnix.channel import Channel, ChannelError, Listener, _daemon, _read_line, connect, new_secret
-from pylightnix.errors import AttachError, PauseNotServed, PylightnixError
+from pylightnix.errors import AttachError, PauseNotServed
 from pylightnix.events import CANCELLED, COMMITTED, FAILURE, BuildPause
 from pylightnix.process import pid_alive
 
@@ -65,7 +65,7 @@ ANNOUNCE_PATIENCE = 300.0
 ENV_REMOTE = "PYLIGHTNIX_REMOTE_PAUSES"
 #: seconds a build whose attacher's connection dropped stays paused for a re-attach
 #: (then it is cancelled); ``PYLIGHTNIX_REATTACH_TIMEOUT`` in the driver changes it
-REATTACH_TIMEOUT = 600.0
+REATTACH_TIMEOUT = settings.REATTACH_TIMEOUT
 ENV_REATTACH = "PYLIGHTNIX_REATTACH_TIMEOUT"
 
 HubAddress = Tuple[str, int, str]  # host, port, secret
@@ -74,16 +74,7 @@ HubAddress = Tuple[str, int, str]  # host, port, secret
 def reattach_timeout() -> float:
     """Seconds a build paused on a worker waits for a re-attach after its attacher's
     connection dropped (``$PYLIGHTNIX_REATTACH_TIMEOUT``, default 600)."""
-    raw = os.environ.get(ENV_REATTACH, "")
-    if not raw:
-        return REATTACH_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise PylightnixError(f"{ENV_REATTACH}={raw!r} is not valid: expected a number of seconds >= 0")
-    return value
+    return settings.reattach_timeout()
 
 
 def worker_label(where: Any, pid: Any) -> str:
@@ -423,7 +414,8 @@ def deliver(kind: str, remote: RemotePause) -> None:
 
 
 def enabled() -> bool:
-    return os.environ.get(ENV_REMOTE, "") not in ("0", "false", "no")
+    """Whether builds pause on their worker (``$PYLIGHTNIX_REMOTE_PAUSES``, default on)."""
+    return settings.remote_pauses()
 
 
 def _local_addresses() -> set:
@@ -466,16 +458,16 @@ def pause_globals(pause: BuildPause) -> Optional[Dict[str, Any]]:
     """For a pause on a worker: the globals its console and debugger frame see, the
     driver's ``__main__`` names shipped with the build, then the stage module's own
     (once per pause, so names defined in one cell stay for the next). None elsewhere."""
-    cached = getattr(pause, "_remote_globals", None)
+    cached = pause.remote_globals
     if cached is not None:
         return cached
-    shipped = getattr(pause, "user_globals", None)
+    shipped = pause.user_globals
     if shipped is None:
         return None
     g: Dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
     g.update(shipped)
     g.update({k: v for k, v in (stage_globals(pause) or {}).items() if not k.startswith("__")})
-    pause._remote_globals = g  # type: ignore[attr-defined]
+    pause.remote_globals = g
     return g
 
 

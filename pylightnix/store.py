@@ -27,21 +27,17 @@ import stat
 import sys
 import tempfile
 from hashlib import sha256
-from os.path import expanduser, isdir, join
+from os.path import isdir, join
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
-from pylightnix import locks
+from pylightnix import locks, settings
 from pylightnix.process import pid_alive
 from pylightnix.config import Config, RConfig, canonical_json, check_config_dict, config_hash, config_deps, \
     config_name, config_substitute_promises
 from pylightnix.errors import BuildError, StoreError
 from pylightnix.refs import HASHPART_RE, dref_dirname, mkdref, mkrref, rref2dref, undref, unrref
 from pylightnix.types import Context, DRef, Path, RRef
-
-#: durability: fsync artifacts before the rename (``PYLIGHTNIX_FSYNC=0`` trades power-loss safety for speed)
-FSYNC = os.environ.get("PYLIGHTNIX_FSYNC", "1") not in ("0", "false", "no")
-
 
 class Store:
     """One store: its folder (``root``, the ``store-v0`` folder), its temporary area (``tmp``),
@@ -93,7 +89,8 @@ class Store:
         return self._folder_locks
 
     def sync_each(self) -> bool:
-        return FSYNC and self.deferred is None
+        """fsync each artifact before its rename (``PYLIGHTNIX_FSYNC``, read now), unless a journal defers it."""
+        return settings.fsync() and self.deferred is None
 
     def before_commit(self) -> None:
         if self.deferred is not None:
@@ -138,10 +135,7 @@ def _sync_each() -> bool:
 
 
 def _env_paths() -> Tuple[str, str]:
-    root = os.environ.get("PYLIGHTNIX_ROOT") or join(expanduser("~"), "_pylightnix")
-    store = os.environ.get("PYLIGHTNIX_STORE") or join(root, "store-v0")
-    tmp = os.environ.get("PYLIGHTNIX_TMP") or join(root, "tmp")
-    return store, tmp
+    return settings.store_dir(), settings.tmp_dir()
 
 
 def store_initialize(custom_store: Optional[str] = None, custom_tmp: Optional[str] = None,

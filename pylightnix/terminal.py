@@ -26,14 +26,12 @@ import traceback
 import types
 from typing import Any, Dict, List, Optional, TextIO
 
-from pylightnix.errors import PylightnixError
+from pylightnix import settings
 from pylightnix.events import (BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause, Frontend, format_folded,
                                user_traceback)
 
 #: what a pause does when there is no terminal to open a shell in
-NO_TTY_CONTINUE = "continue"
-NO_TTY_FAIL = "fail"
-NO_TTY_CHOICES = (NO_TTY_CONTINUE, NO_TTY_FAIL)
+NO_TTY_CONTINUE, NO_TTY_FAIL = NO_TTY_CHOICES = settings.NO_TTY_CHOICES
 #: environment variable choosing the no-terminal behaviour (default ``continue``)
 NO_TTY_ENV = "PYLIGHTNIX_NO_TTY"
 
@@ -43,13 +41,7 @@ _LOCATION = "pylightnix.terminal"  # IPython embed location id
 
 def no_tty_policy(value: Optional[str] = None) -> str:
     """Validate a ``--no-tty`` choice; ``None`` reads ``$PYLIGHTNIX_NO_TTY``."""
-    raw = value if value is not None else os.environ.get(NO_TTY_ENV, "")
-    choice = (raw or NO_TTY_CONTINUE).strip().lower()
-    if choice not in NO_TTY_CHOICES:
-        source = "--no-tty" if value is not None else NO_TTY_ENV
-        raise PylightnixError(
-            f"{source}={raw!r} is not valid: choose one of {', '.join(NO_TTY_CHOICES)}")
-    return choice
+    return settings.no_tty(value) or NO_TTY_CONTINUE
 
 
 def terminal_problem() -> Optional[str]:
@@ -176,7 +168,7 @@ class TerminalFrontend(Frontend):
     def __init__(self, no_tty: Optional[str] = None, *, stderr: Optional[TextIO] = None) -> None:
         self.no_tty = no_tty_policy(no_tty)
         #: the user chose a no-terminal policy (else a pause on a worker waits for an attach)
-        self.no_tty_explicit = no_tty is not None or bool(os.environ.get(NO_TTY_ENV))
+        self.no_tty_explicit = no_tty is not None or settings.no_tty() is not None
         self._attached_here = False
         self._stderr = stderr
         self._shell: Any = None
@@ -184,13 +176,13 @@ class TerminalFrontend(Frontend):
         self.shown: List[BaseException] = []
 
     # -- Frontend hooks -----------------------------------------------------
-    def on_pause(self, pause: BuildPause) -> None:
+    def on_pause(self, *, pause: BuildPause, **kw: Any) -> None:
         self._serve(pause)
 
-    def on_failure(self, pause: BuildPause) -> None:
+    def on_failure(self, *, pause: BuildPause, **kw: Any) -> None:
         self._serve(pause)
 
-    def on_remote_pause(self, remote: Any) -> None:
+    def on_remote_pause(self, *, remote: Any, **kw: Any) -> None:
         """A build paused on a worker: say how to attach; on an interactive terminal with
         nothing attached yet, offer to attach right here."""
         self._say(f"{remote.describe()}; attach with: pylightnix attach {remote.id}")
@@ -223,12 +215,12 @@ class TerminalFrontend(Frontend):
         finally:
             self._attached_here = False
 
-    def on_remote_detached(self, remote: Any) -> None:
+    def on_remote_detached(self, *, remote: Any, **kw: Any) -> None:
         wait = remote.reattach_timeout
         self._say(f"{remote.name} ({remote.id}): the attached console's connection dropped; the build stays "
                   f"paused for {wait:g} s (then it is cancelled): pylightnix attach {remote.id}")
 
-    def on_remote_resumed(self, remote: Any) -> None:
+    def on_remote_resumed(self, *, remote: Any, **kw: Any) -> None:
         what = {"committed": "committed by hand; continuing", "cancelled": "build cancelled",
                 "lost": "the worker went away"}.get(remote.state, "continuing on its worker")
         self._say(f"{remote.name} ({remote.id}): {what}")

@@ -16,6 +16,8 @@ import threading
 import time
 from typing import Callable, List, Optional
 
+from pylightnix import events
+
 from dap_adapter import bundle
 from dap_adapter.adapter.session import Session
 from dap_adapter.common.messaging import Endpoint
@@ -110,6 +112,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--log", default=None,
                    help="append diagnostics and every DAP message (client and debugpy side) to this file")
     ns = p.parse_args(argv)
+    events.drop_frontends()  # this process realizes nothing: no progress display, no terminal fallback
     bundle.use()  # debugpy, if this interpreter has none
     log = _logger(ns.log)
     try:

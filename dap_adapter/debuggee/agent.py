@@ -187,24 +187,25 @@ class DapAgent(Frontend):
                 "paused": False}
 
     # -- engine hooks ---------------------------------------------------------
-    def on_instantiate(self, derivations: List[Tuple[str, str]]) -> None:
+    def on_instantiate(self, *, derivations: List[Tuple[str, str]], **kw: Any) -> None:
         ch = self._connected()
         if ch is not None:
             ch.notify(protocol.INSTANTIATED, {"derivations": [[str(d), str(n)] for d, n in derivations]})
 
-    def on_realize_start(self, target: str, total: int) -> None:
+    def on_realize_start(self, *, target: str, total: int, **kw: Any) -> None:
         with self._lock:
             if not self._realizing:
                 self._cancelling = False
             self._realizing.append(threading.get_ident())
 
-    def on_progress(self, index: int, total: int, dref: str, name: str, where: str = "driver") -> None:
+    def on_progress(self, *, index: int, total: int, dref: str, name: str, where: str = "driver",
+                    **kw: Any) -> None:
         ch = self._connected()
         if ch is not None:
             ch.notify(protocol.PROGRESS, {"index": index, "total": total, "dref": str(dref), "name": str(name),
                                           "where": str(where)})
 
-    def on_realize_end(self, target: str, total: int, error: Optional[BaseException]) -> None:
+    def on_realize_end(self, *, target: str, total: int, error: Optional[BaseException], **kw: Any) -> None:
         with self._lock:
             if threading.get_ident() in self._realizing:
                 self._realizing.remove(threading.get_ident())
@@ -216,18 +217,18 @@ class DapAgent(Frontend):
             ch.notify(protocol.PROGRESS, {"done": True, "target": str(target),
                                    "outcome": "cancelled" if cancelled else "failed" if error else "done"})
 
-    def on_pause(self, pause: BuildPause) -> None:
+    def on_pause(self, *, pause: BuildPause, **kw: Any) -> None:
         self.stop(pause)
 
-    def on_failure(self, pause: BuildPause) -> None:
+    def on_failure(self, *, pause: BuildPause, **kw: Any) -> None:
         self.stop(pause)
 
-    def on_built(self, dref: str, name: str, rrefs: List[str]) -> None:
+    def on_built(self, *, dref: str, name: str, rrefs: List[str], **kw: Any) -> None:
         ch = self._connected()
         if ch is not None:
             ch.notify(protocol.BUILT, {"dref": str(dref), "name": str(name)})
 
-    def on_remote_pause(self, remote: Any) -> None:
+    def on_remote_pause(self, *, remote: Any, **kw: Any) -> None:
         """A build paused on a worker: the adapter opens a child session for it. With no
         adapter attached (yet), the build goes on as a pause nobody serves does."""
         ch = self._connected()
@@ -236,14 +237,14 @@ class DapAgent(Frontend):
             return
         ch.notify(protocol.WORKER_PAUSED, {**remote.info(), "exception": remote.exception})
 
-    def on_notice(self, text: str, **_: Any) -> None:
+    def on_notice(self, *, text: str, **kw: Any) -> None:
         """A build is served elsewhere than asked: VS Code shows "important" output as a
         notification too (the progress display prints the same line in the Debug Console)."""
         ch = self._connected()
         if ch is not None:
             ch.notify(protocol.OUTPUT, {"category": "important", "output": f"pylightnix: {text}\n"})
 
-    def on_remote_resumed(self, remote: Any) -> None:
+    def on_remote_resumed(self, *, remote: Any, **kw: Any) -> None:
         ch = self._connected()
         if ch is not None:
             ch.notify(protocol.WORKER_RESUMED, {"id": remote.id, "dref": remote.dref, "name": remote.name,

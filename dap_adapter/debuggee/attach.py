@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional
 
 import debugpy  # noqa: F401  (the "dap" extra: a missing one is reported before listening)
 
-from pylightnix import attach_info
+from pylightnix import attach_info, settings
 from pylightnix.channel import Listener, new_secret
 
 from dap_adapter.common import protocol
@@ -60,7 +60,7 @@ def serve_attach(host: str, port: int, wait: Optional[bool] = None) -> str:
     directory, OSError when the port cannot be bound.
     """
     if wait is None:
-        wait = os.environ.get(protocol.ENV_WAIT, "") not in ("", "0", "false", "no")
+        wait = bool(settings.debug_wait())
     attach_info.private_directory()  # refuse a shared directory before listening
     secret = new_secret()
     listener = Listener(secret, port=port, host=host)

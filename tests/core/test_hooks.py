@@ -18,20 +18,20 @@ class Recorder(Frontend):
         self.events = []
         self._p, self._f = on_pause, on_failure
 
-    def on_instantiate(self, derivations):
+    def on_instantiate(self, *, derivations, **kw):
         self.events.append(("instantiate", [n for _, n in derivations]))
 
-    def on_pause(self, pause):
+    def on_pause(self, *, pause, **kw):
         self.events.append(("pause", pause.name, pause.dref, dict(pause.config)))
         if self._p:
             self._p(pause)
 
-    def on_failure(self, pause):
+    def on_failure(self, *, pause, **kw):
         self.events.append(("failure", pause.name, type(pause.exception).__name__))
         if self._f:
             self._f(pause)
 
-    def on_built(self, dref, name, rrefs):
+    def on_built(self, *, dref, name, rrefs, **kw):
         self.events.append(("built", name))
 
 
@@ -136,7 +136,7 @@ def test_PYLIGHTNIX_BREAK_from_the_environment(store, tmp_path):
         from pylightnix import *
         from core_stages import chain
         class F(Frontend):
-            def on_pause(self, p):
+            def on_pause(self, p):  # written the old way (positional, another name): still called
                 print("PAUSED", p.name, p.breakpoint)
         add_frontend(F())
         print(realize(instantiate(chain, 4)))

@@ -13,16 +13,16 @@ class Observer(Frontend):
     def __init__(self):
         self.seen = []
 
-    def on_realize_start(self, target, total):
+    def on_realize_start(self, *, target, total, **kw):
         self.seen.append(("start", target.split("-", 1)[1], total))
 
-    def on_progress(self, index, total, dref, name):
+    def on_progress(self, *, index, total, dref, name, **kw):
         self.seen.append(("progress", index, name))
 
-    def on_pause(self, pause):
+    def on_pause(self, *, pause, **kw):
         self.seen.append(("pause", pause.name))
 
-    def on_realize_end(self, target, total, error):
+    def on_realize_end(self, *, target, total, error, **kw):
         self.seen.append(("end", type(error).__name__ if error else None))
 
 
@@ -30,7 +30,7 @@ class Handler(Frontend):
     def __init__(self):
         self.paused = []
 
-    def on_pause(self, pause):
+    def on_pause(self, *, pause, **kw):
         self.paused.append(pause.name)
         pause.cancel()
 

@@ -192,4 +192,5 @@ def test_limited_dumps_stops_at_its_limit():
             limited_dumps(cloudpickle, v, 64 * 1024)
         took, peak = time.perf_counter() - t, tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        assert took < 0.5 and peak < 2 << 20, (type(v), took, peak)
+        # the memory peak shows the refusal came early; the time only guards against a hang (load-proof)
+        assert took < 2.0 and peak < 2 << 20, (type(v), took, peak)

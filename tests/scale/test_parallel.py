@@ -66,10 +66,10 @@ class Recorder(Frontend):
         self.progress = []
         self.built = []
 
-    def on_progress(self, index, total, dref, name, where="driver"):  # type: ignore[no-untyped-def]
+    def on_progress(self, *, index, total, dref, name, where="driver", **kw):  # type: ignore[no-untyped-def]
         self.progress.append((name, where))
 
-    def on_built(self, dref, name, rrefs):  # type: ignore[no-untyped-def]
+    def on_built(self, *, dref, name, rrefs, **kw):  # type: ignore[no-untyped-def]
         self.built.append((name, list(rrefs)))
 
 
@@ -120,7 +120,7 @@ def test_breakpoint_builds_in_driver(store, tmp_path, pool):
         def __init__(self) -> None:
             self.paused = []
 
-        def on_pause(self, pause):  # type: ignore[no-untyped-def]
+        def on_pause(self, *, pause, **kw):  # type: ignore[no-untyped-def]
             self.paused.append(pause.name)  # leave it pending: build as usual
 
     fe = add_frontend(Continue())
@@ -147,7 +147,7 @@ def test_break_on_failure_builds_in_driver(store, tmp_path, pool, capfd):
         def __init__(self) -> None:
             self.failed = []
 
-        def on_failure(self, pause):  # type: ignore[no-untyped-def]
+        def on_failure(self, *, pause, **kw):  # type: ignore[no-untyped-def]
             self.failed.append((pause.name, type(pause.exception).__name__))  # pending: the error propagates
 
     fe = add_frontend(Failures())

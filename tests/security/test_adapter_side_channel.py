@@ -27,7 +27,7 @@ def test_idle_connections_do_not_delay_the_real_peer():
         sock = connect("127.0.0.1", lst.port, secret, timeout=10)
         took = time.monotonic() - t0
         print(f"authenticated in {took:.3f}s behind 3 idle connections")
-        assert took < 1.0
+        assert took < 0.9 * AUTH_TIMEOUT  # served behind even one idle peer, it would take a whole AUTH_TIMEOUT
         sock.close()
     finally:
         for s in idle:
