@@ -19,7 +19,7 @@ import os
 from typing import Any, Dict, Generator, List, Optional, Sequence, Set
 
 from pylightnix import build as _build_mod
-from pylightnix import events, locks
+from pylightnix import events
 from pylightnix.breakpoints import break_on_failure, match_breakpoint
 from pylightnix.build import BuildSession, build_class, mkbuildargs, timestring
 from pylightnix.config import config_name, config_promises
@@ -28,7 +28,7 @@ from pylightnix.gcpause import GCPause
 from pylightnix.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause
 from pylightnix.manager import Closure, Derivation, derivation_stage_function
 from pylightnix.refs import undref
-from pylightnix.store import _rmtree, lock_path, store_instantiate, store_pin, store_realize, store_remove, store_rrefs_, \
+from pylightnix.store import _rmtree, derivation_lock, store_pin, store_realize, store_remove, store_rrefs_, \
     store_tmp_area
 from pylightnix.types import BuildArgs, Context, DRef, RRef, RealizeArg
 
@@ -146,12 +146,11 @@ def _build(drv: Derivation, ctx: Context, index: int, total: int, forced: bool, 
            rarg: RealizeArg, area: _TmpArea) -> Steps:
     """Build one derivation under its lock; yields pauses; returns the matched RRefs."""
     dref = drv.dref
-    with locks.exclusive(lock_path(dref), dref):
+    with derivation_lock(drv.config):  # (re)instantiates it: the folder may have been collected meanwhile
         if not (forced or interrupt):
             rrefs = _match(drv, ctx)  # another process may have built it while we waited
             if rrefs is not None:
                 return rrefs
-        store_instantiate(drv.config, check=True)  # the folder may have been collected meanwhile
         before = set(store_rrefs_(dref))
         session = area.session(dref)
         try:

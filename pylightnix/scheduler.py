@@ -37,8 +37,7 @@ import types
 from os.path import join
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from pylightnix import events, locks
-from pylightnix import store as _store_mod
+from pylightnix import events
 from pylightnix import breakpoints
 from pylightnix.build import build_class, stage_function
 from pylightnix.events import COMMITTED
@@ -48,7 +47,8 @@ from pylightnix.engine import _TmpArea, _build, _match, _needed, _name
 from pylightnix.errors import BuildCancelled, BuildError, ExecutorError, MatcherError, PauseNotServed, StoreError
 from pylightnix.executors import Executor, require_cloudpickle, result_of
 from pylightnix.manager import Closure, Derivation
-from pylightnix.store import lock_path, remember_deps, store_instantiate, store_pin, store_root, tmp_root
+from pylightnix.store import Store, derivation_try_lock, remember_deps, store_instantiate, store_pin, store_root, \
+    tmp_root, use_store_at
 from pylightnix.transfer import pack, unpack, unpack_built
 from pylightnix.types import Context, DRef, RealizeArg, RRef
 
@@ -80,14 +80,6 @@ def sees_probe(path: str, content: str) -> bool:
             return f.read() == content
     except OSError:
         return False
-
-
-def _use_store(store: str, tmp: str) -> None:
-    if _store_mod._store != store:
-        os.makedirs(join(store, ".locks"), exist_ok=True)
-        os.makedirs(tmp, exist_ok=True)
-        _store_mod._reset_caches()
-        _store_mod._store, _store_mod._tmp = store, tmp
 
 
 def _drive_defaults(steps: Any) -> List[RRef]:
@@ -160,10 +152,10 @@ def run_build(payload: bytes, *archives: bytes) -> Dict[str, Any]:
             raise StoreError(f"{drv.dref}: worker {where} does not see the driver's store {spec['store']} "
                              f"(the probe file is missing); start workers that share it, or use copy mode",
                              dref=drv.dref)
-        tmp = spec["tmp"] if os.path.isdir(spec["tmp"]) else _store_mod._env_paths()[1]
-        _use_store(spec["store"], tmp)
+        use_store_at(spec["store"], spec["tmp"] if os.path.isdir(spec["tmp"]) else Store.from_env().tmp)
     else:
-        _use_store(*map(os.path.abspath, _store_mod._env_paths()))
+        env = Store.from_env()
+        use_store_at(env.root, env.tmp)
         for (cfg, rref), data in zip(spec["ship"], archives):
             store_instantiate(Config(cfg), check=True)
             unpack(rref, data)
@@ -264,11 +256,6 @@ def limited_dumps(cloudpickle: Any, obj: Any, limit: int) -> bytes:
         return True
     cloudpickle.CloudPickler(out, protocol=5, buffer_callback=in_band).dump(obj)
     return b"".join(out.parts)
-
-
-def _try_lock(path: str) -> int:
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
-    return locks.try_lock(path)
 
 
 class _Run:
@@ -589,7 +576,7 @@ def _realize_parallel(closure: Closure, order: List[Derivation], executor: Execu
                                       debug_info(drv) if away else None)
                 fd = -1
                 if not run.shared:  # copy mode: the driver holds the derivation's lock while it is built away
-                    fd = _try_lock(lock_path(drv.dref))
+                    fd = derivation_try_lock(drv.config)
                     if fd < 0:
                         deferred.append(i)
                         continue

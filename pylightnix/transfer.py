@@ -54,8 +54,7 @@ def unpack(rref: RRef, data: bytes) -> bool:
         except (tarfile.TarError, OSError) as e:
             raise StoreError(f"the archive of {rref} cannot be unpacked: {e}; it was not added",
                              dref=rref2dref(rref)) from None
-        if _store._deferred is not None:
-            _store._deferred()  # a realize defers its syncs: journal this commit too
+        _store.current_store().before_commit()  # a realize defers its syncs: journal this commit too
         got = dirhash(staging, seal=True)[:32]
         _fsync_dir(staging)
         if got != unrref(rref)[0]:
