@@ -53,6 +53,7 @@ ENTRY_MAX_BYTES = 4096
 _lock = threading.Lock()
 _depth = 0
 _entry: Optional[Tuple[str, int]] = None  # this process's entry (name, fd holding its lock), once started
+_deferring: Optional[_store.Store] = None  # the store whose syncs the outermost realize defers
 
 
 def _dir_path() -> str:
@@ -127,14 +128,15 @@ def _syncfs(path: str) -> None:
 
 def begin() -> None:
     """A realize starts: recover from dead processes' journals (first level only), defer syncs."""
-    global _depth
+    global _depth, _deferring
     if not settings.fsync():
         return
     with _lock:
         _depth += 1
         first = _depth == 1
         if first:
-            _store._deferred = _start
+            _deferring = _store.current_store()
+            _deferring.defer_syncs(_start)
     if first:
         try:
             recover()
@@ -145,14 +147,16 @@ def begin() -> None:
 
 def end() -> None:
     """A realize ends (normally or not): the outermost one syncs once and clears its entry."""
-    global _depth, _entry
+    global _depth, _entry, _deferring
     with _lock:
         if _depth == 0:  # begin() deferred nothing (PYLIGHTNIX_FSYNC was off)
             return
         _depth -= 1
         if _depth > 0:
             return
-        _store._deferred = None
+        if _deferring is not None:
+            _deferring.defer_syncs(None)  # the store it deferred, even if another is current now
+            _deferring = None
         entry, _entry = _entry, None
     if entry is None:
         return

@@ -5,6 +5,7 @@ process dies, so a SIGKILLed builder never blocks the next one.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import threading
@@ -23,10 +24,17 @@ def _held_set() -> Set[str]:
     return s
 
 
+def _open(path: str, create: bool, folder: bool) -> int:
+    """A file (created if ``create``) or, with ``folder``, an existing folder, opened for its lock."""
+    if folder:
+        return os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+    return os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+
+
 @contextmanager
-def exclusive(path: str, what: str, shared: bool = False) -> Iterator[None]:
+def exclusive(path: str, what: str, shared: bool = False, folder: bool = False) -> Iterator[int]:
     """Hold an exclusive (or, with ``shared``, a shared) lock on ``path`` (created if
-    missing) for the block.
+    missing; with ``folder``, an existing folder: no lock file) for the block; yields its fd.
 
     Taking the same lock twice in one thread would deadlock, so it is an error
     naming ``what`` instead.
@@ -35,12 +43,12 @@ def exclusive(path: str, what: str, shared: bool = False) -> Iterator[None]:
     if path in held:
         raise ClosureError(f"{what} is already being built by an outer realize() in this thread; "
                            f"nested realizations cannot build the same derivation", dref=what)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open(path, True, folder)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         held.add(path)
         try:
-            yield
+            yield fd
         finally:
             held.discard(path)
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -48,13 +56,17 @@ def exclusive(path: str, what: str, shared: bool = False) -> Iterator[None]:
         os.close(fd)
 
 
-def try_lock(path: str, create: bool = False) -> int:
+def try_lock(path: str, create: bool = False, folder: bool = False) -> int:
     """Take ``path``'s lock without waiting; return the fd, or -1 if another holder has it
-    (or, without ``create``, if there is no such file)."""
+    (or, without ``create``, if there is no such file or folder)."""
     try:
-        fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
-    except FileNotFoundError:
+        fd = _open(path, create, folder)
+    except (FileNotFoundError, NotADirectoryError):
         return -1
+    except OSError as e:
+        if e.errno == errno.ELOOP:  # a symlink where a folder should be: never followed
+            return -1
+        raise
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -2,9 +2,13 @@
 
 Layout under ``$PYLIGHTNIX_ROOT/store-v0`` (``PYLIGHTNIX_STORE`` overrides)::
 
-    <dhash>-<name>/config.json
+    <dhash>-<name>/config.json         a derivation; its folder is also its build lock (flock)
     <dhash>-<name>/<rhash>/context.json + artifacts
-    .locks/<dhash>-<name>.lock         per-derivation build locks
+    .locks/                            gc lock, pins, journal lock (not per derivation)
+
+A cold build creates per stage its derivation folder, ``config.json``, the
+realization folder with ``context.json`` and (``build_wrapper``) ``__buildtime__.txt``,
+plus the realizer's own files; nothing else stays, in the store or out of it.
 
 Every object enters the store by one ``rename`` of a complete, fsynced folder,
 so after a crash the store holds whole objects or nothing. Names that are not
@@ -14,6 +18,7 @@ The store knows nothing about the engine or any frontend.
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import secrets
@@ -23,7 +28,8 @@ import sys
 import tempfile
 from hashlib import sha256
 from os.path import isdir, join
-from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
+from contextlib import contextmanager
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
 from pylightnix.core import locks, settings
 from pylightnix.wire.process import pid_alive
@@ -33,23 +39,99 @@ from pylightnix.core.errors import BuildError, StoreError
 from pylightnix.core.refs import HASHPART_RE, dref_dirname, mkdref, mkrref, rref2dref, undref, unrref
 from pylightnix.types import Context, DRef, Path, RRef
 
-_store: Optional[str] = None
-_tmp: Optional[str] = None
-#: set by :mod:`pylightnix.core.journal` while a realize syncs once at its end instead of per realization;
-#: called before each commit (it starts the journal)
-_deferred: Optional[Callable[[], None]] = None
+class Store:
+    """One store: its folder (``root``, the ``store-v0`` folder), its temporary area (``tmp``),
+    the immutable facts read from it (cached for the object's life) and the syncs a running
+    realize defers (:mod:`pylightnix.core.journal`). The seed's functions use the current one
+    (:func:`current_store`); a pool worker is handed its own (:func:`use_store`)."""
+
+    def __init__(self, root: str, tmp: str, folder_locks: Optional[bool] = None) -> None:
+        self.root, self.tmp = os.path.abspath(root), os.path.abspath(tmp)
+        self._folder_locks = folder_locks
+        #: called before each commit while a realize syncs once at its end (it starts the journal)
+        self.deferred: Optional[Callable[[], None]] = None
+        self.known_drefs: Set[str] = set()
+        self.config_cache: Dict[str, Config] = {}
+        self.context_cache: Dict[str, str] = {}
+        self.deps_cache: Dict[str, frozenset] = {}
+        self.listing: Optional[Set[str]] = None  # folder names seen at first instantiate (a positive cache)
+
+    @classmethod
+    def from_env(cls) -> "Store":
+        """The store ``PYLIGHTNIX_ROOT``, ``PYLIGHTNIX_STORE`` and ``PYLIGHTNIX_TMP`` name (not created)."""
+        return cls(*_env_paths())
+
+    def create(self) -> "Store":
+        """Make its folders (if missing); returns itself."""
+        _make_dirs(self.root, self.tmp)
+        return self
+
+    def defer_syncs(self, start: Optional[Callable[[], None]]) -> None:
+        """Sync once at the end instead of per realization (``start`` runs before each commit), or,
+        with None, per realization again."""
+        self.deferred = start
+
+    def folder_locks(self) -> bool:
+        """Whether a derivation's folder can be its build lock here (probed once). The NFS client
+        maps ``flock`` to POSIX locks and refuses an exclusive one on a folder; there each
+        derivation gets a lock file, ``.locks/<dhash>-<name>.lock``, as stores had before."""
+        if self._folder_locks is None:
+            fd = os.open(self.root, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._folder_locks = True
+            except BlockingIOError:
+                self._folder_locks = True  # another process probes at the same moment: locks work
+            except OSError:
+                self._folder_locks = False
+            finally:
+                os.close(fd)  # drops the probe's lock
+        return self._folder_locks
+
+    def sync_each(self) -> bool:
+        """fsync each artifact before its rename (``PYLIGHTNIX_FSYNC``, read now), unless a journal defers it."""
+        return settings.fsync() and self.deferred is None
+
+    def before_commit(self) -> None:
+        if self.deferred is not None:
+            self.deferred()
+
+    def __repr__(self) -> str:
+        return f"Store({self.root!r}, {self.tmp!r})"
+
+
+_current: Optional[Store] = None
+
+
+def current_store() -> Store:
+    """The store the seed's functions use: the one made current last, else (created on first use)
+    the one the environment names."""
+    global _current
+    if _current is None:
+        _current = Store.from_env().create()
+    return _current
+
+
+def use_store(s: Optional[Store]) -> Optional[Store]:
+    """Make ``s`` current (a pool worker is handed its driver's store this way; None: the one the
+    environment names, on next use); returns the one it replaces."""
+    global _current
+    previous, _current = _current, s
+    return previous
+
+
+def use_store_at(root: str, tmp: str) -> Store:
+    """Make the store at ``root`` (temporary area ``tmp``) current, created if missing; the current
+    object (and its caches) is kept if it is that store already."""
+    s = _current
+    if s is None or (s.root, s.tmp) != (os.path.abspath(root), os.path.abspath(tmp)):
+        s = Store(root, tmp).create()
+        use_store(s)
+    return s
 
 
 def _sync_each() -> bool:
-    """fsync each artifact before its rename (``PYLIGHTNIX_FSYNC``, read now), unless a journal defers it."""
-    return settings.fsync() and _deferred is None
-
-# Immutable facts, cached for the life of the process.
-_known_drefs: Set[str] = set()
-_config_cache: Dict[str, Config] = {}
-_context_cache: Dict[str, str] = {}
-_deps_cache: Dict[str, frozenset] = {}
-_listing: Optional[Set[str]] = None  # store folder names seen at first instantiate (a positive cache)
+    return current_store().sync_each()
 
 
 def _env_paths() -> Tuple[str, str]:
@@ -63,7 +145,6 @@ def store_initialize(custom_store: Optional[str] = None, custom_tmp: Optional[st
     Locations come from ``PYLIGHTNIX_ROOT`` (default ``~/_pylightnix``),
     ``PYLIGHTNIX_TMP`` and ``PYLIGHTNIX_STORE`` unless given here.
     """
-    global _store, _tmp
     store, tmp = _env_paths()
     store = os.path.abspath(custom_store or store)
     tmp = os.path.abspath(custom_tmp or tmp)
@@ -71,29 +152,12 @@ def store_initialize(custom_store: Optional[str] = None, custom_tmp: Optional[st
     if exists and check_not_exist:
         raise StoreError(f"store {store} already exists (check_not_exist=True)")
     print(f"Initializing {'' if exists else 'non-'}existing {store}")
-    _make_dirs(store, tmp)
-    if _store != store:
-        _reset_caches()
-    _store, _tmp = store, tmp
-
-
-def _reset_caches() -> None:
-    global _listing
-    _listing = None
-    _known_drefs.clear()
-    _config_cache.clear()
-    _context_cache.clear()
-    _deps_cache.clear()
+    use_store_at(store, tmp).create()
 
 
 def store_root() -> str:
     """The store folder; created silently on first use if store_initialize was not called."""
-    global _store, _tmp
-    if _store is None:
-        store, tmp = _env_paths()
-        _make_dirs(store, tmp)
-        _store, _tmp = os.path.abspath(store), os.path.abspath(tmp)
-    return _store
+    return current_store().root
 
 
 def _make_dirs(store: str, tmp: str) -> None:
@@ -107,13 +171,12 @@ def _make_dirs(store: str, tmp: str) -> None:
 
 def store_location() -> str:
     """Where the store is (or would be), without creating it."""
-    return _store or os.path.abspath(_env_paths()[0])
+    return _current.root if _current is not None else os.path.abspath(_env_paths()[0])
 
 
 def store_use_existing() -> bool:
     """Make the store named by the environment current without creating anything
     (read-only commands). False if there is none; StoreError if its path is not a folder."""
-    global _store, _tmp
     store, tmp = (os.path.abspath(p) for p in _env_paths())
     try:
         is_dir = stat.S_ISDIR(os.stat(store).st_mode)
@@ -125,27 +188,13 @@ def store_use_existing() -> bool:
     if not is_dir:
         raise StoreError(f"cannot use the store {store}: it is not a folder; check PYLIGHTNIX_ROOT (or --root) "
                          f"and PYLIGHTNIX_STORE")
-    if _store != store:
-        _reset_caches()
-    _store, _tmp = store, tmp
+    if _current is None or (_current.root, _current.tmp) != (store, tmp):
+        use_store(Store(store, tmp))
     return True
 
 
-def store_use(store: Optional[str] = None, tmp: Optional[str] = None) -> None:
-    """Make ``store`` and ``tmp`` current, quietly (default: the environment's); a
-    worker process takes its driver's store this way."""
-    global _store, _tmp
-    env_store, env_tmp = _env_paths()
-    store, tmp = os.path.abspath(store or env_store), os.path.abspath(tmp or env_tmp)
-    if _store != store:
-        _make_dirs(store, tmp)
-        _reset_caches()
-        _store, _tmp = store, tmp
-
-
 def tmp_root() -> str:
-    store_root()
-    return _tmp  # type: ignore[return-value]
+    return current_store().tmp
 
 
 def store_dref2path(r: DRef) -> Path:
@@ -162,11 +211,62 @@ def store_cfgpath(r: DRef) -> Path:
     return Path(join(store_dref2path(r), "config.json"))
 
 
-def lock_path(r: DRef) -> str:
-    return join(store_root(), ".locks", dref_dirname(r) + ".lock")
+def _same_folder(path: str, fd: int) -> bool:
+    """Whether ``path`` still names the folder open as ``fd`` (gc may have removed it meanwhile)."""
+    try:
+        a, b = os.stat(path), os.fstat(fd)
+    except FileNotFoundError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-def _fsync_dir(path: str) -> None:
+def _lock_target(dref: DRef) -> Tuple[str, bool]:
+    """Where a derivation's build lock is, and whether it is its folder (see :meth:`Store.folder_locks`)."""
+    s = current_store()
+    if s.folder_locks():
+        return store_dref2path(dref), True
+    return join(s.root, ".locks", dref_dirname(dref) + ".lock"), False
+
+
+@contextmanager
+def derivation_lock(c: Config) -> Iterator[DRef]:
+    """Hold the build lock of ``c``'s derivation for the block: an ``flock`` on its folder (no
+    lock file, unless :meth:`Store.folder_locks` says no). The derivation is instantiated first,
+    again if gc removed it meanwhile."""
+    for _ in range(100):
+        dref = store_instantiate(c, check=True)
+        path, folder = _lock_target(dref)
+        locked = False
+        try:
+            with locks.exclusive(path, dref, folder=folder) as fd:
+                locked = True
+                if not folder:
+                    store_instantiate(c, check=True)  # gc may have removed it before we locked
+                if not folder or _same_folder(path, fd):
+                    yield dref
+                    return
+        except FileNotFoundError:
+            if locked:
+                raise  # the block's own error
+    raise StoreError(f"cannot lock the derivation folder of {dref}: it keeps being removed (by gc?)", dref=dref)
+
+
+def derivation_try_lock(c: Config) -> int:
+    """Take ``c``'s derivation lock without waiting (instantiating it if needed): its fd, or -1
+    if another holder has it."""
+    dref = store_instantiate(c, check=True)
+    path, folder = _lock_target(dref)
+    fd = locks.try_lock(path, create=not folder, folder=folder)
+    if fd >= 0 and folder and not _same_folder(path, fd):
+        os.close(fd)
+        return -1  # removed under us: the caller looks again later
+    if fd >= 0 and not folder:
+        store_instantiate(c, check=True)  # gc may have removed it before we locked
+    return fd
+
+
+def fsync_dir(path: str) -> None:
+    """fsync a folder (its entries), unless syncs are off or deferred to the end of a realize."""
     if _sync_each():
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -183,7 +283,8 @@ def _write_file(path: str, data: str) -> None:
             os.fsync(f.fileno())
 
 
-def _token() -> str:
+def unique_token() -> str:
+    """A name part no other process or call uses at the same time (temporary folder names)."""
     return f"{os.getpid()}-{secrets.token_hex(4)}"
 
 
@@ -195,17 +296,17 @@ def store_instantiate(c: Config, check: bool = False) -> DRef:
     Derivation folders already listed in the store are trusted; ``check``
     (used before a build) makes sure ``config.json`` is really there.
     """
-    global _listing
+    s = current_store()
     name = config_name(c)
     dhash = config_hash(c)[:32]
     dref = mkdref(dhash, name)
     if not check:
-        if dref in _known_drefs:
+        if dref in s.known_drefs:
             return dref
-        if _listing is None:
-            _listing = set(os.listdir(store_root()))
-        if f"{dhash}-{name}" in _listing:
-            _known_drefs.add(dref)
+        if s.listing is None:
+            s.listing = set(os.listdir(s.root))
+        if f"{dhash}-{name}" in s.listing:
+            s.known_drefs.add(dref)
             return dref
     ddir = store_dref2path(dref)
     cfg = join(ddir, "config.json")
@@ -218,12 +319,12 @@ def store_instantiate(c: Config, check: bool = False) -> DRef:
         # Realizations fsync before they are committed, which flushes this file too.
         text = json.dumps(c.val, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)
         if isdir(ddir):  # the folder survived without its config: restore the file atomically
-            part = join(ddir, f".tmp-{_token()}")
+            part = join(ddir, f".tmp-{unique_token()}")
             with open(part, "w", encoding="utf-8") as f:
                 f.write(text)
             os.replace(part, cfg)
         else:
-            part = join(store_root(), f".tmp-{_token()}")
+            part = join(store_root(), f".tmp-{unique_token()}")
             os.mkdir(part)
             with open(join(part, "config.json"), "w", encoding="utf-8") as f:
                 f.write(text)
@@ -233,14 +334,15 @@ def store_instantiate(c: Config, check: bool = False) -> DRef:
                 shutil.rmtree(part, ignore_errors=True)
                 if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                     raise
-    _known_drefs.add(dref)
-    _config_cache.setdefault(dref, c)
+    s.known_drefs.add(dref)
+    s.config_cache.setdefault(dref, c)
     return dref
 
 
 def store_config_(r: DRef) -> Config:
     """The config a derivation was made from, as stored."""
-    c = _config_cache.get(r)
+    cache = current_store().config_cache
+    c = cache.get(r)
     if c is None:
         try:
             with open(store_cfgpath(r), encoding="utf-8") as f:
@@ -248,7 +350,7 @@ def store_config_(r: DRef) -> Config:
         except FileNotFoundError:
             raise StoreError(f"derivation {r} is not in the store {store_root()}; instantiate it first",
                              dref=r) from None
-        c = _config_cache[r] = Config(d)
+        c = cache[r] = Config(d)
     return c
 
 
@@ -329,14 +431,15 @@ def store_rrefs_(dref: DRef) -> List[RRef]:
 
 def _context_text(rref: RRef, path: str) -> Optional[str]:
     """The raw text of a realization's context.json (cached: realizations never change)."""
-    k = _context_cache.get(rref)
+    cache = current_store().context_cache
+    k = cache.get(rref)
     if k is None:
         try:
             with open(join(path, "context.json"), encoding="utf-8") as f:
                 k = f.read()
         except FileNotFoundError:
             return None
-        _context_cache[rref] = k
+        cache[rref] = k
     return k
 
 
@@ -371,14 +474,15 @@ def store_rrefs(dref: DRef, context: Context) -> List[RRef]:
 
 def remember_deps(dref: DRef, deps: frozenset) -> None:
     """Record a derivation's direct dependencies (known at mkdrv time) to spare re-reading its config."""
-    _deps_cache[dref] = deps
+    current_store().deps_cache[dref] = deps
 
 
 def context_only(dref: DRef, context: Context) -> Context:
     """The part of ``context`` that belongs to ``dref``'s direct dependencies."""
-    deps = _deps_cache.get(dref)
+    cache = current_store().deps_cache
+    deps = cache.get(dref)
     if deps is None:
-        deps = _deps_cache[dref] = frozenset(config_deps(store_config_(dref)))
+        deps = cache[dref] = frozenset(config_deps(store_config_(dref)))
     return {k: v for k, v in context.items() if k in deps}
 
 
@@ -430,7 +534,7 @@ def _special_kind(mode: int) -> str:
 def _own_copy(path: str) -> None:
     """Replace a file that has other hard links by a private copy, so sealing never
     changes an inode that other names (maybe outside the store) share."""
-    part = f"{path}.pylightnix-copy-{_token()}"
+    part = f"{path}.pylightnix-copy-{unique_token()}"
     shutil.copyfile(path, part, follow_symlinks=False)
     os.replace(part, path)
 
@@ -517,12 +621,11 @@ def store_realize(dref: DRef, context: Context, path: str) -> RRef:
     if not os.path.exists(join(ddir, "config.json")):
         raise StoreError(f"while realizing {dref}: the derivation is not in the store (removed by gc?); "
                          f"instantiate it again", dref=dref)
-    if _deferred is not None:
-        _deferred()
+    current_store().before_commit()
     ctx_text = context_text(context_only(dref, context))
     _write_file(ctxfile, ctx_text)
     rhash = _seal(dref, path)[:32]
-    _fsync_dir(path)
+    fsync_dir(path)
     dhash, name = undref(dref)
     target = join(ddir, rhash)
     try:
@@ -531,7 +634,7 @@ def store_realize(dref: DRef, context: Context, path: str) -> RRef:
         if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
             rmtree(path)
         elif e.errno == errno.EXDEV:
-            staging = join(ddir, f".staging-{_token()}")
+            staging = join(ddir, f".staging-{unique_token()}")
             shutil.copytree(path, staging, symlinks=True)
             _seal(dref, staging)
             try:
@@ -544,7 +647,7 @@ def store_realize(dref: DRef, context: Context, path: str) -> RRef:
         else:
             raise
     rref = mkrref(rhash, dhash, name)
-    _context_cache[rref] = ctx_text
+    current_store().context_cache[rref] = ctx_text
     return rref
 
 
@@ -634,15 +737,16 @@ def store_remove(drefs: Iterable[DRef], rrefs: Iterable[RRef]) -> None:
     Takes no locks (the engine calls it under a derivation's lock); ``gc`` uses
     :func:`store_collect`, which spares whatever a live process uses.
     """
+    s = current_store()
     for r in rrefs:
         _remove_in_store(rref2path(r))
-        _context_cache.pop(r, None)
+        s.context_cache.pop(r, None)
     for d in drefs:
         _remove_in_store(store_dref2path(d))
-        _known_drefs.discard(d)
-        if _listing is not None:
-            _listing.discard(dref_dirname(d))
-        _config_cache.pop(d, None)
+        s.known_drefs.discard(d)
+        if s.listing is not None:
+            s.listing.discard(dref_dirname(d))
+        s.config_cache.pop(d, None)
 
 
 # ---------------------------------------------------------------- what live processes use
@@ -687,7 +791,7 @@ def store_pin(drefs: Iterable[DRef]) -> Pin:
     Registration waits while a gc is removing things, so a realize either sees what
     gc left or is seen by gc: a derivation it matched is never collected under it.
     """
-    path = join(_pins_dir(), _token())
+    path = join(_pins_dir(), unique_token())
     try:
         with _gc_lock(shared=True):
             try:
@@ -746,14 +850,16 @@ def store_collect(drefs: Iterable[DRef], rrefs: Iterable[RRef],
             if dref in pinned:
                 spared.append((ref, "in use by a running realize"))
                 continue
-            fd = locks.try_lock(lock_path(dref), create=True)
-            if fd < 0:
+            path, folder = _lock_target(dref)
+            fd = locks.try_lock(path, create=not folder, folder=folder)
+            if fd < 0 and (not folder or (os.path.lexists(path) and not os.path.islink(path))):
                 spared.append((ref, "being built by a running process"))
                 continue
             try:
                 store_remove([dref] if is_d else [], [] if is_d else [RRef(ref)])
             finally:
-                os.close(fd)
+                if fd >= 0:
+                    os.close(fd)
     return spared
 
 

@@ -26,7 +26,6 @@ import os
 from typing import Any, Callable, Dict, Generator, Iterator, List, Optional, Sequence, Set, Union, overload
 
 from pylightnix.engine import events
-from pylightnix.core import locks
 from pylightnix.engine.breakpoints import break_on_failure, match_breakpoint
 from pylightnix.engine.build import BuildSession, build_class, building, mkbuildargs, timestring
 from pylightnix.core.config import config_name, config_promises
@@ -35,8 +34,8 @@ from pylightnix.core.gcpause import GCPause
 from pylightnix.engine.events import BEFORE, CANCELLED, COMMITTED, FAILURE, BuildPause
 from pylightnix.engine.manager import Closure, Derivation, derivation_stage_function
 from pylightnix.core.refs import undref
-from pylightnix.core.store import (rmtree, lock_path, store_instantiate, store_pin, store_realize, store_remove,
-                                   store_rrefs_, store_tmp_area)
+from pylightnix.core.store import (rmtree, derivation_lock, store_pin, store_realize, store_remove, store_rrefs_,
+                                   store_tmp_area)
 from pylightnix.types import BuildArgs, Context, DRef, RRef, RealizeArg
 
 Steps = Generator[BuildPause, None, List[RRef]]
@@ -155,12 +154,11 @@ def build_one(drv: Derivation, ctx: Context, index: int, total: int, forced: boo
     ``index``/``total`` are for the progress event; ``forced`` builds even if a match exists;
     ``interrupt`` pauses before the build."""
     dref = drv.dref
-    with locks.exclusive(lock_path(dref), dref):
+    with derivation_lock(drv.config):  # (re)instantiates it: the folder may have been collected meanwhile
         if not (forced or interrupt):
             rrefs = match(drv, ctx)  # another process may have built it while we waited
             if rrefs is not None:
                 return rrefs
-        store_instantiate(drv.config, check=True)  # the folder may have been collected meanwhile
         before = set(store_rrefs_(dref))
         session = area.session(dref)
         try:

@@ -39,9 +39,8 @@ import types
 from os.path import join
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from pylightnix.core import locks
 from pylightnix.core.errors import BuildCancelled, ExecutorError, MatcherError, PauseNotServed, StoreError
-from pylightnix.core.store import lock_path, store_root, tmp_root
+from pylightnix.core.store import derivation_try_lock, store_root, tmp_root
 from pylightnix.engine import breakpoints, events
 from pylightnix.engine.breakpoints import break_on_failure, match_breakpoint
 from pylightnix.engine.manager import Closure, Derivation
@@ -122,11 +121,6 @@ def limited_dumps(cloudpickle: Any, obj: Any, limit: int) -> bytes:
         return True
     cloudpickle.CloudPickler(out, protocol=5, buffer_callback=in_band).dump(obj)
     return b"".join(out.parts)
-
-
-def _try_lock(path: str) -> int:
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
-    return locks.try_lock(path)
 
 
 class _Run:
@@ -441,7 +435,7 @@ class ParallelRun:
                                   self.debug_info(drv) if away else None)
             fd = -1
             if not run.shared:  # copy mode: the driver holds the derivation's lock while it is built away
-                fd = _try_lock(lock_path(drv.dref))
+                fd = derivation_try_lock(drv.config)
                 if fd < 0:
                     self.deferred.append(i)
                     continue

@@ -137,15 +137,15 @@ class Sequential(Executor):
 
 # ---------------------------------------------------------------- local processes
 
-def _pool_worker_init() -> None:
-    """In a fresh pool process: no frontends (they belong to the driver), no pauses,
+def _pool_worker_init(root: str, tmp: str) -> None:
+    """In a fresh pool process: the driver's store, as a new object (its syncs are not deferred:
+    a worker syncs each realization itself), no frontends (they belong to the driver), no pauses,
     and Ctrl-C only matters while a build runs (the driver forwards it). The process
     ends soon after the driver does, however the driver ended (:func:`_watch_driver`)."""
     from pylightnix.engine import breakpoints, events
     from pylightnix.core import store
-    store._deferred = None  # a forked worker syncs each realization itself
-    events._frontends.clear()
-    events.set_default_frontend(None)
+    store.use_store(store.Store(root, tmp))
+    events.drop_frontends()
     breakpoints.set_build_breakpoints([])
     breakpoints.set_break_on_failure(False)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -286,7 +286,10 @@ class Processes(Executor):
         with self._lock:
             if self._pool is None:
                 ctx = multiprocessing.get_context(self.start_method)
-                self._pool = cf.ProcessPoolExecutor(self._size, mp_context=ctx, initializer=_pool_worker_init)
+                from pylightnix.core.store import current_store
+                s = current_store()  # handed to each worker: the store it starts with
+                self._pool = cf.ProcessPoolExecutor(self._size, mp_context=ctx, initializer=_pool_worker_init,
+                                                    initargs=(s.root, s.tmp))
             return self._pool
 
     def _not_started(self, e: BaseException) -> ExecutorError:

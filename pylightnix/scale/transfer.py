@@ -18,7 +18,7 @@ from pylightnix.core.archives import extract_tar
 from pylightnix.core.errors import StoreError, UnsafeArchiveError
 from pylightnix.core import store as _store
 from pylightnix.core.refs import is_rref, rref2dref, unrref
-from pylightnix.core.store import _fsync_dir, _token, rmtree, dirhash, rref2path, store_dref2path
+from pylightnix.core.store import dirhash, fsync_dir, rmtree, rref2path, store_dref2path, unique_token
 from pylightnix.types import DRef, RRef
 
 
@@ -43,7 +43,7 @@ def unpack(rref: RRef, data: bytes) -> bool:
     ddir = store_dref2path(rref2dref(rref))
     if not os.path.exists(join(ddir, "config.json")):
         raise StoreError(f"cannot add {rref}: its derivation is not in the store {ddir}", dref=rref2dref(rref))
-    staging = join(ddir, f".staging-{_token()}")
+    staging = join(ddir, f".staging-{unique_token()}")
     os.mkdir(staging)
     try:
         try:
@@ -54,10 +54,9 @@ def unpack(rref: RRef, data: bytes) -> bool:
         except (tarfile.TarError, OSError) as e:
             raise StoreError(f"the archive of {rref} cannot be unpacked: {e}; it was not added",
                              dref=rref2dref(rref)) from None
-        if _store._deferred is not None:
-            _store._deferred()  # a realize defers its syncs: journal this commit too
+        _store.current_store().before_commit()  # a realize defers its syncs: journal this commit too
         got = dirhash(staging, seal=True)[:32]
-        _fsync_dir(staging)
+        fsync_dir(staging)
         if got != unrref(rref)[0]:
             raise StoreError(f"archive of {rref} does not match its hash (content hashes to {got}); "
                              f"it was not added", dref=rref2dref(rref))

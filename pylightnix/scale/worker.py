@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pylightnix.core.config import Config
 from pylightnix.core.errors import BuildError, PauseNotServed, StoreError
-from pylightnix.core.store import remember_deps, store_instantiate, store_use
+from pylightnix.core.store import Store, remember_deps, store_instantiate, use_store_at
 from pylightnix.engine import breakpoints, events
 from pylightnix.engine.build import build_class, stage_function
 from pylightnix.engine.events import COMMITTED, FAILURE, BuildPause
@@ -342,9 +342,10 @@ def run_build(payload: bytes, *archives: bytes) -> Dict[str, Any]:
             raise StoreError(f"{drv.dref}: worker {where} does not see the driver's store {spec['store']} "
                              f"(the probe file is missing); start workers that share it, or use copy mode",
                              dref=drv.dref)
-        store_use(spec["store"], spec["tmp"] if os.path.isdir(spec["tmp"]) else None)
+        use_store_at(spec["store"], spec["tmp"] if os.path.isdir(spec["tmp"]) else Store.from_env().tmp)
     else:
-        store_use()
+        env = Store.from_env()
+        use_store_at(env.root, env.tmp)
         for (cfg, rref), data in zip(spec["ship"], archives):
             store_instantiate(Config(cfg), check=True)
             unpack(rref, data)

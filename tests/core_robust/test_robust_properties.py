@@ -54,7 +54,7 @@ def _shuffled(v: Any, rnd: random.Random) -> Any:
 def fresh_store() -> Iterator[str]:
     """A new, initialized store; the previous store settings come back afterwards."""
     from pylightnix.core import store as store_mod
-    saved = (store_mod._store, store_mod._tmp)
+    saved = store_mod.use_store(None)
     with tempfile.TemporaryDirectory(prefix="plx-prop-") as d, pytest.MonkeyPatch.context() as mp:
         mp.setenv("PYLIGHTNIX_ROOT", join(d, "root"))
         mp.delenv("PYLIGHTNIX_TMP", raising=False)
@@ -63,8 +63,7 @@ def fresh_store() -> Iterator[str]:
             P.store_initialize()
             yield d
         finally:
-            store_mod._reset_caches()
-            store_mod._store, store_mod._tmp = saved
+            store_mod.use_store(saved)
 
 
 def _no_op_realizer(b: P.Build) -> None:

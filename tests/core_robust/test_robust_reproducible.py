@@ -98,7 +98,7 @@ def test_verify_checks_what_is_hashed_and_only_that(tmp_path: Path, monkeypatch)
     import pylightnix as P
     from pylightnix.core import store as store_mod
     monkeypatch.setenv("PYLIGHTNIX_ROOT", str(tmp_path / "root"))
-    saved = (store_mod._store, store_mod._tmp)
+    saved = store_mod.use_store(None)
     try:
         P.store_initialize()
 
@@ -120,5 +120,4 @@ def test_verify_checks_what_is_hashed_and_only_that(tmp_path: Path, monkeypatch)
             problems = P.store_verify()
             assert problems == ([] if fn.startswith("_") else [f"{rref}: content does not match its hash"])
     finally:
-        store_mod._reset_caches()
-        store_mod._store, store_mod._tmp = saved
+        store_mod.use_store(saved)
