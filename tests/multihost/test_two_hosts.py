@@ -471,13 +471,13 @@ class Session:
 
 
 @pytest.fixture
-def sessions(two_hosts: TwoHosts, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+def sessions(dap_hosts: TwoHosts, monkeypatch: pytest.MonkeyPatch) -> Iterator:
     made: List[Session] = []
     # the adapters find the program's attach files in the driver's private debug folder
-    monkeypatch.setenv("PYLIGHTNIX_DEBUG_DIR", two_hosts.driver_env("")["PYLIGHTNIX_DEBUG_DIR"])
+    monkeypatch.setenv("PYLIGHTNIX_DEBUG_DIR", dap_hosts.driver_env("")["PYLIGHTNIX_DEBUG_DIR"])
 
     def make(*a: object, **kw: object) -> Session:
-        sess = Session(two_hosts, *a, **kw)  # type: ignore[arg-type]
+        sess = Session(dap_hosts, *a, **kw)  # type: ignore[arg-type]
         made.append(sess)
         return sess
     yield make
@@ -485,11 +485,12 @@ def sessions(two_hosts: TwoHosts, monkeypatch: pytest.MonkeyPatch) -> Iterator:
         sess.close()
 
 
-def test_vscode_breakpoint_on_a_stage_of_the_other_host_stops_somewhere(two_hosts: TwoHosts, sessions) -> None:
+def test_vscode_breakpoint_on_a_stage_of_the_other_host_stops_somewhere(dap_hosts: TwoHosts, sessions) -> None:
     """Under the adapter, the function breakpoint on train is reached (today: the main session
     stops in the driver, as issue 16 describes; with issue 16: a child session on the worker),
     the session's listeners (side channel, debugpy's) are out of the other host's reach, and
     Continue finishes the run."""
+    two_hosts = dap_hosts
     from dap_testlib import top_frame
     s = salt()
     sess = sessions(two_hosts.driver_store(f"dap-{s}"), s, {})
@@ -508,11 +509,12 @@ def test_vscode_breakpoint_on_a_stage_of_the_other_host_stops_somewhere(two_host
     assert int(sess.c.event("exited", timeout=90)["body"]["exitCode"]) == 0
 
 
-def test_vscode_child_session_on_the_other_host_console_and_commit(two_hosts: TwoHosts, sessions) -> None:
+def test_vscode_child_session_on_the_other_host_console_and_commit(dap_hosts: TwoHosts, sessions) -> None:
     """Issue 16 §1, in VS Code: train pauses on its worker on the other host as a child session
     (its pydevd and its agent reach the child's adapter through Dask); its Debug Console runs
     there, commits a model trained by hand, and Continue finishes the run with the one
     realization, trained once on that worker."""
+    two_hosts = dap_hosts
     from dap_testlib import repl, top_frame
     s = salt()
     store = two_hosts.driver_store(f"dapcommit-{s}")
@@ -535,11 +537,12 @@ def test_vscode_child_session_on_the_other_host_console_and_commit(two_hosts: Tw
     assert len(worker_realizations(two_hosts, s, "train")) == 1
 
 
-def test_vscode_child_session_on_the_other_host_step_into_and_line_breakpoint(two_hosts: TwoHosts,
+def test_vscode_child_session_on_the_other_host_step_into_and_line_breakpoint(dap_hosts: TwoHosts,
                                                                               sessions) -> None:
     """Issue 16 "done when", in VS Code: train pauses on its worker on the other host as a child
     session; Step Into enters the stage's ``fit`` there, a line breakpoint inside it stops, and
     Continue commits the one realization, trained on that worker."""
+    two_hosts = dap_hosts
     from dap_testlib import repl, top_frame
     s = salt()
     store = two_hosts.driver_store(f"dapchild-{s}")
@@ -565,3 +568,27 @@ def test_vscode_child_session_on_the_other_host_step_into_and_line_breakpoint(tw
     fits = [line for line in two_hosts.worker_log().splitlines() if line.startswith(f"MH-FIT {s} train ")]
     assert len(fits) == 1 and int(fits[0].split()[3]) == two_hosts.worker_pid, fits
     assert len(worker_realizations(two_hosts, s, "train")) == 1
+
+
+@pytest.mark.xfail(strict=True, reason="a debug session on a worker process whose earlier pause was attached in "
+                                       "the terminal console hangs: importing pydevd there never returns "
+                                       "(pydevd_constants._check_ftrace_set_none); not from the tunnel (found "
+                                       "by these tests, cause not known yet)")
+def test_vscode_child_session_after_a_terminal_attach_on_the_same_worker(two_hosts: TwoHosts, sessions,
+                                                                           dap_hosts: TwoHosts) -> None:
+    """On the GPU worker of the DAP harness: a pause attached from the terminal, then a
+    pause served to a VS Code child session stops there."""
+    s = salt()
+    store = dap_hosts.driver_store(f"console-then-dap-{s}")
+    d = Driver([PIPELINE, s], dap_hosts.driver_env(store, PYLIGHTNIX_BREAK="train"))
+    try:
+        pause_id = _paused_on_the_worker(dap_hosts, d)
+        out = attach(dap_hosts, store, "1 + 1\n", pause_id)
+        assert out.returncode == 0, out.stderr
+        assert d.finish() and d.proc.returncode == 0
+    finally:
+        d.kill()
+    sess = sessions(dap_hosts.driver_store(f"dap-after-console-{s}"), s + "x", {})
+    assert sess.first_stop() == "child"
+    child = sess.child()
+    child.event("stopped", timeout=30)
