@@ -284,7 +284,8 @@ def restore_sources(root: Any, main_file: Optional[str]) -> None:
     """Give the functions that came by value (the driver's ``__main__`` functions, closures)
     their source file back: cloudpickle names it ``<dynamic-code>``, where a debugger on the
     worker could neither step into them nor stop at a line breakpoint set in that file.
-    Follows closures, defaults and the globals the code names, from ``root``."""
+    Follows closures, defaults and the globals the code names, from ``root``, through the
+    functions that came by value only (the others came by reference, with their file)."""
     seen: set = set()
     stack = [root]
     while stack:
@@ -292,19 +293,20 @@ def restore_sources(root: Any, main_file: Optional[str]) -> None:
         if not isinstance(f, types.FunctionType) or id(f) in seen:
             continue
         seen.add(id(f))
+        wrapped = getattr(f, "__pylightnix_stage_function__", None)  # a wrapper's user function
+        if wrapped is not None:
+            stack.append(wrapped)
         code = f.__code__
-        if code.co_filename == DYNAMIC_CODE:
-            module = sys.modules.get(f.__module__ or "")
-            filename = main_file if f.__module__ == "__main__" else getattr(module, "__file__", None)
-            if filename:
-                f.__code__ = _refile(code, filename)
+        if code.co_filename != DYNAMIC_CODE:
+            continue
+        module = sys.modules.get(f.__module__ or "")
+        filename = main_file if f.__module__ == "__main__" else getattr(module, "__file__", None)
+        if filename:
+            f.__code__ = _refile(code, filename)
         stack.extend(c.cell_contents for c in f.__closure__ or () if _filled(c))
         stack.extend(f.__defaults__ or ())
         names = set(code.co_names) | {n for c in code.co_consts if isinstance(c, types.CodeType) for n in c.co_names}
         stack.extend(v for k, v in f.__globals__.items() if k in names)
-        wrapped = getattr(f, "__pylightnix_stage_function__", None)
-        if wrapped is not None:
-            stack.append(wrapped)
 
 
 def _filled(cell: Any) -> bool:
