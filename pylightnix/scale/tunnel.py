@@ -110,11 +110,15 @@ class Pipe:
                 self.send("data", data)
         except (OSError, ChannelError, RuntimeError):
             pass
+        self.hang_up()
+
+    def hang_up(self) -> None:
+        """Tell the other end we are done (unless it told us first), then close."""
         if not self.closed:
             try:
                 self.send("close", None)
             except Exception:
-                pass
+                pass  # the other end, or Dask, is gone already
         self.close()
 
     def _write(self) -> None:
@@ -235,12 +239,7 @@ class Relay:
                 return
             pipes = list(self._pipes.values())
         for p in pipes:
-            if not p.closed:
-                try:
-                    p.send("close", None)
-                except Exception:
-                    pass
-            p.close()
+            p.hang_up()
         self._closed.set()
         try:
             self.client.unsubscribe_topic(self.up)
