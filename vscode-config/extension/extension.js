@@ -106,7 +106,7 @@ const PROBE = [
   'import json, sys',
   'r = {"version": "%d.%d" % sys.version_info[:2]}',
   'try:',
-  '    from pylightnix import breakpoints, events',
+  '    from pylightnix.engine import breakpoints, events',
   '    r["pylightnix"] = "ok"',
   'except ImportError as e:',
   '    missing = type(e).__name__ == "ModuleNotFoundError" and e.name == "pylightnix"',
