@@ -137,7 +137,7 @@ class Sequential(Executor):
 
 # ---------------------------------------------------------------- local processes
 
-def _pool_worker_init(root: str, tmp: str) -> None:
+def _pool_worker_init(root: str, tmp: str, ready: Any) -> None:
     """In a fresh pool process: the driver's store, as a new object (its syncs are not deferred:
     a worker syncs each realization itself), no frontends (they belong to the driver), no pauses,
     and Ctrl-C only matters while a build runs (the driver forwards it). The process
@@ -151,6 +151,11 @@ def _pool_worker_init(root: str, tmp: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_watch_driver, args=(os.getppid(),), name="pylightnix-watch-driver",
                      daemon=True).start()
+    with ready.get_lock():  # from now on SIGINT is safe here: Processes.cancel may send it
+        for i in range(len(ready)):
+            if ready[i] == 0:
+                ready[i] = os.getpid()
+                break
 
 
 def _watch_driver(ppid: int) -> None:
@@ -250,6 +255,7 @@ class Processes(Executor):
         self.n = n
         self.start_method = start_method
         self._pool: Optional[cf.ProcessPoolExecutor] = None
+        self._ready: Any = None  # the pool's ready workers (see _pool_worker_init)
         self._size = n  # processes of the next pool: at most the builds of the run that starts it
         self._lock = threading.Lock()
         _open_pools.add(self)
@@ -288,8 +294,10 @@ class Processes(Executor):
                 ctx = multiprocessing.get_context(self.start_method)
                 from pylightnix.core.store import current_store
                 s = current_store()  # handed to each worker: the store it starts with
+                # pids of the workers done starting: a SIGINT before that ends a worker with a traceback
+                self._ready = ctx.Array("i", self._size)
                 self._pool = cf.ProcessPoolExecutor(self._size, mp_context=ctx, initializer=_pool_worker_init,
-                                                    initargs=(s.root, s.tmp))
+                                                    initargs=(s.root, s.tmp, self._ready))
             return self._pool
 
     def _not_started(self, e: BaseException) -> ExecutorError:
@@ -329,16 +337,25 @@ class Processes(Executor):
     def cancel(self, futures: List[cf.Future]) -> None:
         """Interrupt every running build (SIGINT: the build cleans up), then drop the pool."""
         with self._lock:
-            pool, self._pool = self._pool, None
+            pool, self._pool, ready = self._pool, None, self._ready
         if pool is None:
             return
         for f in futures:
             f.cancel()
         procs = list(getattr(pool, "_processes", {}).values())
-        for p in procs:
-            if p.is_alive() and p.pid is not None:
-                os.kill(p.pid, signal.SIGINT)
-        cf.wait([f for f in futures if not f.done()], timeout=10)
+        interrupted: Set[int] = set()
+        deadline = time.monotonic() + 10
+        while True:  # a worker still starting may take a queued build later: interrupt it once it is ready
+            with ready.get_lock():
+                pids = set(ready[:]) - {0} - interrupted
+            for p in procs:
+                if p.pid in pids and p.is_alive():
+                    os.kill(p.pid, signal.SIGINT)
+                    interrupted.add(p.pid)
+            left = [f for f in futures if not f.done()]
+            if not left or time.monotonic() > deadline:
+                break
+            cf.wait(left, timeout=0.1)
         for p in procs:
             if p.is_alive():
                 p.kill()

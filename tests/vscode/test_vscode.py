@@ -840,7 +840,8 @@ def test_error_dialogs_name_the_cause_and_open_it(code_server: CodeServer, tools
     dialog = _dialog(steps)
     replace = f"{bare} -m pip uninstall -y pylightnix && {command}"
     assert dialog["message"] == f'Pylightnix cannot start debugging: the pylightnix installed for "{bare}" has no build breakpoints.'
-    assert dialog["detail"].startswith('It is probably the unrelated "pylightnix" from PyPI (ImportError: cannot import name '), dialog
+    assert dialog["detail"].startswith('It is probably the unrelated "pylightnix" from PyPI '
+                                       "(ModuleNotFoundError: No module named 'pylightnix.engine')"), dialog
     assert dialog["detail"].endswith('). It comes from "python" in the launch configuration "Pylightnix: without pylightnix". '
                                      f'Replace it with: {replace}'), dialog
     assert dialog["buttons"] == ["Cancel", "Copy Install Command", "Open 'launch.json'"]
