@@ -39,7 +39,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pylightnix.core.errors import ChannelError
-from pylightnix.wire.channel import connect, daemon
+from pylightnix.wire.channel import connect, daemon, never_suspended
 
 #: seconds between the relay's heartbeats on a run's DOWN topic
 BEAT = 2.0
@@ -347,6 +347,10 @@ def dialer(tunnel: Dict[str, str], secret: str) -> Callable[[Dict[str, Any], flo
     worker afterwards, that opens tunnels of the run ``tunnel`` (:func:`dial`)."""
     from distributed import get_client, get_worker
     worker, client = get_worker(), get_client()
+    # Dask's event loop carries the tunnels: a debugger stopping "all threads" at a pause
+    # on this worker must not stop it (on 3.12+ pydevd sees every thread), or the session
+    # that stopped them loses its own bytes
+    worker.loop.add_callback(lambda: never_suspended(threading.current_thread()))
     return lambda hello, timeout=10.0: dial(worker, client, tunnel, secret, hello, timeout)
 
 

@@ -173,12 +173,20 @@ def read_line(sock: socket.socket, limit: int = 4096, deadline: Optional[float] 
     return buf
 
 
+def never_suspended(t: threading.Thread) -> threading.Thread:
+    """Mark a thread the debugger must never suspend: one that carries a debug session's
+    own bytes (the Dask event loop under a tunnel) keeps running while the session's
+    "all threads" are stopped. pydevd skips such threads when it suspends all; unlike
+    :func:`daemon`'s threads they still count as the program's (pydevd ends its session
+    when none of those is left)."""
+    t.pydev_do_not_trace = True  # type: ignore[attr-defined]
+    return t
+
+
 def daemon(target: Callable[..., Any], name: str, *args: Any) -> threading.Thread:
     """Start ``target(*args)`` in a daemon thread the debugger leaves alone (our own plumbing)."""
-    t = threading.Thread(target=target, args=args, name=name, daemon=True)
-    # pydevd must not trace or suspend our own threads
-    t.pydev_do_not_trace = True  # type: ignore[attr-defined]
-    t.is_pydev_daemon_thread = True  # type: ignore[attr-defined]
+    t = never_suspended(threading.Thread(target=target, args=args, name=name, daemon=True))
+    t.is_pydev_daemon_thread = True  # type: ignore[attr-defined]  (not traced either: our own plumbing)
     t.start()
     return t
 

@@ -218,21 +218,27 @@ def test_child_session_says_terminated_once(parent_factory) -> None:
     assert len(child.events("terminated")) == 1, child.events("terminated")
 
 
-#: Python 3.12+ (pydevd on sys.monitoring): after Stop on a child session cancels its build,
-#: the program does not exit (a Processes worker blocks in the pool's call-queue lock at
-#: shutdown); docs/vscode.md "Known issue". Continue, and cancelling from the terminal, work.
-CANCEL_HANGS = pytest.mark.skipif(sys.version_info >= (3, 12), reason="known issue on 3.12+: after Stop on a "
-                                  "child session the program does not exit (docs/vscode.md)")
+def exit_code_past_system_exit(p: Parent) -> int:
+    """The program's exit code when it ends with ``sys.exit(1)`` under the "uncaught" filter.
+
+    On Python 3.12+ debugpy (pydevd on ``sys.monitoring``) stops on a ``SystemExit`` with a
+    nonzero code as an uncaught exception, for any program (3.11's tracer does not); the
+    test then presses Continue, as a user would. docs/vscode.md says so."""
+    m = p.c._wait(lambda m: m.get("type") == "event" and m.get("event") in ("exited", "stopped"), 60,
+                  "exited, or stopped on SystemExit")
+    if m["event"] == "stopped":
+        assert sys.version_info >= (3, 12) and m["body"]["text"] == "SystemExit", m
+        p.c.request("continue", {"threadId": m["body"]["threadId"]})
+    return p.exit_code()
 
 
-@CANCEL_HANGS
 def test_stop_on_a_child_cancels_that_build(parent_factory, executor) -> None:
     p = parent_factory(executor, ["beta"])
     child = p.child(p.wait_starts(1)[0])
     s = stopped_frame(child)
     repl(child, s["frame"]["id"], "b = Model(repl_buildargs()); train(b)")
     child.request("disconnect", {"terminateDebuggee": True}, timeout=30)
-    assert p.exit_code() == 1
+    assert exit_code_past_system_exit(p) == 1
     assert "ERROR BuildCancelled" in p.output()
     assert p.weights("beta") == []
     assert len(p.starts) == 1 and "died" not in p.output()  # the worker itself was not terminated
@@ -262,7 +268,6 @@ def test_hub_refuses_wrong_secret_and_unknown_pause(parent_factory, debug_dir) -
     assert "refused unauthenticated connection" in p.output()
 
 
-@CANCEL_HANGS
 def test_terminate_on_a_child_cancels_the_build_and_keeps_the_worker(parent_factory) -> None:
     """``terminate`` (what VS Code's Stop sends when the adapter supports it) on a child
     session cancels its build."""
@@ -272,7 +277,7 @@ def test_terminate_on_a_child_cancels_the_build_and_keeps_the_worker(parent_fact
     assert s["stopped"]["threadId"]
     child.request("terminate", {}, timeout=30)
     child.event("terminated", timeout=30)
-    assert p.exit_code() == 1 and "ERROR BuildCancelled" in p.output()
+    assert exit_code_past_system_exit(p) == 1 and "ERROR BuildCancelled" in p.output()
     assert p.weights("beta") == [] and "beta" not in p.runs()
     # the worker was not killed: no restarted pool, no second pause of beta
     assert len(p.starts) == 1 and "died" not in p.output()
