@@ -312,7 +312,11 @@ class ClientPeer:
                 with s.lock:
                     self._cells.discard(req["seq"])
 
-            s.debugpy.forward(req, args, rewrite=clean, finished=finished)
+            def failed(resp: Message) -> Optional[str]:  # a cell that raised: its text, traceback included
+                body = resp.get("body") or {}
+                return str(body.get("result", "")) if body.get("type") == protocol.CELL_ERROR_TYPE else None
+
+            s.debugpy.forward(req, args, rewrite=clean, finished=finished, failure=failed)
             return
         s.debugpy.forward(req, args)
 

@@ -108,9 +108,11 @@ class DebugpyPeer:
     def forward(self, req: Message, arguments: Optional[Dict[str, Any]] = None,
                 command: Optional[str] = None,
                 rewrite: Optional[Callable[[Message], Optional[Dict[str, Any]]]] = None,
-                finished: Optional[Callable[[], None]] = None) -> None:
+                finished: Optional[Callable[[], None]] = None,
+                failure: Optional[Callable[[Message], Optional[str]]] = None) -> None:
         """Send the client's ``req`` to debugpy; answer the client under its own seq when
-        debugpy answers. ``finished`` is called once the client has its answer (or an error)."""
+        debugpy answers. ``finished`` is called once the client has its answer (or an error).
+        ``failure`` may turn a successful answer into an error: it returns the message."""
         client = self.session.client
         if self.proxy is None or self.proxy.closed:
             client.error(req, f"{req['command']}: no debug session (launch or attach first)")
@@ -122,10 +124,13 @@ class DebugpyPeer:
             if answered.is_set() or client.was_answered(req):
                 return
             answered.set()
-            body = resp.get("body")
-            if rewrite is not None and resp.get("success"):
+            body, success, message = resp.get("body"), bool(resp.get("success")), resp.get("message")
+            why = failure(resp) if failure is not None and success else None
+            if why is not None:
+                body, success, message = None, False, why
+            elif rewrite is not None and success:
                 body = rewrite(resp)
-            client.respond(req["seq"], req["command"], body, bool(resp.get("success")), resp.get("message"))
+            client.respond(req["seq"], req["command"], body, success, message)
             if finished is not None:
                 finished()
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 DEBUGGEE_MODULE = "dap_adapter.debuggee"
 #: the module whose functions the Debug Console's pydevd expressions call
 CONSOLE_MODULE = "dap_adapter.debuggee.console"
+#: the type pydevd reports for a console cell that raised (its ``evaluate`` then answers ``success: false``)
+CELL_ERROR_TYPE = "CellError"
 #: environment of a launched debuggee: the side channel's ``HOST:PORT`` and its secret
 #: (removed from the environment before the user's program runs)
 ENV_CHANNEL = "PYLIGHTNIX_DAP_CHANNEL"

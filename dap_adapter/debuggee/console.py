@@ -93,6 +93,18 @@ class CellResult:
     __str__ = __repr__
 
 
+class CellError(CellResult):
+    """A cell that raised or was interrupted; its text ends with the traceback. pydevd
+    reports the type's name (``protocol.CELL_ERROR_TYPE``), so the adapter can answer
+    the cell's ``evaluate`` with ``success: false``."""
+
+    __slots__ = ()
+
+
+def _cell_result(text: str, value: Any, error: bool) -> CellResult:
+    return CellError(text, value, True) if error else CellResult(text, value)
+
+
 def shell() -> Any:
     """The process-wide IPython shell used for transforms, magics and display."""
     global _shell
@@ -175,7 +187,7 @@ def run_cell(cell: str, ns: Dict[str, Any]) -> CellResult:
     try:
         return _run_cell(cell, ns, tid)
     except KeyboardInterrupt:  # landed in our bookkeeping right around the user's code
-        return CellResult("KeyboardInterrupt", None, True)
+        return CellError("KeyboardInterrupt", None, True)
     finally:
         _leave(tid)
 
@@ -230,7 +242,7 @@ def _run_cell(cell: str, ns: Dict[str, Any], tid: int) -> CellResult:
     text = buf.getvalue()
     if text.endswith("\n"):
         text = text[:-1]
-    return CellResult(text, value, error)
+    return _cell_result(text, value, error)
 
 
 def complete(text: str, column: int, ns: Optional[Dict[str, Any]] = None) -> list:

@@ -142,6 +142,13 @@ def repl(c: Client, frame_id: int, text: str) -> str:
     return r["body"]["result"]
 
 
+def repl_error(c: Client, frame_id: int, text: str) -> str:
+    """A console cell that raises: its ``evaluate`` fails, the message is what it printed."""
+    r = c.request("evaluate", {"expression": text, "frameId": frame_id, "context": "repl"}, ok=False)
+    assert r["success"] is False and not r.get("body"), r
+    return r["message"]
+
+
 def debuggee_pid(c: Client, timeout: float = 30) -> int:
     return int(c.event("process", timeout=timeout)["body"]["systemProcessId"])
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dap_testlib import launch, locals_of, realizations, repl, top_frame, wait_output
+from dap_testlib import launch, locals_of, realizations, repl, repl_error, top_frame, wait_output
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -38,8 +38,10 @@ def test_pause_console_commit_continue(client, root, tmp_path):
     assert repl(client, fid, "k = 20\nfor i in range(3):\n    k += i\nk") == "23"
     assert repl(client, fid, "k + 1") == "24"  # the assignment persisted in the frame
     assert "k" in locals_of(client, fid)
-    err = repl(client, fid, "undefined_name + 1")
-    assert "NameError" in err
+    err = repl_error(client, fid, "print('before')\nundefined_name + 1")  # issue 16: success false
+    assert err.startswith("before\n") and "NameError: name 'undefined_name' is not defined" in err, err
+    assert "Traceback" in err and "console.py" not in err  # the cell's frames only
+    assert "SyntaxError" in repl_error(client, fid, "1 +")
     # hover and watch behave as debugpy's
     hover = client.request("evaluate", {"expression": "name", "frameId": fid, "context": "hover"})["body"]
     assert hover["result"] == "'trainer'"

@@ -46,7 +46,7 @@ def test_interrupting_a_running_cell(client, root, how, cell):
         client.request("pause", {"threadId": tid}, ok=False)
     r = client.response(seq, timeout=10)
     print(f"cell interrupted {time.monotonic() - t0:.3f}s after {how}")
-    assert "KeyboardInterrupt" in r["body"]["result"]
+    assert r["success"] is False and "KeyboardInterrupt" in r["message"], r
     # the pause is alive and the console answers again, with the cell's progress kept
     assert int(repl(client, fid, "n")) > 0
     assert repl(client, fid, "name") == "'trainer'"

@@ -410,6 +410,8 @@ def test_build_breakpoint_commit_by_hand(code_server: CodeServer, tools: Path, t
                   {"line": "mnist_train(b)", "expect": "train samples"},
                   {"line": "mnist_eval_correct(b)"},
                   {"line": "%timeit -n1 -r1 1+1", "expect": "per loop"},
+                  # a cell that raises: a failed evaluate, its traceback shown in the console
+                  {"line": "undefined_name + 1", "expect": "NameError: name 'undefined_name' is not defined"},
                   {"line": "repl_continueBuild(b)", "expect": RREF_RE},
               ],
               finalOutput=RREF_RE)
