@@ -48,7 +48,7 @@ from typing import Any, Callable, Dict, List, Optional, TextIO
 
 from pylightnix.wire.channel import Channel, ChannelError
 from pylightnix.engine.events import BuildPause
-from pylightnix.wire.process import raise_in_thread, unraise_in_thread
+from pylightnix.wire.process import raise_in_thread
 from pylightnix.scale.remote_pause import DROPPED
 
 #: ``exit``, ``quit``, ``exit()``, ``quit()``, with or without a trailing comment
@@ -138,6 +138,7 @@ class _Cell:
         self.main = ident == threading.main_thread().ident
         self.running = threading.Event()
         self.lock = threading.Lock()
+        self.raised = False  # an asynchronous KeyboardInterrupt was set for this cell
 
     def interrupt(self) -> str:
         """KeyboardInterrupt in the running cell: ``"now"`` (the build runs in the main
@@ -150,7 +151,8 @@ class _Cell:
             if self.main:
                 signal.pthread_kill(self.ident, signal.SIGINT)
                 return "now"
-            return "between" if raise_in_thread(self.ident, KeyboardInterrupt) else ""
+            self.raised = raise_in_thread(self.ident, KeyboardInterrupt)
+            return "between" if self.raised else ""
 
     def on_sigint(self, signum: int, frame: Any) -> None:
         """SIGINT in the main thread while a console serves it: only a running cell is
@@ -171,8 +173,10 @@ class _Cell:
             finally:
                 with self.lock:
                     self.running.clear()
-                    if not self.main:
-                        unraise_in_thread(self.ident)  # one that has not landed yet
+                    raised, self.raised = self.raised, False
+                if raised:  # one that has not landed yet lands here, not in the console's loop
+                    for _ in range(100):  # the eval loop takes it at the first jump back
+                        pass
         except KeyboardInterrupt:  # landed while the cell was ending
             pass
 

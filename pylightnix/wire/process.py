@@ -21,11 +21,10 @@ def pid_alive(pid: int) -> bool:
 def raise_in_thread(ident: int, exc_type: type) -> bool:
     """Make ``exc_type`` raise in thread ``ident`` at its next Python instruction (the
     only way to stop arbitrary code running in another thread; a thread blocked in C,
-    e.g. in ``time.sleep``, raises when that call returns). Returns whether that thread exists."""
+    e.g. in ``time.sleep``, raises when that call returns). Returns whether that thread exists.
+
+    One that is no longer wanted must be let land (a short loop inside ``try``), never
+    withdrawn with ``PyThreadState_SetAsyncExc(ident, NULL)``: on Python 3.11 that leaves
+    the interpreter's async-exception flag set for good, and a thread that then starts
+    tracing (importing pydevd does) spins at its next call forever."""
     return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type)) == 1
-
-
-def unraise_in_thread(ident: int) -> None:
-    """Withdraw an exception :func:`raise_in_thread` set for thread ``ident`` that has
-    not been raised yet (it would otherwise hit whatever that thread runs next)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import subprocess
 import sys
 import time
 from typing import Any, Dict, Iterator, List
@@ -313,4 +314,48 @@ def test_a_quiet_child_session_keeps_its_debugger(parent_factory) -> None:
     assert repl(child, s["frame"]["id"], "1 + 1") == "2"
     child.request("continue", {"threadId": s["stopped"]["threadId"]})
     child.event("terminated", timeout=30)
+    assert p.exit_code() == 0
+
+
+@pytest.fixture(scope="module")
+def one_worker() -> Iterator[str]:
+    """A cluster of one worker process, so that two runs' pauses land in the same process."""
+    from distributed import LocalCluster
+    with LocalCluster(n_workers=1, processes=True, threads_per_worker=2, dashboard_address=":0",
+                      silence_logs=40) as c:
+        yield c.scheduler_address
+
+
+def test_a_child_session_on_a_worker_that_served_a_terminal_console(parent_factory, one_worker, tmp_path) -> None:
+    """A build paused on a worker is attached in the terminal (``pylightnix attach``, a cell,
+    ``exit``); a later run's pause on that same worker process comes up as a child session.
+
+    The terminal console once withdrew its unused interrupt with
+    ``PyThreadState_SetAsyncExc(tid, NULL)``, which on Python 3.11 leaves the interpreter's
+    async-exception flag set: the worker's next traced thread (importing pydevd) spun forever
+    and the child session never got ``initialized``."""
+    env = dict(os.environ, PYLIGHTNIX_ROOT=str(tmp_path / "terminal-store"), PYLIGHTNIX_BREAK="beta",
+               PYTHONUNBUFFERED="1")
+    d = subprocess.Popen([sys.executable, PIPELINE, "dask:" + one_worker, str(tmp_path / "terminal.log")], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, m = "", None
+        while m is None:
+            line = d.stdout.readline()
+            assert line, f"no pause announced:\n{out}"
+            out += line
+            m = re.search(r"is paused on worker .*attach with: pylightnix attach ([0-9a-f]{6})", line)
+        a = subprocess.run([sys.executable, "-m", "pylightnix", "attach", m.group(1)], input="import os; os.getpid()\nexit\n",
+                           env=env, capture_output=True, text=True, timeout=60)
+        assert a.returncode == 0 and "detached from beta" in a.stdout, a
+        worker_pid = int(re.search(r"Out\[1\]: (\d+)", a.stdout).group(1))
+        rest, _ = d.communicate(timeout=60)
+        assert d.returncode == 0, out + rest
+    finally:
+        d.kill()
+    p = parent_factory("dask:" + one_worker, ["beta"])
+    child = p.child(p.wait_starts(1)[0])  # waits for the child's initialized and its attach response
+    s = stopped_frame(child)
+    assert repl(child, s["frame"]["id"], "__import__('os').getpid()") == str(worker_pid)  # the same process
+    child.request("continue", {"threadId": s["stopped"]["threadId"]})
     assert p.exit_code() == 0

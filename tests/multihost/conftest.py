@@ -40,9 +40,8 @@ def two_hosts(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 
 @pytest.fixture(scope="module")
 def dap_hosts(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
-    """A :class:`TwoHosts` of its own for the VS Code tests: its GPU worker has served no
-    terminal console before (a debug session on a worker process whose earlier pause was
-    attached in the terminal hangs: see test_two_hosts.py, a strict xfail)."""
+    """A :class:`TwoHosts` of its own for the VS Code tests, whose GPU worker starts fresh
+    (one of them attaches a pause in the terminal first, then a child session)."""
     yield _started(request, tmp_path_factory, "multihost-dap", tag=f"{os.getpid()}d")
 
 

@@ -570,10 +570,6 @@ def test_vscode_child_session_on_the_other_host_step_into_and_line_breakpoint(da
     assert len(worker_realizations(two_hosts, s, "train")) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="a debug session on a worker process whose earlier pause was attached in "
-                                       "the terminal console hangs: importing pydevd there never returns "
-                                       "(pydevd_constants._check_ftrace_set_none); not from the tunnel (found "
-                                       "by these tests, cause not known yet)")
 def test_vscode_child_session_after_a_terminal_attach_on_the_same_worker(two_hosts: TwoHosts, sessions,
                                                                            dap_hosts: TwoHosts) -> None:
     """On the GPU worker of the DAP harness: a pause attached from the terminal, then a
