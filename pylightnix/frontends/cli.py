@@ -31,6 +31,7 @@ def _ls(args: argparse.Namespace) -> int:
     for d in store_drefs():
         rrefs = store_rrefs_(d)
         rows.append({"name": config_name(store_config_(d)), "dref": d, "realizations": len(rrefs), "rrefs": rrefs})
+    rows.sort(key=lambda r: (r["name"], r["dref"]))  # by name: the folders' order follows their hashes
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         print()

@@ -57,7 +57,9 @@ def test_gc_keeps_what_is_needed(demo_store, tmp_path):
     os.makedirs(join(root, "tmp", "leftover-build"))
     dry = cli(root, "gc", "--keep", rref, "--dry-run").stdout
     assert "would remove" in dry and "junk" in dry and "leftover-build" in dry and "mnist " not in dry
-    assert len(json.loads(cli(root, "ls", "--json").stdout)) == 3
+    rows = json.loads(cli(root, "ls", "--json").stdout)
+    assert [r["name"] for r in rows] == ["convnn_mnist", "junk", "mnist"]  # by name, not by hash
+    assert [ln.split()[0] for ln in cli(root, "ls").stdout.splitlines()] == ["convnn_mnist", "junk", "mnist"]
     cli(root, "gc", "--keep", rref)
     names = sorted(r["name"] for r in json.loads(cli(root, "ls", "--json").stdout))
     assert names == ["convnn_mnist", "mnist"]
