@@ -45,6 +45,7 @@ def connect_debugger(params: Dict[str, Any]) -> Dict[str, Any]:
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # stdlib breakpoints are not our use
     _wait_for_previous_debugger()
     debugpy.connect((host, port), access_token=token)
+    tracing.new_session()
     return {"ok": True, "pid": os.getpid()}
 
 
@@ -64,6 +65,7 @@ def connect_debugger_over(sock: Any, token: str) -> Dict[str, Any]:
         debugpy.connect(("127.0.0.1", 1), access_token=token)  # the address is not dialed
     finally:
         pydevd.start_client = dial
+    tracing.new_session()
     return {"ok": True, "pid": os.getpid()}
 
 

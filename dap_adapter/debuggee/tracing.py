@@ -30,6 +30,7 @@ from typing import Any, Optional
 _lock = threading.Lock()
 _untraced = False
 _hooked = False
+_sessions = 0  # debug sessions pydevd has had in this process (see new_session)
 
 
 def pydevd_debugger() -> Any:
@@ -101,6 +102,21 @@ def go_untraced() -> bool:
         py_db.disable_tracing()
         _untraced = True
     return True
+
+
+def new_session() -> None:
+    """Call after pydevd connected for another session in this process (a worker serves one
+    per paused build). pydevd caches each code object's breakpoints in a module-level dict,
+    valid while ``PyDB.mtime`` matches; a new session's PyDB counts from 0 again, so a stage
+    function seen in an earlier session could keep that session's breakpoints (a line
+    breakpoint in it never stopped, on 3.14). Start this session's count past them."""
+    global _sessions
+    py_db = pydevd_debugger()
+    if py_db is None:
+        return
+    with _lock:
+        _sessions += 1
+        py_db.mtime = getattr(py_db, "mtime", 0) + 100_000 * _sessions
 
 
 def report_uncaught(excinfo: Any) -> None:
