@@ -174,7 +174,8 @@ def end() -> None:
     finally:
         os.close(fd)  # after the unlink: no one ever finds this entry unlocked
     turn = locks.try_lock(_turns())
-    if turn >= 0:  # nobody is creating an entry in the folder right now
+    if turn >= 0:  # nobody is creating an entry in the folder right now (else that one, or the recovery
+        # that holds the turn, removes the folder once it is empty)
         try:
             os.rmdir(_dir_path())
         except OSError:
@@ -250,6 +251,10 @@ def recover() -> int:
                     os.unlink(name, dir_fd=dfd)
                 finally:
                     os.close(fd)
+            try:  # a writer that ended while we held the turn left the folder to us (see end())
+                os.rmdir(_dir_path())
+            except OSError:
+                pass  # entries of live writers are there
         finally:
             os.close(turn)
     finally:

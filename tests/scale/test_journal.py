@@ -164,6 +164,33 @@ def test_concurrent_recovery_is_exactly_once(store, tmp_path):
     assert not os.path.exists(os.path.join(store, "store-v0", ".journal"))
 
 
+def test_a_realize_that_ends_during_a_recovery_leaves_no_journal_folder(store, tmp_path):
+    """The last writer ends while another process holds the journal's turn (recovering): the writer
+    cannot remove the folder then, and a realize that builds nothing has no entry to end. The recovery
+    removes the folder once it is empty (CI, 3.14: ``.journal`` left after 4 concurrent realizes)."""
+    import fcntl
+    journal = os.path.join(store, "store-v0", ".journal")
+    gate = str(tmp_path / "gate")
+    writer = subprocess.Popen([sys.executable, str(HERE / "journal_chain.py")],
+                              env=_env(store, JOURNAL_WAIT_AT="1", JOURNAL_GATE=gate),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(gate + ".ready") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(os.listdir(journal)) == 1  # the writer's entry
+    turn = os.open(os.path.join(store, "store-v0", ".locks", "journal.lock"), os.O_RDWR)
+    try:
+        fcntl.flock(turn, fcntl.LOCK_EX)  # a recovery elsewhere holds the turn while the writer ends
+        open(gate, "w").close()
+        out, err = writer.communicate(timeout=120)
+        assert writer.returncode == 0, err
+        assert os.listdir(journal) == []  # the writer removed its entry, but not the folder
+    finally:
+        os.close(turn)
+    realize(instantiate(journal_chain.chain))  # all built: no entry of its own; its recovery cleans up
+    assert not os.path.exists(journal)
+
+
 def _rrefs(store):  # type: ignore[no-untyped-def]
     from pylightnix import store_drefs
     return [r for d in store_drefs() for r in store_rrefs_(d)]
