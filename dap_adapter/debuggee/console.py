@@ -23,7 +23,7 @@ import threading
 import traceback
 from typing import Any, Dict, Optional
 
-from pylightnix.wire.process import raise_in_thread
+from pylightnix.wire.process import let_land, raise_in_thread
 
 _shell: Any = None
 _shell_lock = threading.Lock()
@@ -53,8 +53,7 @@ def _leave(tid: int) -> None:
         with _running_lock:
             sent = _running.pop(tid, False)
         if sent:
-            for _ in range(100):  # the eval loop checks for async exceptions on each jump back
-                pass
+            let_land()
     except KeyboardInterrupt:
         pass
 

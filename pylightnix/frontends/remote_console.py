@@ -48,7 +48,7 @@ from typing import Any, Callable, Dict, List, Optional, TextIO
 
 from pylightnix.wire.channel import Channel, ChannelError
 from pylightnix.engine.events import BuildPause
-from pylightnix.wire.process import raise_in_thread
+from pylightnix.wire.process import let_land, raise_in_thread
 from pylightnix.scale.remote_pause import DROPPED
 
 #: ``exit``, ``quit``, ``exit()``, ``quit()``, with or without a trailing comment
@@ -175,8 +175,7 @@ class _Cell:
                     self.running.clear()
                     raised, self.raised = self.raised, False
                 if raised:  # one that has not landed yet lands here, not in the console's loop
-                    for _ in range(100):  # the eval loop takes it at the first jump back
-                        pass
+                    let_land()
         except KeyboardInterrupt:  # landed while the cell was ending
             pass
 

@@ -23,8 +23,15 @@ def raise_in_thread(ident: int, exc_type: type) -> bool:
     only way to stop arbitrary code running in another thread; a thread blocked in C,
     e.g. in ``time.sleep``, raises when that call returns). Returns whether that thread exists.
 
-    One that is no longer wanted must be let land (a short loop inside ``try``), never
+    One that is no longer wanted must be let land (:func:`let_land`), never
     withdrawn with ``PyThreadState_SetAsyncExc(ident, NULL)``: on Python 3.11 that leaves
     the interpreter's async-exception flag set for good, and a thread that then starts
     tracing (importing pydevd does) spins at its next call forever."""
     return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type)) == 1
+
+
+def let_land() -> None:
+    """In the thread that :func:`raise_in_thread` targeted: raise its exception here if it is still
+    pending (the eval loop checks at each jump back). Call inside ``try``/``except`` of that type."""
+    for _ in range(100):
+        pass
