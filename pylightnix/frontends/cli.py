@@ -224,12 +224,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.func is _attach:  # needs no store here: the build is paused elsewhere
             return _attach(args)
-        if not store_use_existing():  # read-only commands, and gc, never create a store
-            return _no_store(args)
-        return int(args.func(args) or 0)
+        try:
+            rc = _no_store(args) if not store_use_existing() else int(args.func(args) or 0)
+            sys.stdout.flush()  # a reader that went away shows here, not at the interpreter's exit
+            return rc
+        except BrokenPipeError:
+            return _reader_gone()
     except (PylightnixError, OSError) as e:
         print(f"pylightnix: error: {e}", file=sys.stderr)
         return 2
+
+
+def _reader_gone() -> int:
+    """``pylightnix show ... | head``: the reader closed the pipe. Stop quietly, as a tool
+    ended by SIGPIPE does (exit status 141), with nothing more written to the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + 13
 
 
 def _no_store(args: argparse.Namespace) -> int:

@@ -38,6 +38,21 @@ def test_ls_show_verify(demo_store):
     assert v.returncode == 0 and "OK" in v.stdout
 
 
+@pytest.mark.parametrize("cmd", [["show", "convnn_mnist"], ["ls"], ["ls", "--json"]])
+def test_a_reader_that_goes_away_ends_the_command_quietly(demo_store, cmd):
+    """``pylightnix show convnn_mnist | head -1``: the reader closes the pipe before the command
+    writes. It used to print ``pylightnix: error: [Errno 32] Broken pipe`` and exit 2; now it
+    stops quietly, with the status of a tool ended by SIGPIPE."""
+    root, _ = demo_store
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before the command writes a byte
+    env = dict(os.environ, PYLIGHTNIX_ROOT=root, PYLIGHTNIX_PROGRESS="0")
+    p = subprocess.run([sys.executable, "-m", "pylightnix", *cmd], env=env, stdout=w, stderr=subprocess.PIPE,
+                       text=True, timeout=60)
+    os.close(w)
+    assert (p.returncode, p.stderr) == (141, "")
+
+
 def test_verify_detects_tampering(demo_store):
     root, rref = demo_store
     p = join(cli(root, "show", rref).stdout.split("path")[1].split()[0], "accuracy.txt")
