@@ -441,9 +441,6 @@ def _connect_once(host: str, port: int, line: bytes, deadline: float) -> socket.
                                                                    AUTH_TIMEOUT + 1))
     except socket.timeout:
         raise _Retry("no connection (the listener is busy)") from None
-    # a stream carries DAP messages, written as header and body apart: with Nagle on, the body
-    # waits for the delayed ACK of the header (40 ms per console evaluate through a tunnel)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     # Once the hello is sent, the listener may act on it (an attach marks its paused build
     # taken, a stream fills its slot): it is never sent twice. A slow answer is waited for
     # until the deadline; only the listener dropping the hello unread (its "retry" line, a
