@@ -301,13 +301,10 @@ class Processes(Executor):
             return self._pool
 
     def _not_started(self, e: BaseException) -> ExecutorError:
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            # wait for the pool's manager thread: left running, it closes its wake-up pipe while the
-            # interpreter's exit writes to it (3.11: "Exception ignored ... OSError: [Errno 9] Bad file
-            # descriptor" after the ExecutorError). No build runs here, so the wait is short.
-            pool.shutdown(wait=True, cancel_futures=True)
+        # close, not reset: wait for the pool's manager thread. Left running, it closes its wake-up pipe
+        # while the interpreter's exit writes to it (3.11: "Exception ignored ... OSError: [Errno 9] Bad
+        # file descriptor" after the ExecutorError). No build runs here, so the wait is short.
+        self.close()
         return ExecutorError(f"{self!r}: the worker processes could not start ({self.start_method}: "
                              f"{type(e).__name__}: {e}); if this script's top level is not under "
                              f"`if __name__ == \"__main__\":`, put it there (each worker imports the script "
