@@ -177,11 +177,17 @@ def end() -> None:
     if turn >= 0:  # nobody is creating an entry in the folder right now (else that one, or the recovery
         # that holds the turn, removes the folder once it is empty)
         try:
-            os.rmdir(_dir_path())
-        except OSError:
-            pass  # other entries are there
+            _remove_if_empty()
         finally:
             os.close(turn)
+
+
+def _remove_if_empty() -> None:
+    """Remove the journal folder if no entry is left in it (call holding the turn)."""
+    try:
+        os.rmdir(_dir_path())
+    except OSError:
+        pass  # entries of other writers are there
 
 
 def _claim(dfd: int, name: str) -> Optional[Tuple[int, float]]:
@@ -251,10 +257,7 @@ def recover() -> int:
                     os.unlink(name, dir_fd=dfd)
                 finally:
                     os.close(fd)
-            try:  # a writer that ended while we held the turn left the folder to us (see end())
-                os.rmdir(_dir_path())
-            except OSError:
-                pass  # entries of live writers are there
+            _remove_if_empty()  # a writer that ended while we held the turn left the folder to us (see end())
         finally:
             os.close(turn)
     finally:
